@@ -1,0 +1,144 @@
+"""Core benchmark (issue: dcsomrl core, item 8): ratios measured side by side in one run.
+
+(a) DC-SOMRL training step / autoencoder-only step, batch 256, MNIST shapes
+    (784 inputs, latent 22), a map holding about 100 active nodes (n_max 200).
+    Target on the CPU: <= 1.05.
+(b) vectorized SOMRL.update vs the loop reference of the test suite
+    (B=256, n_max=200, m=22). Target: >= 200x faster.
+(c) samples per second of one full training epoch on MNIST (60,000 images).
+
+    .venv/bin/python benchmarks/bench_core.py [--device cpu|cuda] [--data-dir D] [--skip-epoch]
+
+The two sides of each ratio are timed alternately, round by round, and the
+medians compared, so a noisy shared machine slows both alike.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from dcsomrl.autoencoder import Autoencoder  # noqa: E402
+from dcsomrl.somrl import SOMRL  # noqa: E402
+from dcsomrl.trainer import run_trial, train_step  # noqa: E402
+
+MNIST_BEST = dict(a_t=0.99425, lr=0.1426, rho=1.0, ld=0.36, beta=0.067, gamma=1.382, s=0.426)
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(fn, device) -> float:
+    sync(device)
+    t = time.perf_counter()
+    fn()
+    sync(device)
+    return time.perf_counter() - t
+
+
+def filled_map(device, n_active=100, dim=22, n_max=200, seed=0) -> SOMRL:
+    """A map with ``n_active`` nodes spread over [0, 1]^dim."""
+    g = torch.Generator().manual_seed(seed)
+    som = SOMRL(dim=dim, n_max=n_max, **MNIST_BEST)
+    som.centers[:n_active] = torch.rand(n_active, dim, generator=g)
+    som.distances[:n_active] = 0.05 * torch.rand(n_active, dim, generator=g)
+    som.relevances[:n_active] = 0.2 + 0.8 * torch.rand(n_active, dim, generator=g)
+    som.life[:n_active] = 1.0
+    som.active[:n_active] = True
+    return som.to(device)
+
+
+def bench_step_ratio(device, rounds=30, batch=256) -> tuple[float, float]:
+    """(a): median seconds of the DC-SOMRL step and of the AE-only step."""
+    torch.manual_seed(0)
+    x = torch.randn(batch, 784, device=device)
+    ae = Autoencoder(784, 22).to(device)
+    opt = torch.optim.Adam(ae.parameters(), lr=1e-3)
+    som = filled_map(device)
+    start = {k: v.clone() for k, v in som.state_dict().items()}
+
+    def ae_step():
+        z, xr = ae(x)
+        loss = torch.nn.functional.mse_loss(xr, x)
+        loss.item()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    def dc_step():
+        som.load_state_dict(start)  # about 100 active nodes at every step
+        train_step(som, ae, opt, x, 0.1145)
+
+    for _ in range(3):
+        ae_step(), dc_step()
+    t_ae, t_dc = [], []
+    for _ in range(rounds):
+        t_ae.append(timed(ae_step, device))
+        t_dc.append(timed(dc_step, device))
+    # load_state_dict's copy is part of dc_step; measure it alone to subtract it
+    t_copy = statistics.median(timed(lambda: som.load_state_dict(start), device) for _ in range(rounds))
+    return statistics.median(t_dc) - t_copy, statistics.median(t_ae)
+
+
+def bench_update_vs_loop(device, rounds=5) -> tuple[float, float]:
+    """(b): median seconds of SOMRL.update and of the loop reference's update."""
+    from tests.dcsomrl.reference_somrl import ReferenceSOMRL
+
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(256, 22, generator=g, dtype=torch.float64)
+    som = filled_map(torch.device("cpu")).double()
+    ref = ReferenceSOMRL(dim=22, n_max=200, **MNIST_BEST).load_state(som)
+    som = som.to(device)
+    xd = x.to(device)
+    start = {k: v.clone() for k, v in som.state_dict().items()}
+    t_vec, t_loop = [], []
+    xn = x.numpy()
+    for _ in range(rounds):
+        som.load_state_dict(start)
+        t_vec.append(timed(lambda: som.update(xd), device))
+        ref.load_state(filled_map(torch.device("cpu")).double())
+        t_loop.append(timed(lambda: ref.update(xn), torch.device("cpu")))
+    return statistics.median(t_vec), statistics.median(t_loop)
+
+
+def bench_epoch(device, data_dir) -> float:
+    """(c): samples per second of one MNIST epoch (training only, MNIST best values)."""
+    from dcsomrl.data import load_dataset
+
+    data = load_dataset("mnist", data_dir)
+    r = run_trial(data, dict(epochs=1, eval_every=10**6), seed=0, device=str(device))
+    return data.x_train.shape[0] / r["seconds"], r
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
+    ap.add_argument("--skip-epoch", action="store_true")
+    args = ap.parse_args()
+    device = torch.device(args.device)
+    print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
+
+    t_dc, t_ae = bench_step_ratio(device)
+    print(f"(a) DC-SOMRL step {t_dc * 1e3:.2f} ms / AE-only step {t_ae * 1e3:.2f} ms "
+          f"= {t_dc / t_ae:.3f}  (target <= 1.05 on CPU)")
+    t_vec, t_loop = bench_update_vs_loop(device)
+    print(f"(b) loop reference update {t_loop * 1e3:.1f} ms / vectorized update {t_vec * 1e3:.3f} ms "
+          f"= {t_loop / t_vec:.0f}x faster  (target >= 200x)")
+    if not args.skip_epoch:
+        sps, r = bench_epoch(device, args.data_dir)
+        print(f"(c) one MNIST epoch: {sps:.0f} samples/s ({r['seconds']:.1f} s), "
+              f"NMI {r['nmi']:.3f}, Purity {r['purity']:.3f}, nodes {r['n_nodes']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,30 @@
+"""Clustering metrics of the paper's section 5.1.
+
+Purity (eq. 9): each cluster counts its most frequent class,
+    purity = (1 / N) * sum_k max_j |cluster_k ∩ class_j|.
+NMI (eq. 8): mutual information normalized by the arithmetic mean of the two
+entropies (scikit-learn's default ``average_method="arithmetic"``).
+"""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import normalized_mutual_info_score
+from sklearn.metrics.cluster import contingency_matrix
+
+
+def _as_numpy(a) -> np.ndarray:
+    return a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a)
+
+
+def purity(y_true, y_pred) -> float:
+    """Share of samples whose cluster's majority class is their class."""
+    y_true, y_pred = _as_numpy(y_true), _as_numpy(y_pred)
+    if y_true.size == 0:
+        raise ValueError("purity of an empty labelling is undefined")
+    table = contingency_matrix(y_true, y_pred)  # (classes, clusters)
+    return float(table.max(axis=0).sum() / y_true.size)
+
+
+def nmi(y_true, y_pred) -> float:
+    """Normalized mutual information, arithmetic-mean normalization."""
+    return float(normalized_mutual_info_score(_as_numpy(y_true), _as_numpy(y_pred)))

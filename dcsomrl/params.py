@@ -1,0 +1,163 @@
+"""The model's parameters: names, types, domains and defaults, in one place.
+
+Every other module (the SOMRL layer, the trainer, the CLI's ``--set``, the
+study spaces) validates through :func:`check` / :func:`validate`, so an error
+always names the parameter and its allowed range the same way.
+
+Names follow the paper's Table 2:
+
+=============  ========================================  =========================
+name           meaning                                   domain
+=============  ========================================  =========================
+batch_size     training batch size                       int >= 1
+epochs         training epochs                           int >= 1
+alpha          weight of the clustering loss L_c         float >= 0
+dim            SOM input dimensions (= latent size m)    int >= 1
+a_t            activation threshold                      float in (0, 1)
+lr             SOM learning rate                         float in [0, 1]
+rho            repel rate                                float >= 0
+ld             life decay                                float in [0, 1]
+beta           relevance rate                            float in [0, 1]
+gamma          neighborhood decay                        float > 0
+s              relevance smoothness                      float > 0
+n_max          maximum number of nodes                   int >= 1
+repel          repel term: "symmetric" or "paper"        categorical
+ae_lr          Adam learning rate of the autoencoder     float > 0
+eval_every     validation curve every k steps            int >= 1
+=============  ========================================  =========================
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+
+class ParameterError(ValueError):
+    """A parameter name or value outside its domain. The message is one line."""
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: str  # "float", "int" or "categorical"
+    low: float | None = None  # domain bounds (None: unbounded)
+    high: float | None = None
+    low_open: bool = False  # True: low itself is not allowed
+    high_open: bool = False
+    choices: tuple[str, ...] = ()
+    help: str = ""
+
+    def domain(self) -> str:
+        """The allowed range in words, e.g. 'a float in (0, 1)'."""
+        if self.type == "categorical":
+            return "one of " + ", ".join(repr(c) for c in self.choices)
+        kind = "an integer" if self.type == "int" else "a float"
+        if self.low is not None and self.high is not None:
+            lo = "(" if self.low_open else "["
+            hi = ")" if self.high_open else "]"
+            return f"{kind} in {lo}{_fmt(self.low)}, {_fmt(self.high)}{hi}"
+        if self.low is not None:
+            return f"{kind} {'>' if self.low_open else '>='} {_fmt(self.low)}"
+        return kind
+
+    def contains(self, value: Any) -> bool:
+        if self.type == "categorical":
+            return value in self.choices
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        if self.type == "int" and float(value) != int(value):
+            return False
+        if not math.isfinite(value):
+            return False
+        if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
+            return False
+        if self.high is not None and (value > self.high or (self.high_open and value == self.high)):
+            return False
+        return True
+
+    def check(self, value: Any) -> Any:
+        """Return ``value`` converted to this parameter's type, or raise ParameterError."""
+        if isinstance(value, str) and self.type != "categorical":
+            try:
+                value = float(value)
+            except ValueError:
+                raise ParameterError(f"{self.name}={value!r} is not a number; expected {self.domain()}") from None
+        if not self.contains(value):
+            raise ParameterError(f"{self.name}={value!r} is outside its domain: expected {self.domain()}")
+        if self.type == "int":
+            return int(value)
+        if self.type == "float":
+            return float(value)
+        return value
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(x)
+
+
+PARAMS: dict[str, Param] = {p.name: p for p in [
+    Param("batch_size", "int", 1, None, help="training batch size"),
+    Param("epochs", "int", 1, None, help="training epochs"),
+    Param("alpha", "float", 0, None, help="weight of the clustering loss"),
+    Param("dim", "int", 1, None, help="SOM input dimensions (latent size)"),
+    Param("a_t", "float", 0, 1, low_open=True, high_open=True, help="activation threshold"),
+    Param("lr", "float", 0, 1, help="SOM learning rate"),
+    Param("rho", "float", 0, None, help="repel rate"),
+    Param("ld", "float", 0, 1, help="life decay"),
+    Param("beta", "float", 0, 1, help="relevance rate"),
+    Param("gamma", "float", 0, None, low_open=True, help="neighborhood decay"),
+    Param("s", "float", 0, None, low_open=True, help="relevance smoothness"),
+    Param("n_max", "int", 1, None, help="maximum number of nodes"),
+    Param("repel", "categorical", choices=("symmetric", "paper"), help="repel term (SPEC 3)"),
+    Param("ae_lr", "float", 0, None, low_open=True, help="Adam learning rate of the autoencoder"),
+    Param("eval_every", "int", 1, None, help="validation curve every k steps"),
+]}
+
+#: Parameters of the SOMRL layer itself (the rest belong to the trainer).
+SOMRL_PARAMS = ("dim", "n_max", "a_t", "lr", "rho", "ld", "beta", "gamma", "s", "repel")
+
+# The paper's Table 2 best values (MNIST, Fashion-MNIST); the rest of each
+# default set is the paper's fixed setting (batch 256, 30 epochs, Adam 1e-3).
+_TRAINER_DEFAULTS = dict(repel="symmetric", ae_lr=1e-3, eval_every=50)
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "mnist": dict(batch_size=256, epochs=30, alpha=0.1145, dim=22, a_t=0.99425, lr=0.1426,
+                  rho=1.0, ld=0.36, beta=0.067, gamma=1.382, s=0.426, n_max=200, **_TRAINER_DEFAULTS),
+    "fashion-mnist": dict(batch_size=256, epochs=30, alpha=0.024, dim=22, a_t=0.99885, lr=0.1383,
+                          rho=0.575, ld=0.46, beta=0.0195, gamma=4.916, s=0.658, n_max=200,
+                          **_TRAINER_DEFAULTS),
+    # digits (1,437 training images of 8x8) and the user's own files: sized for
+    # small data: batch 64, latent 10, 30 epochs; a_t lowered to suit 10 latent
+    # dimensions (the activation of a fixed distance rises as dimensions drop).
+    "digits": dict(batch_size=64, epochs=30, alpha=0.1, dim=10, a_t=0.99, lr=0.14,
+                   rho=1.0, ld=0.36, beta=0.067, gamma=1.382, s=0.426, n_max=100,
+                   repel="symmetric", ae_lr=1e-3, eval_every=10),
+}
+
+
+def defaults_for(dataset: str) -> dict[str, Any]:
+    """Default parameters for a dataset name; files and unknown names get the digits set."""
+    return dict(DEFAULTS.get(dataset, DEFAULTS["digits"]))
+
+
+def check(name: str, value: Any) -> Any:
+    """Validate one parameter; returns the value converted to its type."""
+    if name not in PARAMS:
+        raise ParameterError(f"unknown parameter {name!r}; known: {', '.join(PARAMS)}")
+    return PARAMS[name].check(value)
+
+
+def validate(params: dict[str, Any]) -> dict[str, Any]:
+    """Validate a whole parameter dict; returns a converted copy."""
+    return {name: check(name, value) for name, value in params.items()}
+
+
+def parse_set(items: list[str] | None) -> dict[str, Any]:
+    """Parse ``--set name=value`` items into a validated dict."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ParameterError(f"--set expects name=value, got {item!r}")
+        out[name.strip()] = check(name.strip(), value.strip())
+    return out

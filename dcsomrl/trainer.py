@@ -1,0 +1,256 @@
+"""Train and measure one DC-SOMRL trial (SPEC section 4).
+
+Each training batch (paper section 4)::
+
+    z    = sigmoid(enc(x))                       # (B, m), codes in [0, 1]
+    som.update(z.detach())                       # one self-organizing step
+    loss = mse(dec(z), x) + alpha * som.loss(z)  # L_r + alpha * L_c
+    one Adam step
+
+Evaluation: every test sample's cluster is its winning node; Purity (eq. 9)
+and NMI (eq. 8). The validation curve (appendix A.2, Fig. 7) measures both on
+a fixed set of 10 test samples per class every ``eval_every`` steps; it is
+recorded, never trained on.
+
+``run_trial`` is the one entry point used by the CLI, the study runner and the
+final runs. A run directory holds::
+
+    metrics.json           status, nmi, purity, n_nodes, seconds, seed, device,
+                           host, dataset, model, params (every value), reason
+    validation_curve.csv   step, epoch, nmi, purity, n_nodes, loss
+    som_state.npz          centers (K, m), relevances (K, m), distances (K, m),
+                           life (K,), slots (K,) of the K active nodes; edges
+                           (E, 2) of the topology as row indices into those
+                           arrays; a_t
+    som.pt                 {"hyperparameters": SOMRL kwargs, "state_dict": ...}
+    autoencoder.pt         {"config": Autoencoder kwargs, "state_dict": ...}
+                           (not for --model somrl or with save_model=False)
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from dcsomrl import metrics as M
+from dcsomrl import params as P
+from dcsomrl.autoencoder import Autoencoder
+from dcsomrl.data import Dataset, load_dataset, validation_indices
+from dcsomrl.somrl import SOMRL
+
+MODELS = ("dcsomrl", "somrl")
+
+
+class TrialFailed(RuntimeError):
+    """A trial that diverged or could not run; ``reason`` is one line."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def resolve_params(dataset_name: str, overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """The dataset's defaults updated with ``overrides``, all validated."""
+    hp = P.defaults_for(dataset_name)
+    hp.update(P.validate(dict(overrides or {})))
+    return hp
+
+
+def resolve_device(device: str) -> torch.device:
+    """'cpu', 'cuda', 'cuda:N' or 'auto' (the first GPU if any, else the CPU)."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} asked for but no CUDA GPU is visible")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r} does not exist ({torch.cuda.device_count()} GPUs visible)")
+    elif dev.type != "cpu":
+        raise ValueError(f"unsupported device {device!r}; use cpu, cuda or cuda:N")
+    return dev
+
+
+def make_som(hp: dict[str, Any], dim: int) -> SOMRL:
+    return SOMRL(dim=dim, **{k: hp[k] for k in P.SOMRL_PARAMS if k != "dim"})
+
+
+@torch.no_grad()
+def encode(ae: Autoencoder | None, x: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+    """Latent codes of x (the inputs themselves for the standalone SOMRL)."""
+    if ae is None:
+        return x
+    was_training = ae.training
+    ae.eval()
+    z = torch.cat([ae.encode(xb) for xb in x.split(chunk)])
+    ae.train(was_training)
+    return z
+
+
+def evaluate(som: SOMRL, ae: Autoencoder | None, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    """NMI, Purity and node count of the map's clustering of (x, y)."""
+    pred = som.predict(encode(ae, x))
+    return dict(nmi=M.nmi(y, pred), purity=M.purity(y, pred), n_nodes=som.n_active)
+
+
+def train_step(som: SOMRL, ae: Autoencoder | None, opt, xb: torch.Tensor, alpha: float) -> float:
+    """One training batch (module docstring); returns the loss (NaN for SOMRL alone)."""
+    if ae is None:
+        som.update(xb)
+        return float("nan")
+    z = ae.encode(xb)                                    # (B, m)
+    if not bool(torch.isfinite(z).all()):
+        raise TrialFailed("diverged: latent codes are not finite")
+    som.update(z.detach())
+    loss = nn.functional.mse_loss(ae.decode(z), xb) + alpha * som.loss(z)
+    value = loss.item()
+    if not math.isfinite(value):
+        raise TrialFailed(f"diverged: loss is {value}")
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return value
+
+
+def train(data: Dataset, hp: dict[str, Any], *, seed: int, device: torch.device,
+          model: str = "dcsomrl", progress: bool = False):
+    """Train one model; returns (som, ae or None, validation curve rows).
+
+    Raises TrialFailed when the loss or the codes stop being finite.
+    """
+    x, y = data.x_train.to(device), data.y_train
+    x_test, y_test = data.x_test.to(device), data.y_test.to(device)
+    val = validation_indices(data.y_test, per_class=10, seed=seed).to(device)
+    x_val, y_val = x_test[val], y_test[val]
+
+    with torch.random.fork_rng(devices=[]):  # weights from the trial's seed only
+        torch.manual_seed(seed)
+        ae = Autoencoder(x.shape[1], hp["dim"]).to(device) if model == "dcsomrl" else None
+    dim = hp["dim"] if ae is not None else x.shape[1]
+    som = make_som(hp, dim).to(device)
+    opt = torch.optim.Adam(ae.parameters(), lr=hp["ae_lr"]) if ae is not None else None
+    gen = torch.Generator().manual_seed(seed)  # batch order
+
+    n, bs = x.shape[0], hp["batch_size"]
+    steps_per_epoch = math.ceil(n / bs)
+    total = hp["epochs"] * steps_per_epoch
+    curve: list[dict[str, Any]] = []
+    bar = _progress(total, progress)
+    step = 0
+    for epoch in range(hp["epochs"]):
+        perm = torch.randperm(n, generator=gen).to(device)
+        for idx in perm.split(bs):
+            try:
+                loss_value = train_step(som, ae, opt, x[idx], hp["alpha"])
+            except TrialFailed as exc:
+                raise TrialFailed(f"{exc.reason} at step {step} (epoch {epoch})") from None
+            step += 1
+            if step % hp["eval_every"] == 0 or step == total:
+                row = dict(step=step, epoch=epoch, loss=loss_value, **evaluate(som, ae, x_val, y_val))
+                curve.append(row)
+                bar.set_postfix(nodes=row["n_nodes"], nmi=f"{row['nmi']:.3f}", loss=f"{loss_value:.4f}")
+            bar.update(1)
+    bar.close()
+    return som, ae, curve
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm.auto import tqdm
+    return tqdm(total=total, disable=not enabled, unit="step", desc="training", leave=False)
+
+
+def run_trial(dataset: str | Dataset, params: dict[str, Any] | None = None, *, seed: int,
+              device: str = "cpu", model: str = "dcsomrl", data_dir=None, out_dir=None,
+              save_model: bool = True, progress: bool = False) -> dict[str, Any]:
+    """Train and measure one trial; write its run directory when ``out_dir`` is given.
+
+    ``params``: any subset of dcsomrl.params names; the rest are the dataset's
+    defaults. Returns the metrics dict (also written as metrics.json). A trial
+    that diverges writes metrics.json with status "failed" and raises TrialFailed.
+    """
+    if model not in MODELS:
+        raise P.ParameterError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
+    name = dataset if isinstance(dataset, str) else dataset.name
+    hp = resolve_params(name, params)
+    dev = resolve_device(device)
+    if isinstance(dataset, str):
+        dataset = load_dataset(dataset, data_dir, scale01=(model == "somrl"))
+    if model == "somrl":
+        hp["dim"] = int(dataset.x_train.shape[1])
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+
+    record: dict[str, Any] = dict(status="running", dataset=name, model=model, seed=int(seed),
+                                  device=str(dev), host=socket.gethostname(), params=hp)
+    start = time.perf_counter()
+    try:
+        som, ae, curve = train(dataset, hp, seed=seed, device=dev, model=model, progress=progress)
+        final = evaluate(som, ae, dataset.x_test.to(dev), dataset.y_test.to(dev))
+    except TrialFailed as exc:
+        record.update(status="failed", reason=exc.reason, seconds=time.perf_counter() - start)
+        if out is not None:
+            _write_json(out / "metrics.json", record)
+        raise
+    record.update(status="complete", seconds=time.perf_counter() - start, **final, validation=curve)
+    if out is not None:
+        save_run(out, record, som, ae if save_model else None)
+    return record
+
+
+# ------------------------------------------------------------------ run dirs
+def _write_json(path: Path, obj: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=float))
+    tmp.replace(path)  # atomic: a reader never sees half a file
+
+
+def save_run(out: Path, record: dict, som: SOMRL, ae: Autoencoder | None) -> None:
+    """Write a run directory (format in the module docstring)."""
+    curve = record.get("validation", [])
+    with open(out / "validation_curve.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["step", "epoch", "nmi", "purity", "n_nodes", "loss"])
+        writer.writeheader()
+        writer.writerows(curve)
+    slots = som.active.nonzero().squeeze(1).cpu()
+    row_of = {int(s): i for i, s in enumerate(slots)}
+    edges = [[row_of[int(i)], row_of[int(j)]] for i, j in som.topology().cpu()]
+    np.savez(out / "som_state.npz",
+             centers=som.centers[slots].cpu().numpy(), relevances=som.relevances[slots].cpu().numpy(),
+             distances=som.distances[slots].cpu().numpy(), life=som.life[slots].cpu().numpy(),
+             slots=slots.numpy(), edges=np.asarray(edges, dtype=np.int64).reshape(-1, 2),
+             a_t=np.float64(som.a_t))
+    torch.save({"hyperparameters": som.hyperparameters(), "state_dict": som.state_dict()}, out / "som.pt")
+    if ae is not None:
+        torch.save({"config": ae.config(), "state_dict": ae.state_dict()}, out / "autoencoder.pt")
+    _write_json(out / "metrics.json", record)  # last: its presence means the run is whole
+
+
+def load_run(run_dir) -> tuple[dict, SOMRL, Autoencoder | None]:
+    """(metrics, map, autoencoder or None) of a run directory, on the CPU."""
+    run = Path(run_dir)
+    if not (run / "metrics.json").is_file() or not (run / "som.pt").is_file():
+        raise FileNotFoundError(f"{run} is not a finished run directory (needs metrics.json and som.pt)")
+    record = json.loads((run / "metrics.json").read_text())
+    saved = torch.load(run / "som.pt", map_location="cpu", weights_only=True)
+    som = SOMRL(**saved["hyperparameters"])
+    som.load_state_dict(saved["state_dict"])
+    ae = None
+    if (run / "autoencoder.pt").is_file():
+        saved = torch.load(run / "autoencoder.pt", map_location="cpu", weights_only=True)
+        cfg = saved["config"]
+        ae = Autoencoder(cfg["input_dim"], cfg["latent_dim"], tuple(cfg["hidden"]))
+        ae.load_state_dict(saved["state_dict"])
+        ae.eval()
+    return record, som, ae
