@@ -24,6 +24,8 @@ have a group.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -53,6 +55,18 @@ def relevances_from_distances(d: torch.Tensor, s: float) -> torch.Tensor:
     flat = spread == 0
     z = (d - d.mean(dim=1, keepdim=True)) / (s * torch.where(flat, torch.ones_like(spread), spread))
     return torch.where(flat, torch.ones_like(d), torch.sigmoid(-z))
+
+
+def activation(x: torch.Tensor, c: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """act_j(x) = sum_i w_ji / (sum_i w_ji + D_j(x) + eps) (eq. 1-2).
+
+    x: (B, m), c and w: (K, m) -> (B, K). D_j(x) = sum_i w_ji (x_i - c_ji)^2 is
+    expanded into matrix products (no (B, K, m) temporary); rounding can leave
+    it just below 0, hence the clamp.
+    """
+    dist = (x * x) @ w.T - 2 * (x @ (w * c).T) + (w * c * c).sum(1)  # (B, K)
+    sw = w.sum(1)                                                     # (K,)
+    return sw / (sw + dist.clamp(min=0) + EPS)
 
 
 class SOMRL(nn.Module):
@@ -97,8 +111,7 @@ class SOMRL(nn.Module):
             raise ValueError(f"SOMRL input {name} must have shape (B, {self.dim}), got {tuple(x.shape)}")
         if x.shape[0] == 0:
             raise ValueError(f"SOMRL input {name} is an empty batch")
-        bad = torch.isnan(x).any() | (x < 0).any() | (x > 1).any()
-        if bool(bad):
+        if not bool(((x >= 0) & (x <= 1)).all()):  # NaN fails both comparisons
             raise ValueError(f"SOMRL input {name} must lie in [0, 1] without NaN "
                              f"(min {x.min().item():.4g}, max {x.max().item():.4g})")
         return x.to(self.centers.dtype)
@@ -110,10 +123,7 @@ class SOMRL(nn.Module):
     # -------------------------------------------------------------- activation
     def _activation(self, x: torch.Tensor) -> torch.Tensor:
         """act_j(x) for all slots (eq. 1-2); inactive slots 0.   x: (B, m) -> (B, n_max)"""
-        w, c = self.relevances, self.centers
-        dist = (w.unsqueeze(0) * (x.unsqueeze(1) - c.unsqueeze(0)) ** 2).sum(-1)  # (B, n_max)
-        sw = w.sum(-1)  # (n_max,)
-        act = sw / (sw + dist + EPS)
+        act = activation(x, self.centers, self.relevances)
         return torch.where(self.active, act, torch.zeros_like(act))
 
     def _winners(self, act: torch.Tensor) -> torch.Tensor:
@@ -136,79 +146,89 @@ class SOMRL(nn.Module):
     # ------------------------------------------------------------------ update
     @torch.no_grad()
     def update(self, x: torch.Tensor) -> None:
-        """One self-organizing step on a batch x (B, m) in [0, 1] (SPEC 3, steps 1-7)."""
+        """One self-organizing step on a batch x (B, m) in [0, 1] (SPEC 3, steps 1-7).
+
+        The step works on the K pre-step active slots (``idx``, ascending, so
+        "lowest slot" is "lowest index" below) and writes the result back.
+        """
         x = self._check_input(x)
-        c, w, d, life, active = self.centers, self.relevances, self.distances, self.life, self.active
-        n, dtype = self.n_max, c.dtype
+        n, dtype, dev = self.n_max, self.centers.dtype, x.device
+        idx = self.active.nonzero().squeeze(1)               # (K,) pre-step active slots
+        K = idx.numel()
 
         # 1. Empty map: one node at the batch mean; nothing else this step.
-        if not bool(active.any()):
-            c[0], w[0], d[0], life[0], active[0] = x.mean(0), 1.0, 0.0, 1.0, True
+        if K == 0:
+            self.centers[0], self.relevances[0], self.distances[0] = x.mean(0), 1.0, 0.0
+            self.life[0], self.active[0] = 1.0, True
             return
+        c, w, d = self.centers[idx], self.relevances[idx], self.distances[idx]  # (K, m)
 
-        # 2. Competition.
-        A = self._activation(x)                              # (B, n)
-        win = self._winners(A)                               # (B,)
+        # 2. Competition (argmax returns the first maximum: ties to the lowest slot).
+        A = activation(x, c, w)                              # (B, K)
+        win = A.argmax(dim=1)                                # (B,) index into idx
         a = A.gather(1, win[:, None]).squeeze(1)             # (B,)
         high = a >= self.a_t                                 # (B,)
 
-        # 3. Groups by winning slot: means of the high and of the low samples.
-        onehot = nn.functional.one_hot(win, n).to(dtype)     # (B, n)
-        H = onehot * high[:, None].to(dtype)                 # (B, n) high samples per slot
-        L = onehot - H                                       # (B, n) low samples per slot
-        n_high, n_low = H.sum(0), L.sum(0)                   # (n,)
-        has_high, has_low = n_high > 0, n_low > 0            # (n,) slot g has a high/low group
-        xg = (H.T @ x) / n_high.clamp(min=1)[:, None]        # (n, m) high-group inputs
-        xl = (L.T @ x) / n_low.clamp(min=1)[:, None]         # (n, m) low-group means
+        # 3. Groups by winner: means of the high and of the low samples. Group g
+        #    is "the samples won by node g", so per-group tensors are (K, ...).
+        onehot = (win[:, None] == torch.arange(K, device=dev)).to(dtype)  # (B, K)
+        H = onehot * high[:, None].to(dtype)                 # (B, K) high samples per node
+        L = onehot - H                                       # (B, K) low samples per node
+        n_high, n_low = H.sum(0), L.sum(0)                   # (K,)
+        has_high, has_low = n_high > 0, n_low > 0            # (K,) node g has a high/low group
+        xg = (H.T @ x) / n_high.clamp(min=1)[:, None]        # (K, m) high-group inputs
+        xl = (L.T @ x) / n_low.clamp(min=1)[:, None]         # (K, m) low-group means
 
         # 4. Learning rates eta[g, k] (section 3.5): lr for the winner k = g; for
         #    another node k with ag_k >= a_t, lr * exp(-r / gamma) with r its rank
         #    among the non-winners (1 = most active; ties to the lower slot).
-        ag = self._activation(xg)                            # (n groups, n nodes)
-        eye = torch.eye(n, dtype=torch.bool, device=x.device)
-        key = torch.where(eye, torch.full_like(ag, -1.0), ag)  # winner sorts last
+        ag = activation(xg, c, w)                            # (K groups, K nodes)
+        eye = torch.eye(K, dtype=torch.bool, device=dev)
+        key = torch.where(eye, -1.0, ag)                     # the winner sorts last
         order = torch.sort(key, dim=1, descending=True, stable=True).indices
-        rank = torch.empty_like(order).scatter_(1, order, torch.arange(n, device=x.device).expand(n, n))
-        r = (rank + 1).to(dtype)                             # (n, n)
-        neighbour = (ag >= self.a_t) & active[None, :] & ~eye
-        eta = torch.where(eye, torch.full_like(ag, self.lr),
-                          torch.where(neighbour, self.lr * torch.exp(-r / self.gamma), torch.zeros_like(ag)))
-        eta = eta * has_high[:, None].to(dtype)              # only slots that have a high group
+        rank = torch.empty_like(order).scatter_(1, order, torch.arange(K, device=dev).expand(K, K))
+        # exp(-r / gamma) for r = 1..K, floored at the smallest normal number:
+        # far ranks would give denormals (slow on CPUs) where the rate is ~0 anyway
+        r = torch.arange(1, K + 1, device=dev, dtype=dtype)
+        decay = torch.exp(torch.clamp(-r / self.gamma, min=math.log(torch.finfo(dtype).tiny) + 1))
+        neighbour = (ag >= self.a_t) & ~eye
+        eta = torch.where(eye, self.lr, torch.where(neighbour, self.lr * decay[rank], 0.0))
+        eta = eta * has_high[:, None].to(dtype)              # only nodes that have a high group
 
         # 5. One combined update per touched node (eq. 3, 5, 6): the largest rate
         #    and the rate-weighted mean of the group inputs; old center in eq. 5.
-        eta_k = eta.amax(dim=0)                              # (n,)
-        touched = eta_k > 0
-        xk = (eta.T @ xg) / eta.sum(0).clamp(min=torch.finfo(dtype).tiny)[:, None]  # (n, m)
-        be = (self.beta * eta_k)[:, None]                    # (n, 1)
+        eta_k = eta.amax(dim=0)                              # (K,)
+        touched = (eta_k > 0)[:, None]                       # (K, 1)
+        xk = (eta.T @ xg) / eta.sum(0).clamp(min=torch.finfo(dtype).tiny)[:, None]  # (K, m)
+        be = (self.beta * eta_k)[:, None]                    # (K, 1)
         d_new = (1 - be) * d + be * (xk - c).abs()
         w_new = relevances_from_distances(d_new, self.s)
-        cbar = (c * active[:, None]).sum(0) / active.sum()    # (m,) pre-step map center
+        cbar = c.mean(0)                                     # (m,) pre-step map center
         c_new = c + eta_k[:, None] * ((xk - c) - self.rho * repel(cbar - c, self.repel))
-        t = touched[:, None]
-        d.copy_(torch.where(t, d_new, d))
-        w.copy_(torch.where(t, w_new, w))
-        c.copy_(torch.where(t, c_new, c))
+        self.centers[idx] = torch.where(touched, c_new, c)
+        self.relevances[idx] = torch.where(touched, w_new, w)
+        self.distances[idx] = torch.where(touched, d_new, d)
+
+        # 7a. Life (section 3.4): winners of any sample back to 1, the other
+        #     pre-step nodes lose ld; removal below, after insertion.
+        won = (n_high + n_low) > 0
+        self.life[idx] = torch.where(won, 1.0, self.life[idx] - self.ld)
 
         # 6. Insertion: low groups in ascending slot order fill the lowest free
-        #    slots while any remain. P[g, k]: low group g creates node k.
-        free = ~active
-        free_order = torch.argsort(active.long(), stable=True)  # (n,) free slots first, ascending
-        group_pos = torch.cumsum(has_low.long(), 0) - 1      # (n,) position of each low group
-        creates = has_low & (group_pos < free.sum())         # (n,)
-        dest = free_order[group_pos.clamp(min=0)]            # (n,) slot each low group fills
-        Pm = (dest[:, None] == torch.arange(n, device=x.device)[None, :]) & creates[:, None]  # (n, n)
-        new = Pm.any(0)                                      # (n,)
-        c.copy_(torch.where(new[:, None], Pm.to(dtype).T @ xl, c))
-        w.masked_fill_(new[:, None], 1.0)
-        d.masked_fill_(new[:, None], 0.0)
+        #    slots while any remain. P[g, k]: the low group of node g creates slot k.
+        free_order = torch.argsort(self.active.long(), stable=True)  # (n,) free slots first, ascending
+        group_pos = torch.cumsum(has_low.long(), 0) - 1      # (K,) rank of each low group
+        creates = has_low & (group_pos < n - K)              # (K,)
+        dest = free_order[group_pos.clamp(min=0)]            # (K,) the slot each low group fills
+        P = (dest[:, None] == torch.arange(n, device=dev)[None, :]) & creates[:, None]  # (K, n)
+        new = P.any(0)                                       # (n,)
+        self.centers.copy_(torch.where(new[:, None], P.to(dtype).T @ xl, self.centers))
+        self.relevances.masked_fill_(new[:, None], 1.0)
+        self.distances.masked_fill_(new[:, None], 0.0)
+        self.life.masked_fill_(new, 1.0)
 
-        # 7. Life and removal (section 3.4): winners of any sample back to 1, other
-        #    pre-step nodes lose ld; new nodes start at 1; remove at life <= 0.
-        won = (n_high + n_low) > 0
-        life.copy_(torch.where(won, torch.ones_like(life), life - self.ld * active.to(dtype)))
-        life.masked_fill_(new, 1.0)
-        active.copy_((active & (life > 0)) | new)
+        # 7b. Removal at life <= 0 (new nodes start at 1 and are never removed here).
+        self.active.copy_((self.active & (self.life > 0)) | new)
 
     # -------------------------------------------------------------- topology
     @torch.no_grad()

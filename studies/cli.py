@@ -67,8 +67,15 @@ def cmd_train(args) -> int:
     return 0
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (no usage dump), exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="Hyperparameter studies and sensitivity "
+    parser = OneLineParser(prog=PROG, description="Hyperparameter studies and sensitivity "
                                      "analysis of DC-SOMRL.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_train(sub)
@@ -79,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
             if exc.name != name:
                 raise
             continue
-        module.add_commands(sub)
+        if hasattr(module, "add_commands"):  # DEV-GUARD
+            module.add_commands(sub)
     return parser
 
 

@@ -1,0 +1,27 @@
+"""Fixtures shared by the test packages."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The read-only data folder beside the checkout (``../shared/data``), else env ``DCSOMRL_SHARED_DATA``.
+
+    It holds MNIST and Fashion-MNIST in torchvision's layout (``MNIST/raw/*.gz``,
+    ``FashionMNIST/raw/*.gz``). Missing, the test is skipped, except under CI
+    (``CI=true``), where it fails.
+    """
+    candidates = [REPO_ROOT.parent / "shared" / "data", os.environ.get("DCSOMRL_SHARED_DATA")]
+    for c in candidates:
+        if c and (Path(c) / "MNIST" / "raw").is_dir():
+            return Path(c)
+    msg = "shared data folder not found (../shared/data beside the checkout, or env DCSOMRL_SHARED_DATA)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(msg)
+    pytest.skip(msg)

@@ -1,0 +1,115 @@
+"""The DC-SOMRL trainer on the embedded digits data (SPEC 4)."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from dcsomrl.data import load_dataset
+from dcsomrl.trainer import TrialFailed, encode, load_run, run_trial
+
+FAST = dict(epochs=2, eval_every=5)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits")
+
+
+@pytest.fixture(scope="module")
+def finished(digits, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    return run_trial(digits, FAST, seed=3, out_dir=out), out
+
+
+def test_same_seed_same_result_and_another_seed_differs(digits, finished):
+    first, _ = finished
+    again = run_trial(digits, FAST, seed=3)
+    other = run_trial(digits, FAST, seed=4)
+    for key in ("nmi", "purity", "n_nodes"):
+        assert again[key] == first[key]
+    assert again["validation"] == first["validation"]
+    assert (other["nmi"], other["n_nodes"]) != (first["nmi"], first["n_nodes"])
+
+
+def test_metrics_record_every_parameter_and_the_run(finished):
+    record, out = finished
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["status"] == "complete"
+    for key in ("nmi", "purity", "n_nodes", "seconds", "seed", "device", "host"):
+        assert key in saved
+    assert saved["seed"] == 3 and saved["device"] == "cpu"
+    assert saved["params"]["epochs"] == 2 and saved["params"]["a_t"] == 0.99  # digits default
+    assert 0 < saved["nmi"] <= 1 and 0 < saved["purity"] <= 1 and saved["n_nodes"] >= 1
+
+
+def test_validation_curve_every_k_steps(finished, digits):
+    record, out = finished
+    steps_per_epoch = -(-digits.x_train.shape[0] // 64)
+    lines = (out / "validation_curve.csv").read_text().splitlines()
+    assert lines[0] == "step,epoch,nmi,purity,n_nodes,loss"
+    steps = [int(line.split(",")[0]) for line in lines[1:]]
+    assert steps[:3] == [5, 10, 15] and steps[-1] == 2 * steps_per_epoch
+    assert len(record["validation"]) == len(steps)
+
+
+def test_saved_map_and_autoencoder_reload_to_the_same_clustering(finished, digits):
+    record, out = finished
+    metrics, som, ae = load_run(out)
+    assert metrics["nmi"] == record["nmi"]
+    assert som.n_active == record["n_nodes"]
+    state = np.load(out / "som_state.npz")
+    assert state["centers"].shape == (record["n_nodes"], 10)
+    assert np.allclose(state["centers"], som.centers[som.active].numpy())
+    # edges are row indices into the saved arrays and equal the map's topology
+    slots = state["slots"]
+    assert {tuple(slots[e]) for e in state["edges"]} == {tuple(p) for p in som.topology().tolist()}
+    from dcsomrl.metrics import nmi
+    pred = som.predict(encode(ae, digits.x_test))
+    assert nmi(digits.y_test, pred) == pytest.approx(record["nmi"])
+
+
+def test_no_save_model_leaves_out_the_autoencoder(digits, tmp_path):
+    run_trial(digits, dict(epochs=1), seed=0, out_dir=tmp_path, save_model=False)
+    assert (tmp_path / "som.pt").is_file() and not (tmp_path / "autoencoder.pt").exists()
+
+
+def test_a_short_digits_run_reaches_a_sensible_nmi(digits):
+    r = run_trial(digits, dict(epochs=6), seed=0)
+    assert r["nmi"] > 0.5 and r["purity"] > 0.7, r
+    assert 10 <= r["n_nodes"] <= 100
+
+
+def test_standalone_somrl_clusters_tabular_data_in_01():
+    data = load_dataset("digits", scale01=True)
+    r = run_trial(data, dict(epochs=3, a_t=0.95), seed=0, model="somrl")
+    assert r["params"]["dim"] == 64
+    assert r["nmi"] > 0.6 and r["purity"] > 0.8 and r["n_nodes"] >= 10, r
+
+
+@pytest.mark.parametrize("hp,why", [(dict(ae_lr=1e6), "loss is inf"),
+                                    (dict(ae_lr=1e12), "latent codes are not finite")])
+def test_a_diverging_trial_is_a_failure_with_its_reason(digits, tmp_path, hp, why):
+    with pytest.raises(TrialFailed, match=why) as err:
+        run_trial(digits, dict(epochs=1, **hp), seed=0, out_dir=tmp_path)
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["status"] == "failed" and saved["reason"] == err.value.reason
+    assert "nmi" not in saved
+
+
+def test_data_stay_on_the_trial_device_and_batches_are_seeded(digits, monkeypatch):
+    seen = []
+    from dcsomrl import trainer
+    real = trainer.train_step
+
+    def spy(som, ae, opt, xb, alpha):
+        seen.append(xb[:, 0].clone())
+        return real(som, ae, opt, xb, alpha)
+
+    monkeypatch.setattr(trainer, "train_step", spy)
+    run_trial(digits, dict(epochs=1), seed=7)
+    first = torch.cat(seen)
+    seen.clear()
+    run_trial(digits, dict(epochs=1), seed=7)
+    assert torch.equal(first, torch.cat(seen))
+    assert first.shape[0] == digits.x_train.shape[0]  # every sample once per epoch
