@@ -1,0 +1,21 @@
+"""The analysis layer: what a study's trials say about its parameters (SPEC section 7).
+
+Everything works on a plain table, one row per trial (parameter columns,
+outcome columns such as ``nmi``/``purity``/``n_nodes``, optional ``state`` and
+metadata), so it can be tested on synthetic designs with known answers.
+
+=================  ==================================================================
+``table``          ``prepare``: COMPLETE trials, usable columns; ``AnalysisError``
+``sensitivity``    ``analyze``: Pearson/Spearman, SRC/SRRC + R², PCC/PRCC, MCF (KS), KW
+``cdf``            ``ecdf`` with the DKW band, ``conditional_cdfs`` (behavioural vs not)
+``importance``     ``analyze``: Optuna fANOVA/MDI/PED-ANOVA, SALib RBD-FAST/delta/PAWN
+``plots``          data functions + PNG renderers (OLS scatter = paper Fig. 6, CDFs, bars)
+``report``         ``write_report``: report.md (the answer first), CSV tables, figures
+``refine``         ``refine`` (narrowed space), ``best`` (fixed space)
+``testfunctions``  known-answer LHS designs and outcomes
+``commands``       the ``analyze``, ``refine``, ``best`` subcommands
+``inspect``        qualitative figures of one trained model
+=================  ==================================================================
+
+Importing the package imports none of them (no side effects, fast CLI start).
+"""

@@ -1,0 +1,158 @@
+"""The analysis layer's subcommands of ``dcsomrl-study``: analyze, refine, best.
+
+``add_commands(subparsers)`` registers them; each sets ``func``, a function of
+the parsed arguments returning the exit code. The trials come from a study
+(``--study NAME [--storage URL] [--results DIR]``, read with
+:func:`studies.export.study_table`) or from a CSV table (``--table FILE``,
+e.g. written by ``dcsomrl-study export``). Bad input raises
+:class:`analysis.table.AnalysisError` (a ValueError, one line), which
+``studies.cli.main`` prints as ``dcsomrl-study: error: ...`` with exit 2.
+
+    analyze (--study NAME | --table FILE) [--outcomes nmi,purity] [--params a,b] [--out DIR]
+    refine  (--study NAME | --table FILE) [--space FILE] [--outcome nmi] [--out FILE.toml]
+    best    (--study NAME | --table FILE) [--space FILE] [--outcome nmi] [--out FILE.toml]
+
+``--space`` defaults to the study's own space; with ``--table`` it is required.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .table import AnalysisError
+
+
+def _source(p: argparse.ArgumentParser) -> None:
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--study", help="study name (its storage: --storage, default its journal under --results)")
+    src.add_argument("--table", help="CSV table of trials, one row per trial (e.g. from dcsomrl-study export)")
+    p.add_argument("--storage", default=None, help="storage URL of the study (default: its journal under --results)")
+    p.add_argument("--results", default="results", help="results folder (default storage and output place)")
+    p.add_argument("--behavioural-quantile", type=float, default=0.75,
+                   help="trials with the outcome at or above this quantile are behavioural (default 0.75)")
+    p.add_argument("--alpha", type=float, default=0.01,
+                   help="significance level after Bonferroni (default 0.01)")
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Register ``analyze``, ``refine`` and ``best``."""
+    p = sub.add_parser("analyze", help="sensitivity analysis of a study: report.md, CSV tables, figures",
+                       description="Which parameters drive the outcomes, in which direction, how sure, "
+                                   "and which range looks best: regression (PRCC, SRC, ...), CDF "
+                                   "(Monte-Carlo filtering) and library cross-checks, written as a "
+                                   "Markdown report with tables and figures.")
+    _source(p)
+    p.add_argument("--outcomes", default="nmi,purity", help="comma-separated outcome columns (default nmi,purity)")
+    p.add_argument("--params", default=None, help="comma-separated parameter columns (default: all that vary)")
+    p.add_argument("--out", default=None,
+                   help="output folder (default <results>/<study>/analysis, or <table>-analysis beside the table)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the importance cross-checks")
+    p.add_argument("--no-importance", action="store_true", help="skip the Optuna/SALib cross-checks")
+    p.set_defaults(func=analyze_command)
+
+    commands = (("refine", "refined", "new parameter ranges from the behavioural trials, as a space file"),
+                ("best", "best", "the best trial's values as a space file of fixed values"))
+    for name, stem, helptext in commands:
+        p = sub.add_parser(name, help=helptext, description=helptext + " (rules: analysis/refine.py).")
+        _source(p)
+        p.add_argument("--space", default=None,
+                       help="space file or shipped name (default: the study's space; needed with --table)")
+        p.add_argument("--outcome", default="nmi", help="outcome to optimize (default nmi)")
+        p.add_argument("--out", default=None,
+                       help=f"TOML file to write (default <results>/<study>/{stem}.toml, "
+                            f"or <table>-{stem}.toml beside the table)")
+        p.set_defaults(func=refine_command if name == "refine" else best_command)
+
+
+# ----- input -----------------------------------------------------------------------------------
+
+def load_table(args: argparse.Namespace):
+    """The trial table of ``--study`` (studies.export.study_table) or ``--table`` (CSV)."""
+    import pandas as pd
+
+    if args.table:
+        path = Path(args.table)
+        if not path.is_file():
+            raise AnalysisError(f"{path}: no such table file")
+        try:
+            return pd.read_csv(path)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise AnalysisError(f"{path}: not a readable CSV table ({' '.join(str(exc).split())})") from None
+    from studies import export
+    from studies.commands import quiet_optuna
+
+    quiet_optuna()
+    return export.study_table(export.open_study(args.study, args.storage, args.results))
+
+
+def load_space(args: argparse.Namespace, table):
+    """``--space`` (a file or a shipped name), else the study's own space."""
+    from studies.space import resolve_space
+    from studies.study import design_space
+
+    design = table.attrs.get("design") or {}
+    if args.space:
+        return resolve_space(args.space, design.get("dataset"))
+    if design:
+        return design_space(design)
+    raise AnalysisError("--table needs --space FILE or a shipped space name (a CSV table carries no space)")
+
+
+def _default_out(args: argparse.Namespace, name: str) -> Path:
+    if args.table:
+        path = Path(args.table)
+        return path.with_name(f"{path.stem}-{name}")
+    return Path(args.results) / args.study / name
+
+
+# ----- commands --------------------------------------------------------------------------------
+
+def analyze_command(args: argparse.Namespace) -> int:
+    """``dcsomrl-study analyze``: write report.md, sensitivity.csv, importance.csv and the figures."""
+    from . import importance
+    from .report import write_report
+
+    table = load_table(args)
+    out = Path(args.out) if args.out else _default_out(args, "analysis")
+    outcomes = [o.strip() for o in args.outcomes.split(",") if o.strip()]
+    path = write_report(table, out, params=args.params, outcomes=outcomes,
+                        behavioural_quantile=args.behavioural_quantile, alpha=args.alpha, seed=args.seed,
+                        importance_methods=() if args.no_importance else importance.METHODS,
+                        title=f"Sensitivity report: {args.study or Path(args.table).name}")
+    print(f"wrote {path} (with sensitivity.csv, importance.csv and figures in {path.parent})")
+    return 0
+
+
+def _write_space(space, path: Path) -> Path:
+    from studies.space import write_space
+
+    return write_space(space, path)
+
+
+def refine_command(args: argparse.Namespace) -> int:
+    """``dcsomrl-study refine``: print the plan, write the refined space."""
+    from .refine import refine, refine_plan
+
+    table = load_table(args)
+    space = load_space(args, table)
+    _, plan = refine_plan(table, space, args.outcome, behavioural_quantile=args.behavioural_quantile,
+                          alpha=args.alpha)
+    refined = refine(table, space, args.outcome, behavioural_quantile=args.behavioural_quantile, alpha=args.alpha)
+    for r in plan.itertuples():
+        print(f"{r.parameter:>12}  {r.action:<6} {r.old} -> {r.new}  ({r.reason})")
+    path = _write_space(refined, Path(args.out) if args.out else _default_out(args, "refined.toml"))
+    print(f"wrote {path}")
+    return 0
+
+
+def best_command(args: argparse.Namespace) -> int:
+    """``dcsomrl-study best``: write the best trial's values as a space of fixed values."""
+    from .refine import best
+
+    table = load_table(args)
+    space = load_space(args, table)
+    fixed = best(table, space, args.outcome)
+    path = _write_space(fixed, Path(args.out) if args.out else _default_out(args, "best.toml"))
+    print(f"{fixed.description}")
+    print(f"wrote {path}")
+    return 0

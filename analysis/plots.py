@@ -1,0 +1,160 @@
+"""Figures of a study, Optuna style: a pure function computes each plot's data
+(tested), a thin renderer draws it with matplotlib and writes a PNG.
+
+The renderers build a :class:`matplotlib.figure.Figure` directly (the Agg
+canvas, no pyplot state), so they run headless and touch no global state.
+
+* :func:`scatter_fit` / :func:`render_scatter_fits`: outcome vs each parameter
+  with the OLS line y = b0 + b1 x and its 95 % confidence band of the mean
+  (statsmodels ``get_prediction().summary_frame``) -- the paper's Fig. 6;
+  panels ordered by :func:`parameter_order` (a_t first).
+* :func:`render_ecdf`: the outcome's ECDF with its DKW band (:func:`analysis.cdf.ecdf`).
+* :func:`render_conditional_cdfs`: each parameter's CDF over behavioural vs
+  non-behavioural trials (:func:`analysis.cdf.conditional_cdfs`).
+* :func:`sensitivity_bars` / :func:`render_sensitivity_bars`: PRCC and the KS
+  statistic per parameter, in the order of the sensitivity ranking.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from .cdf import conditional_cdfs
+from .table import AnalysisError
+
+#: Parameters drawn first, in this order (the paper's finding: a_t drives NMI).
+FIRST = ("a_t",)
+
+
+def parameter_order(params) -> list[str]:
+    """``params`` with those in :data:`FIRST` moved to the front; the rest keep their order."""
+    params = list(params)
+    return [p for p in FIRST if p in params] + [p for p in params if p not in FIRST]
+
+
+def scatter_fit(data: pd.DataFrame, param: str, outcome: str, *, alpha: float = 0.05,
+                n_grid: int = 50) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Points and OLS fit of ``outcome`` on ``param``.
+
+    Returns ``points`` (x, y: the finite pairs) and ``fit`` (x: n_grid values
+    over [min x, max x]; mean: b0 + b1 x; lower, upper: the 1 - alpha
+    confidence band of the mean, statsmodels' mean_ci_lower/upper).
+    """
+    points = data[[param, outcome]].dropna().set_axis(["x", "y"], axis=1).reset_index(drop=True)
+    if len(points) < 3 or points["x"].nunique() < 2:
+        raise AnalysisError(f"scatter of {outcome} vs {param}: need 3 trials and 2 distinct values")
+    fit = sm.OLS(points["y"].to_numpy(float), sm.add_constant(points["x"].to_numpy(float))).fit()
+    grid = np.linspace(points["x"].min(), points["x"].max(), n_grid)
+    frame = fit.get_prediction(sm.add_constant(grid, has_constant="add")).summary_frame(alpha=alpha)
+    band = pd.DataFrame({"x": grid, "mean": frame["mean"].to_numpy(),
+                         "lower": frame["mean_ci_lower"].to_numpy(), "upper": frame["mean_ci_upper"].to_numpy()})
+    return points, band
+
+
+def sensitivity_bars(sens: pd.DataFrame, outcome: str, measures=("prcc", "ks_stat")) -> pd.DataFrame:
+    """Bar data for one outcome: parameter, measure, value, significant, in ranking order."""
+    rows = sens.loc[sens["outcome"] == outcome].sort_values("rank")
+    if rows.empty:
+        raise AnalysisError(f"no sensitivity rows for outcome {outcome}")
+    tidy = rows.melt(id_vars=["parameter", "rank", "significant"], value_vars=list(measures),
+                     var_name="measure", value_name="value")
+    order = {p: i for i, p in enumerate(rows["parameter"])}
+    tidy = tidy.assign(_o=tidy["parameter"].map(order), _m=tidy["measure"].map(list(measures).index))
+    return tidy.sort_values(["_o", "_m"])[["parameter", "measure", "value", "significant"]].reset_index(drop=True)
+
+
+# ----- renderers -------------------------------------------------------------------------------
+
+def _grid(k: int, width: float = 3.2, height: float = 2.8) -> tuple[Figure, list]:
+    ncols = min(4, k)
+    nrows = math.ceil(k / ncols)
+    fig = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel().tolist()
+    for ax in axes[k:]:
+        ax.set_visible(False)
+    return fig, axes[:k]
+
+
+def _save(fig: Figure, path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def render_scatter_fits(data: pd.DataFrame, params, outcome: str, path, *, alpha: float = 0.05) -> Path:
+    """One panel per parameter (a_t first): points, OLS line, 1 - alpha band (paper Fig. 6)."""
+    params = parameter_order(params)
+    fig, axes = _grid(len(params))
+    for ax, p in zip(axes, params):
+        points, band = scatter_fit(data, p, outcome, alpha=alpha)
+        ax.fill_between(band["x"], band["lower"], band["upper"], color="C0", alpha=0.25,
+                        label=f"{int(round((1 - alpha) * 100))}% CI")
+        ax.plot(band["x"], band["mean"], color="C0", label="OLS fit")
+        ax.scatter(points["x"], points["y"], s=12, color="k", alpha=0.7)
+        ax.set_xlabel(p)
+        ax.set_ylabel(outcome)
+    axes[0].legend(fontsize="small")
+    fig.suptitle(f"{outcome} vs each parameter, OLS fit with its confidence band")
+    return _save(fig, path)
+
+
+def render_ecdf(ecdf_frame: pd.DataFrame, outcome: str, path, *, alpha: float = 0.05) -> Path:
+    """The ECDF as a step line and its DKW band (columns of :func:`analysis.cdf.ecdf`)."""
+    fig = Figure(figsize=(5, 3.5), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    ax.fill_between(ecdf_frame["x"], ecdf_frame["lower"], ecdf_frame["upper"], step="post",
+                    color="C0", alpha=0.25, label=f"DKW {int(round((1 - alpha) * 100))}% band")
+    ax.step(ecdf_frame["x"], ecdf_frame["F"], where="post", color="C0", label="ECDF")
+    ax.set_xlabel(outcome)
+    ax.set_ylabel("F(x)")
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
+def render_conditional_cdfs(data: pd.DataFrame, params, outcome: str, path, *,
+                            behavioural_quantile: float = 0.75) -> Path:
+    """One panel per parameter: its CDF over behavioural vs non-behavioural trials."""
+    params = parameter_order(params)
+    fig, axes = _grid(len(params))
+    for ax, p in zip(axes, params):
+        c = conditional_cdfs(data, p, outcome, behavioural_quantile)
+        ax.step(c["x"], c["behavioural"], where="post", color="C2", label="behavioural")
+        ax.step(c["x"], c["non_behavioural"], where="post", color="C3", label="non-behavioural")
+        ax.set_xlabel(p)
+        ax.set_ylabel("CDF")
+    axes[0].legend(fontsize="small")
+    fig.suptitle(f"Monte-Carlo filtering: behavioural = {outcome} in its top "
+                 f"{int(round((1 - behavioural_quantile) * 100))}%")
+    return _save(fig, path)
+
+
+def render_sensitivity_bars(bars: pd.DataFrame, outcome: str, path) -> Path:
+    """Grouped horizontal bars (:func:`sensitivity_bars`), most influential on top; '*' = significant."""
+    params = list(dict.fromkeys(bars["parameter"]))
+    measures = list(dict.fromkeys(bars["measure"]))
+    fig = Figure(figsize=(6, 0.45 * len(params) * len(measures) + 1.2), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    height = 0.8 / len(measures)
+    y = np.arange(len(params))[::-1]
+    for i, m in enumerate(measures):
+        values = bars.loc[bars["measure"] == m].set_index("parameter").loc[params, "value"]
+        ax.barh(y + (len(measures) - 1 - i) * height - 0.4 + height / 2, values.to_numpy(float),
+                height=height, color=f"C{i}", label=m)
+    significant = bars.drop_duplicates("parameter").set_index("parameter").loc[params, "significant"]
+    ax.set_yticks(y, [f"{p} *" if s else p for p, s in zip(params, significant)])
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_xlabel("value (* = significant)")
+    ax.set_title(f"Sensitivity of {outcome}, ranked")
+    ax.legend(fontsize="small")
+    return _save(fig, path)

@@ -1,0 +1,196 @@
+"""New parameter spaces from a finished study: ``refine`` (narrower ranges) and ``best`` (fixed values).
+
+A space is either a :class:`studies.space.Space` (what ``studies/spaces/*.toml``
+load into; the result is a ``Space`` too, validated by
+:func:`studies.space.parse_space`, ready for :func:`studies.space.write_space`)
+or the plain dict form ``{name: {"low", "high", "type", "scale"} | {"value"} |
+{"choices"}}`` (optionally wrapped as ``{"description": ..., "params": {...}}``),
+which works for any parameter names (the synthetic tests use it).
+
+**refine rule** (:func:`refine_plan`; the paper's App. A.1 step from initial
+to adjusted ranges). On the COMPLETE trials with a finite ``outcome``:
+
+1. the space's varying numeric parameters found in the table are analysed
+   with :func:`analysis.sensitivity.analyze`; a parameter is *influential*
+   when it is ``significant`` there (any PRCC/KS/KW p-value below ``alpha``
+   after Bonferroni);
+2. an influential parameter is **narrowed** to the [min, max] of its values
+   over the *behavioural* trials (outcome at or above its
+   ``behavioural_quantile`` quantile, default the top quartile), clipped to
+   its original [low, high] (never outside it); integers are rounded outward
+   (floor/ceil); type and scale are kept; a range that collapses to one
+   value becomes that fixed value;
+3. a non-influential parameter is **fixed** at the best trial's value
+   (clipped to the original range);
+4. fixed and categorical parameters, and varying ones the analysis could
+   not use (absent from the table, or constant in it), are **kept** as they are.
+
+**best rule** (:func:`best`): every parameter of the space is fixed at the
+value of the best trial (the COMPLETE trial with the highest finite
+``outcome``; ties: the first in table order); parameters already fixed keep
+their value.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import sensitivity
+from .table import AnalysisError, complete_only
+
+PLAN_COLUMNS = ["parameter", "action", "old", "new", "reason"]
+
+
+# ----- space forms -----------------------------------------------------------------------------
+
+def _is_space(space) -> bool:
+    return hasattr(space, "dims") and hasattr(space, "to_dict")
+
+
+def to_plain(space) -> tuple[dict[str, dict], str]:
+    """(``{name: entry}``, description) of a ``Space`` or of the plain dict form."""
+    if _is_space(space):
+        return {n: d.to_dict() for n, d in space.dims.items()}, space.description
+    if not isinstance(space, dict) or not space:
+        raise AnalysisError(f"expected a space (studies.space.Space or a dict of parameters), got {space!r}")
+    if "params" in space and isinstance(space["params"], dict):
+        return copy.deepcopy(space["params"]), str(space.get("description", ""))
+    return copy.deepcopy(space), ""
+
+
+def from_plain(entries: dict[str, dict], description: str, like, suffix: str):
+    """Back to the form of ``like``: a validated ``Space`` (named ``<name>-<suffix>``) or a dict."""
+    if not _is_space(like):
+        return entries
+    from studies.space import Space, parse_space
+
+    parsed = parse_space({"description": description, "params": entries}, f"{like.name}-{suffix}")
+    return Space(f"{like.name}-{suffix}", parsed.dims, description)
+
+
+def _varies(entry: dict) -> bool:
+    return "value" not in entry and "low" in entry and "high" in entry
+
+
+def _as_type(value: float, entry: dict) -> Any:
+    kind = entry.get("type", "float")
+    if kind == "int":
+        return int(round(float(value)))
+    if kind == "float":
+        return float(value)
+    return value
+
+
+# ----- best ------------------------------------------------------------------------------------
+
+def best_trial(table: pd.DataFrame, outcome: str = "nmi") -> pd.Series:
+    """The COMPLETE trial with the highest finite ``outcome`` (ties: first in table order)."""
+    if not isinstance(table, pd.DataFrame) or table.empty:
+        raise AnalysisError("the table is empty: no trials to choose from")
+    if outcome not in table.columns:
+        raise AnalysisError(f"outcome column {outcome} not in the table")
+    done, _ = complete_only(table)
+    y = pd.to_numeric(done[outcome], errors="coerce")
+    y = y.where(np.isfinite(y))
+    if y.notna().sum() == 0:
+        raise AnalysisError(f"no COMPLETE trial with a finite {outcome}")
+    return done.loc[y.idxmax()]
+
+
+def trial_label(row: pd.Series) -> str:
+    """'trial <number>' when the table has a ``number`` column, else 'the best trial'."""
+    if "number" in row.index and not pd.isna(row["number"]):
+        return f"trial {int(row['number'])}"
+    return "the best trial"
+
+
+def best(table: pd.DataFrame, space, outcome: str = "nmi"):
+    """The space with every parameter fixed at the best trial's value (rule in the module docstring)."""
+    entries, _ = to_plain(space)
+    row = best_trial(table, outcome)
+    out = {}
+    for name, entry in entries.items():
+        if "value" in entry:
+            out[name] = dict(entry)
+            continue
+        if name not in row.index or pd.isna(row[name]):
+            raise AnalysisError(f"parameter {name} varies in the space but has no value in the table")
+        out[name] = {"type": entry.get("type", "float"), "value": _as_type(row[name], entry)}
+    description = f"best values: {trial_label(row)}, {outcome} = {float(row[outcome]):.4g}"
+    return from_plain(out, description, space, "best")
+
+
+# ----- refine ----------------------------------------------------------------------------------
+
+def refine_plan(table: pd.DataFrame, space, outcome: str = "nmi", *, behavioural_quantile: float = 0.75,
+                alpha: float = 0.01, n_classes: int | None = None) -> tuple[dict[str, dict], pd.DataFrame]:
+    """The refined entries and the plan table (parameter, action, old, new, reason).
+
+    ``action`` is "narrow", "fix" or "keep" (rule in the module docstring).
+    """
+    entries, _ = to_plain(space)
+    candidates = [n for n, e in entries.items() if _varies(e) and e.get("type", "float") != "categorical"
+                  and n in table.columns]
+    if not candidates:
+        raise AnalysisError("no varying numeric parameter of the space is in the table")
+    sens = sensitivity.analyze(table, candidates, [outcome], behavioural_quantile=behavioural_quantile,
+                               alpha=alpha, n_classes=n_classes).set_index("parameter")
+    row = best_trial(table, outcome)
+    new, plan = {}, []
+    for name, entry in entries.items():
+        old = _describe(entry)
+        if name not in sens.index:
+            why = ("fixed in the space" if "value" in entry else "categorical: not analysed"
+                   if entry.get("type") == "categorical" or "choices" in entry
+                   else "not in the table" if name not in table.columns else "constant in the COMPLETE trials")
+            new[name] = dict(entry)
+            plan.append(dict(parameter=name, action="keep", old=old, new=old, reason=why))
+            continue
+        s = sens.loc[name]
+        low, high = float(entry["low"]), float(entry["high"])
+        if s["significant"]:
+            lo = min(max(s["behavioural_low"], low), high)
+            hi = min(max(s["behavioural_high"], low), high)
+            if entry.get("type") == "int":
+                lo, hi = math.floor(lo), math.ceil(hi)
+            reason = f"influential (p_adj {s['p_adj']:.2g}, {s['direction']}); {_behavioural_range(s)}"
+            if lo < hi:
+                new[name] = {**entry, "low": _as_type(lo, entry), "high": _as_type(hi, entry)}
+                action = "narrow"
+            else:
+                new[name] = {"type": entry.get("type", "float"), "value": _as_type(lo, entry)}
+                action = "fix"
+        else:
+            value = min(max(float(row[name]), low), high)
+            new[name] = {"type": entry.get("type", "float"), "value": _as_type(value, entry)}
+            action = "fix"
+            reason = f"not influential (p_adj {s['p_adj']:.2g}); best trial's value"
+        plan.append(dict(parameter=name, action=action, old=old, new=_describe(new[name]), reason=reason))
+    return new, pd.DataFrame(plan, columns=PLAN_COLUMNS)
+
+
+def _behavioural_range(s: pd.Series) -> str:
+    return (f"range of the {int(s['n_behavioural'])} behavioural trials "
+            f"[{s['behavioural_low']:.6g}, {s['behavioural_high']:.6g}]")
+
+
+def _describe(entry: dict) -> str:
+    if "value" in entry:
+        return f"= {entry['value']}"
+    if "choices" in entry:
+        return "{" + ", ".join(map(str, entry["choices"])) + "}"
+    return f"[{entry['low']:.6g}, {entry['high']:.6g}] {entry.get('scale', 'linear')}"
+
+
+def refine(table: pd.DataFrame, space, outcome: str = "nmi", *, behavioural_quantile: float = 0.75,
+           alpha: float = 0.01, n_classes: int | None = None):
+    """The refined space (same form as ``space``); the rule is in the module docstring."""
+    entries, description = refine_plan(table, space, outcome, behavioural_quantile=behavioural_quantile,
+                                       alpha=alpha, n_classes=n_classes)[0], to_plain(space)[1]
+    text = f"refined by {outcome} (behavioural: top {1 - behavioural_quantile:.0%}, alpha {alpha:g})"
+    description = f"{description}; {text}" if description else text
+    return from_plain(entries, description, space, "refined")

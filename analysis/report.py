@@ -1,0 +1,227 @@
+"""The Markdown report a person reads first, with its CSV tables and PNG figures.
+
+:func:`write_report` writes into ``out_dir``:
+
+* ``report.md``: **the answer first** (per outcome: which parameters matter,
+  in which direction, how sure -- Bonferroni-adjusted p-values, and how far
+  the regression measures can be trusted given R² and rank R² -- and which
+  range looks best: the parameters' range over the behavioural trials and
+  the best trial), then the figures, then the tables, then the rules;
+* ``sensitivity.csv`` (:func:`analysis.sensitivity.analyze`),
+  ``importance.csv`` (:func:`analysis.importance.analyze`);
+* per outcome ``scatter_<o>.png`` (paper Fig. 6), ``ecdf_<o>.png``,
+  ``mcf_<o>.png`` (conditional CDFs), ``sensitivity_<o>.png`` (ranked bars).
+
+How far regression measures are trusted (:func:`fit_quality`): R² >= 0.7
+"good", >= 0.4 "partial", else "poor" (then rely on KS/KW and the figures);
+the larger of R² and rank R² decides.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import cdf, importance, plots, sensitivity
+from .refine import best_trial, trial_label
+from .table import Prepared, prepare
+
+#: Sensitivity columns shown in the report's table.
+REPORT_COLUMNS = ["parameter", "rank", "significant", "direction", "p_adj", "pearson_r", "spearman_rho",
+                  "src", "srrc", "pcc", "prcc", "prcc_p", "ks_stat", "ks_p", "kw_stat", "kw_p",
+                  "behavioural_low", "behavioural_high"]
+
+
+def fit_quality(r2: float, r2_rank: float) -> str:
+    """'good' (max R² >= 0.7), 'partial' (>= 0.4), 'poor' (< 0.4) or 'not computed'."""
+    best_r2 = np.nanmax([r2, r2_rank]) if not (np.isnan(r2) and np.isnan(r2_rank)) else np.nan
+    if np.isnan(best_r2):
+        return "not computed"
+    return "good" if best_r2 >= 0.7 else "partial" if best_r2 >= 0.4 else "poor"
+
+
+def _fmt(v) -> str:
+    if isinstance(v, (bool, np.bool_)):
+        return "yes" if v else ""
+    if isinstance(v, (int, np.integer)):
+        return str(v)
+    if isinstance(v, (float, np.floating)):
+        if np.isnan(v):
+            return "–"
+        if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e4):
+            return f"{v:.2g}"
+        return f"{v:.3f}"
+    return str(v)
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A GitHub-flavoured Markdown table of ``frame`` (numbers to 3 decimals or 2 significant digits)."""
+    head = "| " + " | ".join(map(str, frame.columns)) + " |"
+    rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
+    body = ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([head, rule, *body])
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", str(name))
+
+
+def _p(p: float) -> str:
+    """A p-value (or R²) to 2 significant digits; an underflow to 0 reads '< 1e-300'."""
+    if np.isnan(p):
+        return "–"
+    return "< 1e-300" if p == 0 else f"{p:.2g}"
+
+
+def _value(v) -> str:
+    """A parameter value: 6 significant digits (a_t = 0.99885 must not read 0.999)."""
+    return f"{v:.6g}" if isinstance(v, (float, np.floating)) else str(v)
+
+
+def _evidence(s: pd.Series) -> str:
+    """Why a parameter counts: the monotone coefficient and the smallest test."""
+    parts = []
+    if not np.isnan(s["prcc"]):
+        parts.append(f"PRCC {s['prcc']:+.2f} (p {_p(s['prcc_p'])})")
+    else:
+        parts.append(f"Spearman {s['spearman_rho']:+.2f} (p {_p(s['spearman_p'])})")
+    parts.append(f"KS {s['ks_stat']:.2f} (p {_p(s['ks_p'])})")
+    parts.append(f"KW p {_p(s['kw_p'])}")
+    return ", ".join(parts) + f"; adjusted p {_p(s['p_adj'])}"
+
+
+def answer(sens: pd.DataFrame, table: pd.DataFrame, outcome: str, *, alpha: float,
+           behavioural_quantile: float) -> list[str]:
+    """The answer paragraph of one outcome, as Markdown lines."""
+    rows = sens.loc[sens["outcome"] == outcome].sort_values("rank")
+    first = rows.iloc[0]
+    n, m = int(first["n"]), int(rows[["prcc_p", "ks_p", "kw_p"]].notna().to_numpy().sum())
+    sig, non = rows.loc[rows["significant"]], rows.loc[~rows["significant"]]
+    lines = [f"### {outcome}", ""]
+    if len(sig):
+        lines.append(f"**Parameters that matter** (n = {n} trials, in order of evidence):")
+        lines += [f"- **{s['parameter']}**: {s['direction']}; {_evidence(s)}" for _, s in sig.iterrows()]
+    else:
+        lines.append(f"**No parameter has a detectable effect** on {outcome} (n = {n} trials).")
+    if len(non):
+        lines.append("")
+        lines.append("No detectable effect: " + ", ".join(
+            f"{s['parameter']} (adjusted p {_p(s['p_adj'])})" for _, s in non.iterrows()) + ".")
+    quality = fit_quality(first["r2"], first["r2_rank"])
+    lines += ["", f"**How sure.** p-values are Bonferroni-adjusted over the {m} tests performed for {outcome} "
+              f"(PRCC, KS and KW per parameter, where computable); significant = adjusted p < {alpha:g}. "
+              f"Regression measures (SRC, SRRC, PCC, PRCC) are trusted only as far as the regressions "
+              f"explain {outcome}: R² = {_p(first['r2'])} (linear), rank R² = {_p(first['r2_rank'])} "
+              f"-- fit {quality}."
+              + (" With a poor fit, rely on KS/KW and the figures." if quality in ("poor", "not computed")
+                 else "")]
+    top = 100 * (1 - behavioural_quantile)
+    ranges = ", ".join(f"{s['parameter']} in [{s['behavioural_low']:.6g}, {s['behavioural_high']:.6g}]"
+                       for _, s in (sig if len(sig) else rows).iterrows())
+    lines += ["", f"**Best range.** The behavioural trials ({outcome} >= {first['threshold']:.4g}, "
+              f"the top {top:.0f}%, {int(first['n_behavioural'])} trials) have {ranges}."]
+    best = best_trial(table, outcome)
+    values = ", ".join(f"{p}={_value(best[p])}" for p in rows["parameter"] if p in best.index)
+    lines += [f"Best trial: {trial_label(best)}, {outcome} = {float(best[outcome]):.4g} at {values}.", ""]
+    return lines
+
+
+def _trial_counts(prep: Prepared) -> str:
+    c = prep.counts
+    others = {k: v for k, v in c["states"].items() if k != "COMPLETE"}
+    text = f"{c['total']} trials in the table, {c['complete']} COMPLETE"
+    if others:
+        text += " (not used: " + ", ".join(f"{v} {k}" for k, v in sorted(others.items())) + ")"
+    nan = {o: k for o, k in c["nan_outcomes"].items() if k}
+    if nan:
+        text += "; dropped for a missing outcome: " + ", ".join(f"{k} ({o})" for o, k in nan.items())
+    return text + "."
+
+
+def write_figures(prep: Prepared, sens: pd.DataFrame, out_dir: Path, *,
+                  behavioural_quantile: float = 0.75) -> dict[str, list[Path]]:
+    """The four PNG figures of each outcome; returns {outcome: [paths]}."""
+    figures = {}
+    for o in prep.outcomes:
+        data = prep.outcome_data(o)
+        params = [p for p in prep.params if data[p].nunique() > 1]
+        slug = _slug(o)
+        figures[o] = [
+            plots.render_scatter_fits(data, params, o, out_dir / f"scatter_{slug}.png"),
+            plots.render_ecdf(cdf.ecdf(data[o]), o, out_dir / f"ecdf_{slug}.png"),
+            plots.render_conditional_cdfs(data, params, o, out_dir / f"mcf_{slug}.png",
+                                          behavioural_quantile=behavioural_quantile),
+            plots.render_sensitivity_bars(plots.sensitivity_bars(sens, o), o, out_dir / f"sensitivity_{slug}.png"),
+        ]
+    return figures
+
+
+_CAPTIONS = ("outcome vs each parameter with the OLS fit and its 95% confidence band (cf. paper Fig. 6)",
+             "empirical CDF with the 95% DKW band",
+             "Monte-Carlo filtering: each parameter's CDF over behavioural vs non-behavioural trials",
+             "ranked sensitivity: PRCC and KS statistic (* = significant)")
+
+
+def write_report(table: pd.DataFrame, out_dir, params=None, outcomes=("nmi", "purity"), *,
+                 behavioural_quantile: float = 0.75, alpha: float = 0.01, seed: int = 0,
+                 importance_methods=importance.METHODS, title: str = "Sensitivity report") -> Path:
+    """Analyse ``table`` and write the report, tables and figures into ``out_dir``; returns report.md's path.
+
+    ``importance_methods``: the cross-checks to run (empty: none); ``seed``
+    seeds them. Degenerate tables raise :class:`~analysis.table.AnalysisError`.
+    """
+    prep = prepare(table, params, outcomes)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sens = sensitivity.analyze(prep, behavioural_quantile=behavioural_quantile, alpha=alpha)
+    imp = (importance.analyze(prep, methods=importance_methods, seed=seed) if importance_methods
+           else pd.DataFrame(columns=importance.COLUMNS))
+    sens.to_csv(out_dir / "sensitivity.csv", index=False)
+    imp.to_csv(out_dir / "importance.csv", index=False)
+    figures = write_figures(prep, sens, out_dir, behavioural_quantile=behavioural_quantile)
+
+    lines = [f"# {title}", "", "## Answer", "", "Trials: " + _trial_counts(prep), ""]
+    for o in prep.outcomes:
+        lines += answer(sens, table, o, alpha=alpha, behavioural_quantile=behavioural_quantile)
+    notes = [n for n in sens.attrs.get("notes", []) if not n.startswith("used COMPLETE")]  # in "Trials:"
+    if notes:
+        lines += ["Notes:", *[f"- {n}" for n in notes], ""]
+
+    lines += ["## Figures", ""]
+    for o, paths in figures.items():
+        for path, caption in zip(paths, _CAPTIONS):
+            lines += [f"![{o}: {caption}]({path.name})", "", f"*{o}: {caption}.*", ""]
+
+    lines += ["## Tables", "", "Full tables: `sensitivity.csv`, `importance.csv`.", ""]
+    for o in prep.outcomes:
+        rows = sens.loc[sens["outcome"] == o]
+        lines += [f"### Sensitivity of {o}", "",
+                  f"R² = {_p(rows['r2'].iloc[0])}, rank R² = {_p(rows['r2_rank'].iloc[0])}.", "",
+                  markdown_table(rows[REPORT_COLUMNS]), ""]
+        part = imp.loc[imp["outcome"] == o]
+        if len(part):
+            wide = part.pivot(index="parameter", columns="method", values="value")
+            wide = wide.reindex(index=rows["parameter"], columns=[m for m in importance.METHODS if m in wide])
+            lines += [f"### Importance cross-checks for {o}", "", markdown_table(wide.reset_index()), ""]
+            failed = part.loc[part["note"].astype(str) != "", ["method", "note"]].drop_duplicates()
+            lines += [f"- {r.method}: {r.note}" for r in failed.itertuples()] + ([""] if len(failed) else [])
+
+    lines += ["## Rules", "",
+              f"- Only COMPLETE trials are used; a missing or non-finite outcome drops the trial for that "
+              f"outcome; constant and non-numeric parameters are left out.",
+              f"- Behavioural trials: outcome at or above its {behavioural_quantile:g} quantile "
+              f"(the top {100 * (1 - behavioural_quantile):.0f}%; higher is better).",
+              "- PRCC/PCC: correlation of the residuals of the parameter and the outcome regressed on the "
+              "other parameters (ranks for PRCC); SRC/SRRC: coefficients of the OLS fit on standardized "
+              "values (ranks). KS: two-sample Kolmogorov-Smirnov test behavioural vs not; KW: "
+              "Kruskal-Wallis across equal-probability classes of the parameter (catches non-monotone effects).",
+              f"- Significant: the smallest PRCC/KS/KW p-value times the number of tests (Bonferroni) "
+              f"is below {alpha:g}. Direction: the sign of PRCC when PRCC alone is significant, else "
+              "non-monotone.",
+              "- Importance cross-checks (Optuna fANOVA, MDI, PED-ANOVA; SALib RBD-FAST, delta, PAWN) use "
+              "the same trials; they rank, they do not test.", ""]
+    path = out_dir / "report.md"
+    path.write_text("\n".join(lines))
+    return path

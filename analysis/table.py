@@ -1,0 +1,195 @@
+"""The trial table every analysis starts from, and the rules that clean it.
+
+The analysis layer works on a plain :class:`pandas.DataFrame` with one row
+per trial: parameter columns (``a_t``, ``lr``, ...), outcome columns
+(``nmi``, ``purity``, ``n_nodes``) and optional metadata (``state``,
+``number``, ``seed``, ``device``, ``seconds``, ``reason``, ...).
+:func:`prepare` turns such a table into the sample the measures use:
+
+* an empty table, a missing outcome or parameter column, or fewer than
+  :data:`MIN_TRIALS` usable trials raise :class:`AnalysisError` (one line);
+* with a ``state`` column only ``COMPLETE`` trials are used (failed, pruned
+  and running ones are counted in ``counts["states"]``);
+* a trial whose parameter value is missing is dropped (counted);
+* a non-finite outcome (NaN, inf) is dropped *for that outcome only*
+  (counted in ``counts["nan_outcomes"]``);
+* a non-numeric parameter (e.g. the categorical ``repel``) and a constant
+  parameter (a value the space fixed) are dropped with a note;
+* a constant outcome is dropped with a note.
+
+What was dropped and why is in ``Prepared.notes``, which the report prints.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+#: Fewer usable trials than this and nothing can be estimated.
+MIN_TRIALS = 3
+
+#: Outcomes a study records (never taken for parameters).
+KNOWN_OUTCOMES = ("nmi", "purity", "n_nodes", "value")
+
+#: Metadata columns (never taken for parameters).
+METADATA = frozenset({
+    "number", "trial", "trial_id", "design_index", "retry_of", "state", "status", "seed", "device",
+    "host", "worker",
+    "seconds", "duration", "reason", "dataset", "model", "study", "run_dir", "out_dir",
+    "datetime_start", "datetime_complete", "started", "finished", "attempt", "retries",
+})
+
+
+class AnalysisError(ValueError):
+    """The table cannot be analysed as asked. The message is one line."""
+
+
+@dataclass
+class Prepared:
+    """The cleaned sample: COMPLETE trials, numeric varying parameters."""
+
+    data: pd.DataFrame  # COMPLETE trials; outcome columns may hold NaN (see outcome_data)
+    params: list[str]
+    outcomes: list[str]
+    notes: list[str] = field(default_factory=list)
+    counts: dict = field(default_factory=dict)
+
+    def outcome_data(self, outcome: str) -> pd.DataFrame:
+        """The parameter columns and ``outcome`` of the trials where ``outcome`` is finite."""
+        return self.data.loc[self.data[outcome].notna(), self.params + [outcome]]
+
+
+def infer_params(table: pd.DataFrame, outcomes=()) -> list[str]:
+    """Parameter columns of a table.
+
+    ``table.attrs["params"]`` when set (as :func:`studies.export.study_table`
+    does), else every column that is not an outcome or metadata
+    (:data:`KNOWN_OUTCOMES`, :data:`METADATA`).
+
+    Columns named like Optuna's ``trials_dataframe`` (``params_a_t``) or
+    ``user_attrs_*`` / ``system_attrs_*`` are recognised: ``params_*`` are
+    parameters (use :func:`strip_prefixes` first to analyse them by their
+    plain names), ``*_attrs_*`` are metadata.
+    """
+    listed = table.attrs.get("params")
+    if listed and all(p in table.columns for p in listed):
+        return [p for p in listed if p not in outcomes]
+    skip = set(outcomes) | set(KNOWN_OUTCOMES) | METADATA
+    return [c for c in table.columns
+            if c not in skip and not str(c).startswith(("user_attrs_", "system_attrs_"))]
+
+
+def strip_prefixes(table: pd.DataFrame) -> pd.DataFrame:
+    """Rename Optuna-style ``params_<name>`` columns to ``<name>``."""
+    return table.rename(columns=lambda c: c[len("params_"):] if str(c).startswith("params_") else c)
+
+
+def _split(names, what: str) -> list[str]:
+    if names is None:
+        return []
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",") if n.strip()]
+    names = list(dict.fromkeys(names))
+    if not names:
+        raise AnalysisError(f"no {what} given")
+    return names
+
+
+def complete_only(table: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Keep the COMPLETE trials; return them and the count of each state in the table.
+
+    Without a ``state`` column every row counts as COMPLETE. States are
+    compared case-insensitively and ``TrialState.COMPLETE`` reads as ``COMPLETE``.
+    """
+    if "state" not in table.columns:
+        return table, {"COMPLETE": len(table)}
+    state = table["state"].astype(str).str.upper().str.replace("TRIALSTATE.", "", regex=False)
+    counts = {str(k): int(v) for k, v in state.value_counts().items()}
+    return table.loc[state == "COMPLETE"], counts
+
+
+def prepare(table: pd.DataFrame, params=None, outcomes=("nmi", "purity")) -> Prepared:
+    """Clean a trial table by the rules in this module's docstring.
+
+    ``params``: parameter names (a list or a comma-separated string); None
+    infers them (:func:`infer_params`). ``outcomes``: outcome names.
+    Raises :class:`AnalysisError` when nothing can be analysed.
+    """
+    if not isinstance(table, pd.DataFrame):
+        raise AnalysisError(f"expected a pandas DataFrame, got {type(table).__name__}")
+    if table.empty:
+        raise AnalysisError("the table is empty: no trials to analyse")
+    outcomes = _split(outcomes, "outcomes")
+    missing = [o for o in outcomes if o not in table.columns]
+    if missing:
+        raise AnalysisError(f"outcome column(s) {', '.join(missing)} not in the table "
+                            f"(columns: {', '.join(map(str, table.columns))})")
+    params = _split(params, "parameters") if params is not None else infer_params(table, outcomes)
+    missing = [p for p in params if p not in table.columns]
+    if missing:
+        raise AnalysisError(f"parameter column(s) {', '.join(missing)} not in the table")
+    if not params:
+        raise AnalysisError("the table has no parameter columns")
+    overlap = set(params) & set(outcomes)
+    if overlap:
+        raise AnalysisError(f"{', '.join(sorted(overlap))} given as both parameter and outcome")
+
+    notes: list[str] = []
+    data, states = complete_only(table)
+    n_total = len(table)
+    others = {k: v for k, v in states.items() if k != "COMPLETE"}
+    if others:
+        notes.append("used COMPLETE trials only; left out: "
+                     + ", ".join(f"{v} {k}" for k, v in sorted(others.items())))
+
+    kept = []
+    for p in params:
+        col = data[p]
+        if not pd.api.types.is_numeric_dtype(col):  # numbers stored as text (a CSV) still count
+            numbers = pd.to_numeric(col, errors="coerce")
+            col = numbers if numbers.notna().sum() == col.notna().sum() else col
+        if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+            notes.append(f"parameter {p} dropped: not numeric (categorical parameters are not analysed)")
+            continue
+        data = data.assign(**{p: col.astype(float)})
+        kept.append(p)
+    bad = data[kept].isna().any(axis=1) if kept else pd.Series(False, index=data.index)
+    if bad.any():
+        notes.append(f"{int(bad.sum())} trial(s) dropped: a parameter value is missing")
+        data = data.loc[~bad]
+    if len(data) == 0:
+        raise AnalysisError(f"no usable COMPLETE trials (of {n_total} in the table)")
+
+    params_out = []
+    for p in kept:
+        if data[p].nunique() < 2:
+            notes.append(f"parameter {p} dropped: constant ({data[p].iloc[0]:g}) in the COMPLETE trials")
+        else:
+            params_out.append(p)
+    if not params_out:
+        raise AnalysisError("no parameter varies across the COMPLETE trials")
+
+    nan_counts, outcomes_out, dropped = {}, [], []
+    for o in outcomes:
+        y = pd.to_numeric(data[o], errors="coerce").astype(float)
+        y = y.where(np.isfinite(y))
+        data = data.assign(**{o: y})
+        nan_counts[o] = int(y.isna().sum())
+        if nan_counts[o]:
+            notes.append(f"{o}: {nan_counts[o]} trial(s) with a missing or non-finite value dropped")
+        if y.notna().sum() < MIN_TRIALS:
+            dropped.append(f"outcome {o} dropped: {int(y.notna().sum())} finite value(s) "
+                           f"in the COMPLETE trials, need at least {MIN_TRIALS}")
+        elif y.nunique() < 2:
+            dropped.append(f"outcome {o} dropped: constant ({y.dropna().iloc[0]:g})")
+        else:
+            outcomes_out.append(o)
+    notes += dropped
+    if not outcomes_out:
+        raise AnalysisError("no outcome to analyse: " + "; ".join(dropped))
+
+    counts = {"total": n_total, "complete": int(states.get("COMPLETE", 0)), "used": len(data),
+              "states": states, "nan_outcomes": nan_counts}
+    data = data[params_out + outcomes_out].reset_index(drop=True)
+    return Prepared(data=data, params=params_out, outcomes=outcomes_out, notes=notes, counts=counts)

@@ -1,0 +1,82 @@
+"""Known-answer test functions for the sensitivity measures (SALib style).
+
+:func:`synthetic_table` draws an LHS design and evaluates :func:`evaluate`,
+whose answer is known by construction, with u_j = (x_j - low_j) / (high_j - low_j)
+the parameter scaled to [0, 1]:
+
+    y = 1.0 u_lin + 0.7 (exp(3 u_mono) - 1) / (e^3 - 1) + 0.8 (2 u_ushape - 1)^2 + eps,
+    eps ~ N(0, noise^2)
+
+* ``lin``: linear, increasing (|PRCC| near 1 for small noise);
+* ``mono``: monotone (increasing) but nonlinear (convex), so its SRC < SRRC;
+* ``ushape``: U-shaped, non-monotone: PRCC ~ 0, yet the KW grid test and
+  the KS test (behavioural trials sit at both ends) detect it;
+* ``null1``, ``null2`` (an integer parameter), ``null3``: no effect at all.
+
+The best y lies at lin = high, mono = high, ushape = low or high.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.stats import qmc
+
+#: name -> (low, high, type) of the known-answer parameters.
+BOUNDS: dict[str, tuple[float, float, str]] = {
+    "lin": (0.0, 1.0, "float"),
+    "mono": (0.0, 2.0, "float"),
+    "ushape": (-1.0, 1.0, "float"),
+    "null1": (0.95, 0.999, "float"),
+    "null2": (10, 50, "int"),
+    "null3": (0.01, 1.0, "float"),
+}
+INFLUENTIAL = ("lin", "mono", "ushape")
+NON_INFLUENTIAL = ("null1", "null2", "null3")
+
+
+def lhs_design(bounds: dict[str, tuple], n: int, seed: int) -> pd.DataFrame:
+    """An n-point Latin hypercube (scipy.stats.qmc, seeded) scaled to ``bounds``.
+
+    ``bounds``: name -> (low, high) or (low, high, type); "int" values are
+    rounded (each of the n strata still holds one point before rounding).
+    """
+    names = list(bounds)
+    unit = qmc.LatinHypercube(d=len(names), rng=np.random.default_rng(seed)).random(n)
+    out = {}
+    for j, name in enumerate(names):
+        low, high, *kind = bounds[name]
+        col = low + unit[:, j] * (high - low)
+        out[name] = np.round(col).astype(int) if kind and kind[0] == "int" else col
+    return pd.DataFrame(out)
+
+
+def _unit(design: pd.DataFrame, name: str) -> np.ndarray:
+    low, high, _ = BOUNDS[name]
+    return (design[name].to_numpy(float) - low) / (high - low)
+
+
+def evaluate(design: pd.DataFrame, *, noise: float = 0.1, seed: int = 0) -> np.ndarray:
+    """The known-answer outcome (module docstring) for each row of ``design``."""
+    rng = np.random.default_rng(seed)
+    mono = (np.exp(3 * _unit(design, "mono")) - 1) / (np.e ** 3 - 1)
+    y = (1.0 * _unit(design, "lin") + 0.7 * mono + 0.8 * (2 * _unit(design, "ushape") - 1) ** 2)
+    return y + noise * rng.standard_normal(len(design))
+
+
+def synthetic_table(n: int = 200, seed: int = 0, *, noise: float = 0.1, outcome: str = "y") -> pd.DataFrame:
+    """A trial table: LHS design over :data:`BOUNDS`, the outcome column, and study-like metadata.
+
+    Metadata: ``number`` (0..n-1), ``seed`` and ``state`` ("COMPLETE").
+    """
+    table = lhs_design(BOUNDS, n, seed)
+    table[outcome] = evaluate(table, noise=noise, seed=seed + 1)
+    table.insert(0, "number", np.arange(n))
+    table["seed"] = seed
+    table["state"] = "COMPLETE"
+    return table
+
+
+def space() -> dict[str, dict]:
+    """The known-answer parameter space in the plain dict form of :mod:`analysis.refine`."""
+    return {name: {"low": low, "high": high, "type": kind, "scale": "linear"}
+            for name, (low, high, kind) in BOUNDS.items()}

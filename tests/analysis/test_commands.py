@@ -1,0 +1,88 @@
+"""analyze / refine / best on the command line: from a CSV table and from a real (journal) study."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from analysis.testfunctions import synthetic_table
+from studies.cli import main
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """A 24-point study over the paper's initial space, run in-process with tests/analysis/fake_trial."""
+    from studies import storage as st
+    from studies import study as sy
+    from studies.commands import quiet_optuna
+    from studies.design import sample
+    from studies.space import resolve_space
+    from studies.worker import run_worker
+
+    quiet_optuna()
+    results = tmp_path_factory.mktemp("results")
+    name, spec = "fake", "tests.analysis.fake_trial:run"
+    space = resolve_space("initial", "mnist")
+    design = sy.design_attrs(space, 24, 0, "mnist", trial_fn=spec)
+    url = st.default_url(name, results)
+    sy.create_or_resume(st.open_storage(url), name, design, sample(space, 24, 0).to_dict("records"))
+    run_worker(name, url, out=results, trial_fn=spec, log=lambda msg: None)
+    return name, url, results
+
+
+def test_analyze_a_study(study, capsys):
+    name, url, results = study
+    assert main(["analyze", "--study", name, "--storage", url, "--results", str(results), "--outcomes", "nmi",
+                 "--no-importance"]) == 0
+    out = results / name / "analysis"
+    text = (out / "report.md").read_text()
+    answer = text[:text.index("## Figures")]
+    assert "**a_t**: increasing" in answer  # the fake trial's only influential parameter
+    assert "FAIL" in answer  # the alpha > 0.8 trials, counted and left out
+    assert (out / "scatter_nmi.png").exists() and not (out / "scatter_purity.png").exists()
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_refine_and_best_a_study(study):
+    from studies.space import load_space
+
+    name, url, results = study
+    assert main(["refine", "--study", name, "--storage", url, "--results", str(results)]) == 0
+    refined = load_space(results / name / "refined.toml")
+    assert not refined.dims["a_t"].fixed and refined.dims["a_t"].low > 0.95
+    assert refined.dims["lr"].fixed
+    assert main(["best", "--study", name, "--storage", url, "--results", str(results),
+                 "--out", str(results / "b.toml")]) == 0
+    assert all(d.fixed for d in load_space(results / "b.toml").dims.values())
+
+
+def test_analyze_refine_best_from_a_csv_table(tmp_path, capsys):
+    t = synthetic_table(40, 1).rename(columns={"y": "nmi"}).assign(purity=lambda d: d["nmi"] / 2)
+    path = tmp_path / "trials.csv"
+    t.to_csv(path, index=False)
+    assert main(["analyze", "--table", str(path), "--params", "lin,mono,ushape,null1",
+                 "--no-importance"]) == 0
+    sens = pd.read_csv(tmp_path / "trials-analysis" / "sensitivity.csv")
+    assert set(sens["parameter"]) == {"lin", "mono", "ushape", "null1"}
+    capsys.readouterr()
+    # a CSV table carries no space: refine needs --space
+    assert main(["refine", "--table", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dcsomrl-study: error: ") and "--space" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["analyze", "--table", "no/such.csv"], "no such table file"),
+    (["analyze", "--study", "nope", "--storage", "journal:///{tmp}/j.log"], "no study"),
+])
+def test_bad_input_is_one_line(tmp_path, capsys, argv, message):
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_empty_table_is_one_line(tmp_path, capsys):
+    path = tmp_path / "empty.csv"
+    path.write_text("a_t,nmi,purity\n")
+    assert main(["analyze", "--table", str(path), "--out", str(tmp_path / "o")]) == 2
+    assert "empty" in capsys.readouterr().err

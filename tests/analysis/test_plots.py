@@ -1,0 +1,61 @@
+"""analysis.plots: the data functions (tested against formulas) and the PNG renderers."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from analysis import cdf, plots
+from analysis.table import AnalysisError
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_parameter_order_puts_a_t_first():
+    assert plots.parameter_order(["lr", "alpha", "a_t", "rho"]) == ["a_t", "lr", "alpha", "rho"]
+    assert plots.parameter_order(["lr", "rho"]) == ["lr", "rho"]
+
+
+def test_scatter_fit_is_ols_with_the_textbook_band(table200):
+    points, fit = plots.scatter_fit(table200, "lin", "y", alpha=0.05, n_grid=11)
+    x, y = table200["lin"].to_numpy(), table200["y"].to_numpy()
+    slope, intercept = np.polyfit(x, y, 1)
+    assert np.allclose(fit["mean"], intercept + slope * fit["x"])
+    # half-width t_{n-2} * s * sqrt(1/n + (x0 - xbar)^2 / Sxx)
+    n = len(x)
+    s = np.sqrt(np.sum((y - intercept - slope * x) ** 2) / (n - 2))
+    half = stats.t.ppf(0.975, n - 2) * s * np.sqrt(1 / n + (fit["x"] - x.mean()) ** 2 / np.sum((x - x.mean()) ** 2))
+    assert np.allclose(fit["upper"] - fit["mean"], half)
+    assert np.allclose(fit["mean"] - fit["lower"], half)
+    assert fit["x"].iloc[0] == x.min() and fit["x"].iloc[-1] == x.max()
+    assert len(points) == n
+
+
+def test_scatter_fit_needs_spread():
+    import pandas as pd
+    with pytest.raises(AnalysisError, match="2 distinct"):
+        plots.scatter_fit(pd.DataFrame({"a": [1.0, 1.0, 1.0], "y": [1.0, 2.0, 3.0]}), "a", "y")
+
+
+def test_sensitivity_bars_follow_the_ranking(sens200):
+    bars = plots.sensitivity_bars(sens200, "y")
+    order = list(dict.fromkeys(bars["parameter"]))
+    assert order == sens200.sort_values("rank")["parameter"].tolist()
+    assert set(bars["measure"]) == {"prcc", "ks_stat"}
+    lin = bars[(bars.parameter == "lin") & (bars.measure == "prcc")]["value"].item()
+    assert lin == pytest.approx(sens200.set_index("parameter").loc["lin", "prcc"])
+    with pytest.raises(AnalysisError):
+        plots.sensitivity_bars(sens200, "nope")
+
+
+def test_renderers_write_png_files(tmp_path, table200, sens200):
+    params = ["lin", "mono", "ushape", "null1", "null2"]
+    paths = [
+        plots.render_scatter_fits(table200, params, "y", tmp_path / "a" / "scatter.png"),
+        plots.render_ecdf(cdf.ecdf(table200["y"]), "y", tmp_path / "ecdf.png"),
+        plots.render_conditional_cdfs(table200, params, "y", tmp_path / "mcf.png"),
+        plots.render_sensitivity_bars(plots.sensitivity_bars(sens200, "y"), "y", tmp_path / "bars.png"),
+    ]
+    for p in paths:
+        data = p.read_bytes()
+        assert data.startswith(PNG) and len(data) > 5000

@@ -1,0 +1,80 @@
+"""analysis.report.write_report: files written, the answer first and right, degenerate input."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.report import fit_quality, markdown_table, write_report
+from analysis.table import AnalysisError
+from analysis.testfunctions import INFLUENTIAL, NON_INFLUENTIAL
+
+FAST_METHODS = ("optuna.mdi", "salib.pawn")
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory, table200):
+    t = table200.copy()
+    t.loc[[0, 1], "state"] = "FAIL"
+    t.loc[2, "state"] = "RUNNING"
+    t.loc[3, "y"] = np.nan
+    out = tmp_path_factory.mktemp("report")
+    path = write_report(t, out, outcomes=("y",), importance_methods=FAST_METHODS)
+    return path, path.read_text()
+
+
+def test_writes_tables_and_figures(written):
+    path, _ = written
+    out = path.parent
+    for name in ("report.md", "sensitivity.csv", "importance.csv"):
+        assert (out / name).stat().st_size > 0
+    for kind in ("scatter", "ecdf", "mcf", "sensitivity"):
+        assert (out / f"{kind}_y.png").read_bytes()[:4] == b"\x89PNG"
+    sens = pd.read_csv(out / "sensitivity.csv")
+    assert set(sens["outcome"]) == {"y"} and len(sens) == 6
+    imp = pd.read_csv(out / "importance.csv")
+    assert set(imp["method"]) == set(FAST_METHODS)
+
+
+def test_report_is_led_by_the_answer(written):
+    _, text = written
+    assert text.index("## Answer") < text.index("## Figures") < text.index("## Tables") < text.index("## Rules")
+    answer = text[text.index("## Answer"):text.index("## Figures")]
+    y = answer[answer.index("### y\n"):]
+    matter = y[y.index("Parameters that matter"):y.index("No detectable effect")]
+    for p in INFLUENTIAL:
+        assert f"**{p}**" in matter
+    assert "**lin**: increasing" in matter and "**ushape**: non-monotone" in matter
+    nothing = y[y.index("No detectable effect"):y.index("**How sure.**")]
+    for p in NON_INFLUENTIAL:
+        assert p in nothing
+    assert "R² = " in y and "rank R² = " in y and "trusted only as far" in y
+    assert "**Best range.**" in y and "lin in [" in y and "Best trial: trial " in y
+    assert "3 FAIL" not in answer and "2 FAIL" in answer and "1 RUNNING" in answer
+    assert "1 (y)" in answer  # the NaN outcome, counted
+
+
+def test_figures_are_embedded_and_tables_follow(written):
+    path, text = written
+    for kind in ("scatter", "ecdf", "mcf", "sensitivity"):
+        assert f"]({kind}_y.png)" in text
+    assert "| parameter | rank | significant |" in text
+    assert "### Importance cross-checks for y" in text
+
+
+def test_fit_quality_rule():
+    assert [fit_quality(0.8, 0.1), fit_quality(0.3, 0.5), fit_quality(0.1, 0.2)] == ["good", "partial", "poor"]
+    assert fit_quality(np.nan, np.nan) == "not computed"
+
+
+def test_markdown_table_formats_numbers():
+    text = markdown_table(pd.DataFrame({"a": ["x"], "b": [0.123456], "c": [1e-7], "d": [True], "e": [np.nan]}))
+    assert text.splitlines()[2] == "| x | 0.123 | 1e-07 | yes | – |"
+
+
+def test_degenerate_tables_raise(tmp_path, table200):
+    with pytest.raises(AnalysisError, match="empty"):
+        write_report(table200.iloc[0:0], tmp_path)
+    with pytest.raises(AnalysisError, match="outcome column"):
+        write_report(table200, tmp_path)  # default outcomes nmi, purity are absent
+    assert not (tmp_path / "report.md").exists()
