@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The project's two commands, on a machine with nothing but Python 3.11.
 
-    python3 run.py study    the main job: a small Latin Hypercube study on the
-                            embedded digits data, then its sensitivity report
+    python3 run.py study    the main job: a 30-point Latin Hypercube study on the
+                            embedded digits data (every GPU, else the CPU),
+                            then its sensitivity report
     python3 run.py test     the whole test suite (what CI runs)
 
 Each creates the virtual environment ``.venv`` and installs the project into it
@@ -24,8 +25,8 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 STAMP = VENV / ".dcsomrl-installed"
 
 # The main job: small enough for a laptop CPU in a few minutes (SPEC 6, README).
-STUDY = ["lhs", "--n", "12", "--dataset", "digits", "--space", "digits", "--devices", "cpu",
-         "--workers-per-device", "2", "--study", "digits-demo", "--seed", "0"]
+STUDY = ["lhs", "--n", "30", "--dataset", "digits", "--workers-per-device", "2",
+         "--study", "digits-demo", "--seed", "0"]
 ANALYZE = ["analyze", "--study", "digits-demo", "--out", "results/digits-demo/analysis"]
 
 
