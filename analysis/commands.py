@@ -1,4 +1,4 @@
-"""The analysis layer's subcommands of ``dcsomrl-study``: analyze, refine, best.
+"""The analysis layer's subcommands of ``dcsomrl-study``: analyze, refine, best, final.
 
 ``add_commands(subparsers)`` registers them; each sets ``func``, a function of
 the parsed arguments returning the exit code. The trials come from a study
@@ -11,8 +11,12 @@ e.g. written by ``dcsomrl-study export``). Bad input raises
     analyze (--study NAME | --table FILE) [--outcomes nmi,purity] [--params a,b] [--out DIR]
     refine  (--study NAME | --table FILE) [--space FILE] [--outcome nmi] [--out FILE.toml]
     best    (--study NAME | --table FILE) [--space FILE] [--outcome nmi] [--out FILE.toml]
+    final   --space FILE --dataset NAME [--seeds 10] [--seed 0] [--epochs E] [--k 64] [--out DIR]
 
 ``--space`` defaults to the study's own space; with ``--table`` it is required.
+``final`` runs a study itself (fixed values over seeds, through the study
+runner) and writes ``<out>/<study>/final.csv``, ``final_runs.csv`` and
+``final.md`` (:mod:`analysis.final`).
 """
 from __future__ import annotations
 
@@ -35,7 +39,7 @@ def _source(p: argparse.ArgumentParser) -> None:
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    """Register ``analyze``, ``refine`` and ``best``."""
+    """Register ``analyze``, ``refine``, ``best`` and ``final``."""
     p = sub.add_parser("analyze", help="sensitivity analysis of a study: report.md, CSV tables, figures",
                        description="Which parameters drive the outcomes, in which direction, how sure, "
                                    "and which range looks best: regression (PRCC, SRC, ...), CDF "
@@ -62,6 +66,33 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                        help=f"TOML file to write (default <results>/<study>/{stem}.toml, "
                             f"or <table>-{stem}.toml beside the table)")
         p.set_defaults(func=refine_command if name == "refine" else best_command)
+
+    p = sub.add_parser("final", help="fixed values over N seeds through the runner, beside k-means and "
+                                     "the paper's Table 1",
+                       description="Train one setting (a space of fixed values, as `best` writes) once per "
+                                   "seed through the study runner (resumable like lhs), then report mean ± "
+                                   "std of Purity, NMI and nodes beside k-means (on the raw inputs and on the "
+                                   "trained encoders' latent codes) and the paper's Table 1 rows, as "
+                                   "<out>/<study>/final.csv and final.md.")
+    p.add_argument("--space", required=True,
+                   help="space file of fixed values (from `best`), or a shipped name such as best")
+    p.add_argument("--dataset", required=True, help="digits, mnist, fashion-mnist, or a .npz/.csv file")
+    p.add_argument("--seeds", type=int, default=10, help="number of seeds (runs), default 10")
+    p.add_argument("--seed", type=int, default=0, help="first seed; the runs use seed, seed+1, ... (default 0)")
+    p.add_argument("--epochs", type=int, default=None, help="fix the training epochs of every run")
+    p.add_argument("--k", type=int, default=64, help="clusters of the k-means baselines (default 64, as the paper)")
+    p.add_argument("--devices", default="auto", help="auto (every GPU, else the CPU), cpu, or cuda:0,cuda:1,...")
+    p.add_argument("--workers-per-device", type=int, default=1, help="worker processes per device")
+    p.add_argument("--storage", default=None,
+                   help="storage URL (default journal:///<out>/<study>/journal.log; postgresql://... "
+                        "for workers on several machines)")
+    p.add_argument("--study", default=None,
+                   help="study name (default final-<dataset>-<space hash>-n<N>-s<seed>[-e<E>])")
+    p.add_argument("--data-dir", default=None, help="data directory (default: DCSOMRL_DATA or ~/.cache/dcsomrl)")
+    p.add_argument("--out", default="results",
+                   help="results folder: the study and final.csv/final.md go to <out>/<study>/ (default results)")
+    p.add_argument("--trial-fn", default=None, help=argparse.SUPPRESS)  # module:function (tests)
+    p.set_defaults(func=final_command)
 
 
 # ----- input -----------------------------------------------------------------------------------
@@ -156,3 +187,91 @@ def best_command(args: argparse.Namespace) -> int:
     print(f"{fixed.description}")
     print(f"wrote {path}")
     return 0
+
+
+def run_local(name: str, url: str, design: dict, points: list[dict], *, devices: str, workers_per_device: int,
+              out: str, data_dir: str | None):
+    """Create (or resume) a study and drain it with local workers, as ``lhs`` does; (study, exit code)."""
+    import sys
+
+    from studies import launch
+    from studies import storage as st
+    from studies import study as sy
+    from studies.commands import ProgressReporter
+
+    slots = launch.plan_slots(devices, workers_per_device)
+    storage = st.open_storage(url)
+    study, created = sy.create_or_resume(storage, name, design, points)
+    folder = Path(out) / name
+    print(f"study {name}: {design['n']} seeds of space {design['space_name']!r} on {design['dataset']} "
+          f"({'created' if created else 'resumed'}; storage {st._redact(url)})", flush=True)
+    lost = sy.recover(study, storage)
+    if lost:
+        print(f"re-enqueued {len(lost)} trial(s) whose worker was lost: {', '.join(map(str, lost))}", flush=True)
+    reporter = ProgressReporter(name, sy.counts(study)["n"])
+    outcome = launch.supervise(
+        study, storage, slots,
+        lambda slot, i: launch.spawn(slot, i, study=name, storage=url, out=out, data_dir=data_dir,
+                                     log_dir=folder / "logs"),
+        log_dir=folder / "logs", progress=reporter)
+    reporter.close()
+    for message in outcome.messages:
+        print(message, file=sys.stderr, flush=True)
+    return study, outcome.exit_code
+
+
+def final_command(args: argparse.Namespace) -> int:
+    """``dcsomrl-study final``: run the seeds, then write final.csv, final_runs.csv and final.md."""
+    from dcsomrl.data import load_dataset
+    from dcsomrl.params import check
+    from studies import export
+    from studies import storage as st
+    from studies import study as sy
+    from studies.commands import check_study_name, quiet_optuna
+    from studies.space import resolve_space
+
+    from . import final as F
+    from .report import markdown_table
+
+    quiet_optuna()
+    if args.k < 1:
+        raise AnalysisError(f"--k must be >= 1, got {args.k}")
+    space = resolve_space(args.space, args.dataset)
+    F.require_fixed(space)
+    name = check_study_name(args.study or F.default_study_name(args.dataset, space, args.seeds, args.seed,
+                                                               args.epochs))
+    if args.epochs is not None:
+        space = space.with_fixed(epochs=check("epochs", args.epochs))
+    design_points = F.seed_design(space, args.seeds, args.seed)
+    seeds = design_points["seed"].tolist()
+    data = load_dataset(args.dataset, args.data_dir)  # a DataError stops us before the study exists
+    if args.k > len(data.x_train):
+        raise AnalysisError(f"--k {args.k} exceeds the {len(data.x_train)} training rows of {args.dataset}")
+    design = sy.design_attrs(space, args.seeds, args.seed, args.dataset, epochs=args.epochs,
+                             trial_fn=args.trial_fn, seeds=seeds)
+    url = args.storage or st.default_url(name, args.out)
+    study, code = run_local(name, url, design, design_points[space.names].to_dict("records"),
+                            devices=args.devices, workers_per_device=args.workers_per_device,
+                            out=args.out, data_dir=args.data_dir)
+    if code not in (0, 1):  # interrupted, or the machine cannot run trials: nothing to report yet
+        return code
+    trials = export.study_table(study)
+    counts = sy.counts(study)
+    raw = F.kmeans_raw(data, seeds, args.k)
+    latent, notes = F.kmeans_latent(trials, data, args.k)
+    if counts["failed"] or counts["waiting"] or counts["running"]:
+        notes.insert(0, f"{counts['complete']} of {counts['n']} seeds completed ({counts['failed']} failed, "
+                        f"{counts['waiting'] + counts['running']} not finished); "
+                        f"see dcsomrl-study status --study {name}")
+    table = F.final_table(trials, raw, latent, dataset=args.dataset, k=args.k)
+    context = [f"Study `{name}`: the fixed values of `--space {args.space}` on `{args.dataset}` over "
+               f"{args.seeds} seeds ({seeds[0]}..{seeds[-1]})" + (f", epochs = {args.epochs}" if args.epochs else "")
+               + "; each run's seed is recorded on its trial."]
+    csv_path, md_path = F.write_final(table, F.run_table(trials, raw, latent, k=args.k), Path(args.out) / name,
+                                      title=f"Final runs on {args.dataset}", context=context,
+                                      values=F.fixed_values(space), notes=notes)
+    print(markdown_table(F.display_table(table)))
+    for note in notes:
+        print(f"note: {note}")
+    print(f"wrote {csv_path} and {md_path}")
+    return code

@@ -1,0 +1,219 @@
+"""final: the seed design, mean ± std, k-means baselines, the paper's Table 1 rows, the command end to end."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from analysis import final as F
+from analysis.table import AnalysisError
+from studies.cli import main
+from studies.space import load_space, resolve_space
+
+FAKE = "tests.analysis.fake_trial:run"
+
+
+# ----- summaries ---------------------------------------------------------------------------------
+
+def test_summary_is_mean_and_sample_std_of_complete_runs():
+    runs = pd.DataFrame({"state": ["COMPLETE", "COMPLETE", "FAIL", "COMPLETE"],
+                         "purity": [0.5, 0.7, None, 0.9], "nmi": [1.0, 2.0, None, 3.0],
+                         "n_nodes": [10, 20, None, 30]})
+    row = F.summarize(runs, "m", dataset="d")
+    assert row["runs"] == 3 and row["method"] == "m" and row["source"] == F.THIS_STUDY
+    assert row["purity_mean"] == pytest.approx(0.7) and row["purity_std"] == pytest.approx(0.2)  # ddof 1
+    assert row["nmi_mean"] == pytest.approx(2.0) and row["nmi_std"] == pytest.approx(1.0)
+    assert row["nodes_mean"] == pytest.approx(20.0) and row["nodes_std"] == pytest.approx(10.0)
+    one = F.summarize(runs.iloc[:1], "m")
+    assert one["purity_mean"] == 0.5 and math.isnan(one["purity_std"])  # std of one run: undefined
+    assert F.mean_std(0.7, 0.2) == "0.700 ± 0.200"
+    assert F.mean_std(0.5, float("nan")) == "0.500" and F.mean_std(float("nan"), 0.1) == "–"
+
+
+# ----- the seed design ---------------------------------------------------------------------------
+
+def test_seed_design_repeats_the_fixed_values_with_distinct_seeds():
+    space = resolve_space("best", "digits")
+    design = F.seed_design(space, 5, first_seed=7)
+    assert list(design.columns) == [*space.names, "seed"]
+    assert design["seed"].tolist() == [7, 8, 9, 10, 11]
+    values = {n: d.value for n, d in space.dims.items()}
+    assert design[space.names].to_dict("records") == [values] * 5
+    with pytest.raises(AnalysisError, match="--seeds"):
+        F.seed_design(space, 0)
+    with pytest.raises(AnalysisError, match="--seed "):
+        F.seed_design(space, 2, first_seed=-1)
+
+
+def test_a_space_with_ranges_is_refused_naming_its_parameters(tmp_path, capsys):
+    space = resolve_space("best", "digits")
+    partly = load_space(_write(tmp_path / "partly.toml", space, a_t={"type": "float", "low": 0.9, "high": 0.99},
+                               repel={"type": "categorical", "choices": ["symmetric", "paper"]}))
+    with pytest.raises(AnalysisError) as err:
+        F.seed_design(partly, 3)
+    message = str(err.value)
+    assert "a_t, repel" in message and "lr" not in message and len(message.splitlines()) == 1
+    # the command refuses before it creates anything
+    assert main(["final", "--space", str(tmp_path / "partly.toml"), "--dataset", "digits",
+                 "--out", str(tmp_path / "results")]) == 2
+    err_text = capsys.readouterr().err
+    assert err_text.startswith("dcsomrl-study: error: ") and "a_t, repel" in err_text
+    assert len(err_text.strip().splitlines()) == 1 and not (tmp_path / "results").exists()
+
+
+def _write(path, space, **override):
+    from studies.space import parse_space, write_space
+
+    doc = space.to_dict()
+    doc["params"].update(override)
+    return write_space(parse_space(doc, str(path)), path)
+
+
+def test_default_study_name_identifies_the_values():
+    space = resolve_space("best", "digits")
+    name = F.default_study_name("digits", space, 10, 0)
+    assert name.startswith("final-digits-") and name.endswith("-n10-s0")
+    assert F.default_study_name("digits", space, 10, 0, epochs=2) == name + "-e2"
+    other = space.with_fixed(a_t=0.95)
+    assert F.default_study_name("digits", other, 10, 0) != name
+
+
+def test_explicit_seeds_are_enqueued_and_part_of_the_design(tmp_path):
+    from studies import storage as st
+    from studies import study as sy
+    from studies.errors import StudyError
+
+    space = resolve_space("best", "digits")
+    points = F.seed_design(space, 3, 5)
+    design = sy.design_attrs(space, 3, 5, "digits", seeds=points["seed"].tolist())
+    storage = st.open_storage(f"journal://{tmp_path}/j.log")
+    study, created = sy.create_or_resume(storage, "f", design, points[space.names].to_dict("records"))
+    assert created and [t.user_attrs["seed"] for t in study.get_trials()] == [5, 6, 7]
+    assert [t.user_attrs["design_index"] for t in study.get_trials()] == [0, 1, 2]
+    again = sy.design_attrs(space, 3, 6, "digits", seeds=[6, 7, 8])
+    with pytest.raises(StudyError, match="different design"):
+        sy.create_or_resume(storage, "f", again, points[space.names].to_dict("records"))
+    with pytest.raises(StudyError, match="distinct"):
+        sy.design_attrs(space, 3, 0, "digits", seeds=[1, 1, 2])
+    assert "seeds" not in sy.design_attrs(space, 3, 0, "digits")  # lhs designs are unchanged
+
+
+# ----- k-means baselines -------------------------------------------------------------------------
+
+def _blobs(n_per=30, seed=0):
+    """Three far-apart Gaussian blobs in 2-D, labels 0, 1, 2; half for training, half for testing."""
+    rng = np.random.default_rng(seed)
+    centres = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    x = np.concatenate([c + rng.normal(0, 0.3, (n_per, 2)) for c in centres]).astype(np.float32)
+    y = np.repeat(np.arange(3), n_per)
+    order = rng.permutation(len(y))
+    x, y = x[order], y[order]
+    half = len(y) // 2
+    from dcsomrl.data import Dataset
+
+    return Dataset("blobs", torch.from_numpy(x[:half]), torch.from_numpy(y[:half]),
+                   torch.from_numpy(x[half:]), torch.from_numpy(y[half:]))
+
+
+def test_kmeans_baseline_on_a_tiny_dataset():
+    data = _blobs()
+    three = F.kmeans_scores(data.x_train, data.x_test, data.y_test, k=3, seed=0)
+    assert three == {"purity": 1.0, "nmi": pytest.approx(1.0), "n_nodes": 3}
+    one = F.kmeans_scores(data.x_train, data.x_test, data.y_test, k=1, seed=0)
+    share = np.bincount(data.y_test.numpy()).max() / len(data.y_test)
+    assert one["purity"] == pytest.approx(share) and one["nmi"] == pytest.approx(0.0)
+    runs = F.kmeans_raw(data, [3, 4], k=2)
+    assert runs["seed"].tolist() == [3, 4] and (runs["n_nodes"] == 2).all()
+    assert ((runs["purity"] > share) & (runs["purity"] < 1)).all()  # two clusters: one blob pair shares one
+    with pytest.raises(AnalysisError, match="--k"):
+        F.kmeans_scores(data.x_train, data.x_test, data.y_test, k=len(data.x_train) + 1)
+
+
+def test_latent_kmeans_skips_trials_without_a_run_directory(tmp_path):
+    trials = pd.DataFrame({"state": ["COMPLETE", "FAIL"], "number": [0, 1], "seed": [0, 1],
+                           "run_dir": [str(tmp_path / "missing"), None]})
+    runs, notes = F.kmeans_latent(trials, _blobs(), k=2)
+    assert runs.empty and len(notes) == 1 and "trial 0" in notes[0]  # the FAIL trial is not even looked at
+
+
+# ----- the paper's Table 1 -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("dataset, kmeans_purity", [("mnist", 0.791), ("fashion-mnist", 0.703), ("MNIST", 0.791)])
+def test_paper_rows_for_mnist_and_fashion_mnist(dataset, kmeans_purity):
+    trials = pd.DataFrame({"state": ["COMPLETE"], "purity": [0.8], "nmi": [0.5], "n_nodes": [70]})
+    runs = pd.DataFrame({"seed": [0], "purity": [0.7], "nmi": [0.4], "n_nodes": [64]})
+    table = F.final_table(trials, runs, runs, dataset=dataset, k=64)
+    paper = table[table["source"] == F.PAPER]
+    assert paper["method"].tolist() == ["k-means (64)", "SOM-VAE (64)", "DE-SOM (64)", "SOMRL"]
+    assert paper.iloc[0]["purity_mean"] == kmeans_purity
+    assert math.isnan(paper.iloc[2]["purity_std"])  # DE-SOM: no std in the paper
+    ours = table[table["source"] == F.THIS_STUDY]
+    assert ours["method"].tolist() == ["DC-SOMRL", "k-means (64), raw inputs", "k-means (64), latent codes"]
+    md = F.markdown(table, title="t")
+    assert "| SOM-VAE (64) | paper, reference | 10 |" in md
+    mnist_somrl = "| SOMRL | paper, reference | 10 | 0.884 ± 0.014 | 0.521 ± 0.007 | – |"
+    assert (mnist_somrl in md) == (dataset != "fashion-mnist")
+
+
+def test_no_paper_rows_for_digits():
+    trials = pd.DataFrame({"state": ["COMPLETE"], "purity": [0.8], "nmi": [0.5], "n_nodes": [70]})
+    runs = pd.DataFrame({"seed": [0], "purity": [0.7], "nmi": [0.4], "n_nodes": [64]})
+    table = F.final_table(trials, runs, runs, dataset="digits", k=16)
+    assert len(table) == 3 and (table["source"] == F.THIS_STUDY).all()
+    assert "paper, reference |" not in F.markdown(table, title="t")
+    assert F.paper_rows("data/mine.npz") == []
+
+
+# ----- end to end --------------------------------------------------------------------------------
+
+def test_final_on_digits_end_to_end(tmp_path, capsys):
+    """Two seeds, one epoch each, with the real trainer, through local workers."""
+    out = tmp_path / "results"
+    assert main(["final", "--space", "best", "--dataset", "digits", "--seeds", "2", "--seed", "3",
+                 "--epochs", "1", "--k", "16", "--devices", "cpu", "--study", "fin", "--out", str(out)]) == 0
+    assert "wrote" in capsys.readouterr().out
+    table = pd.read_csv(out / "fin" / "final.csv")
+    assert table["method"].tolist() == ["DC-SOMRL", "k-means (16), raw inputs", "k-means (16), latent codes"]
+    assert table["runs"].tolist() == [2, 2, 2] and (table["dataset"] == "digits").all()
+    assert table[["purity_mean", "nmi_mean"]].gt(0).all().all() and table[["purity_mean"]].le(1).all().all()
+    assert table["nodes_mean"].tolist()[1:] == [16, 16]
+    runs = pd.read_csv(out / "fin" / "final_runs.csv")
+    assert sorted(runs.loc[runs["method"] == "DC-SOMRL", "seed"]) == [3, 4]
+    latent = runs[runs["method"] == "k-means (16), latent codes"]
+    assert sorted(latent["seed"]) == [3, 4] and latent["number"].notna().all()
+    raw = runs[runs["method"] == "k-means (16), raw inputs"]
+    assert not np.allclose(latent["nmi"].to_numpy(), raw["nmi"].to_numpy())  # not the same inputs
+    md = (out / "fin" / "final.md").read_text()
+    assert "| DC-SOMRL | this study | 2 |" in md and "paper, reference" not in md.split("How each row")[0]
+    assert "| epochs | 1 |" in md
+
+
+def test_the_chain_analyze_refine_lhs_best_final(tmp_path, capsys):
+    """lhs -> analyze -> refine -> lhs --space -> best -> final, with the fast stand-in trial function."""
+    out = str(tmp_path / "results")
+    common = ["--dataset", "digits", "--devices", "cpu", "--out", out, "--trial-fn", FAKE]
+    assert main(["lhs", "--n", "12", "--space", "initial", "--study", "s1", *common]) == 0
+    src = ["--study", "s1", "--results", out]
+    assert main(["analyze", *src, "--no-importance", "--outcomes", "nmi"]) == 0
+    assert main(["refine", *src]) == 0
+    refined = tmp_path / "results" / "s1" / "refined.toml"
+    assert main(["lhs", "--n", "6", "--space", str(refined), "--study", "s2", *common]) == 0
+    assert main(["best", "--study", "s2", "--results", out]) == 0
+    best = tmp_path / "results" / "s2" / "best.toml"
+    assert all(d.fixed for d in load_space(best).dims.values())
+    capsys.readouterr()
+    argv = ["final", "--space", str(best), "--seeds", "3", "--k", "8", "--study", "fin", *common]
+    assert main(argv) == 0
+    table = pd.read_csv(tmp_path / "results" / "fin" / "final.csv")
+    assert table["runs"].tolist() == [3, 3, 0]  # the stand-in trains no encoder: no latent codes
+    assert "no run directory" in (tmp_path / "results" / "fin" / "final.md").read_text()
+    # re-running resumes the finished study: nothing is trained again
+    assert main(argv) == 0
+    assert "resumed" in capsys.readouterr().out
+    from studies.export import open_study
+
+    study = open_study("fin", None, out)
+    assert len(study.trials) == 3 and sorted(t.user_attrs["seed"] for t in study.trials) == [0, 1, 2]
