@@ -1,0 +1,277 @@
+"""The study runner's subcommands of ``dcsomrl-study``: lhs, worker, status, export.
+
+``add_commands(subparsers)`` registers them; each parser sets ``func``, a
+function of the parsed arguments returning the exit code. Bad input raises
+:class:`studies.errors.StudiesError` (a ValueError; one-line message) or
+``dcsomrl.params.ParameterError``, which ``studies.cli.main`` prints as one line.
+
+Exit codes: 0 done; 1 design points left unfinished (workers kept dying);
+3 a worker hit a problem of the machine (data, imports); 130 interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import pathlib
+import re
+import sys
+from typing import Any
+
+from studies.errors import StudyError
+
+PROG = "dcsomrl-study"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Register ``lhs``, ``worker``, ``status`` and ``export``."""
+    p = sub.add_parser("lhs", help="run a Latin Hypercube study (create, enqueue once, train in parallel)",
+                       description="Draw an N-point Latin Hypercube design over a parameter space, enqueue it "
+                                   "once in an Optuna study and train one model per point on every device "
+                                   "given. Re-running the same command resumes the study.")
+    p.add_argument("--n", type=int, required=True, help="number of design points")
+    p.add_argument("--dataset", required=True, help="digits, mnist, fashion-mnist, or a .npz/.csv file")
+    p.add_argument("--space", default="initial",
+                   help="initial, adjusted, best (the paper's Table 2; digits has its own), or a .toml file")
+    p.add_argument("--seed", type=int, default=0, help="design seed; each trial's seed derives from it")
+    p.add_argument("--epochs", type=int, default=None, help="fix the training epochs of every trial")
+    p.add_argument("--optimization", choices=["none", "random-cd"], default="none",
+                   help="optimize the LHS (random-cd: lower centered discrepancy; keeps the strata)")
+    p.add_argument("--devices", default="auto", help="auto (every GPU, else the CPU), cpu, or cuda:0,cuda:1,...")
+    p.add_argument("--workers-per-device", type=int, default=1, help="worker processes per device")
+    p.add_argument("--storage", default=None,
+                   help="storage URL (default journal:///<out>/<study>/journal.log; "
+                        "postgresql://user:pass@host:port/db for workers on several machines)")
+    p.add_argument("--study", default=None, help="study name (default <dataset>-<space>-n<N>-s<seed>[-e<E>])")
+    p.add_argument("--data-dir", default=None, help="data directory (default: DCSOMRL_DATA or ~/.cache/dcsomrl)")
+    p.add_argument("--out", default="results", help="results folder; the study writes <out>/<study>/")
+    p.add_argument("--trial-fn", default=None, help=argparse.SUPPRESS)  # module:function (tests)
+    p.set_defaults(func=lhs_command)
+
+    from studies.worker import add_arguments, worker_command
+
+    p = sub.add_parser("worker", help="join a study from any machine and train its waiting trials",
+                       description="Take waiting trials of a study until none remain.")
+    add_arguments(p)
+    p.set_defaults(func=worker_command)
+
+    p = sub.add_parser("status", help="a study's progress, failures and best trials")
+    p.add_argument("--study", required=True)
+    p.add_argument("--storage", default=None, help="storage URL (default: its journal under --out)")
+    p.add_argument("--out", default="results", help="results folder (for the default storage)")
+    p.add_argument("--top", type=int, default=5, help="how many best trials to show")
+    p.set_defaults(func=status_command)
+
+    p = sub.add_parser("export", help="write a study's trials as a tidy CSV table")
+    p.add_argument("--study", required=True)
+    p.add_argument("--storage", default=None, help="storage URL (default: its journal under --results)")
+    p.add_argument("--results", default="results", help="results folder (for the default storage)")
+    p.add_argument("--out", required=True, help="CSV file to write (one row per trial)")
+    p.add_argument("--curves", default=None, help="also write the validation curves to this CSV file")
+    p.set_defaults(func=export_command)
+
+
+# --------------------------------------------------------------------------- lhs
+
+def quiet_optuna() -> None:
+    """Optuna's own INFO lines ("A new study created ...") would interleave with our progress."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def default_study_name(dataset: str, space: str, n: int, seed: int, epochs: int | None) -> str:
+    stem = pathlib.Path(dataset).stem if pathlib.Path(dataset).suffix else dataset
+    return f"{stem}-{space}-n{n}-s{seed}" + (f"-e{epochs}" if epochs else "")
+
+
+def check_study_name(name: str) -> str:
+    if not _NAME.match(name):
+        raise StudyError(f"study name {name!r} must be letters, digits, '.', '_' or '-' (it names a folder)")
+    return name
+
+
+def lhs_command(args: argparse.Namespace) -> int:
+    """``dcsomrl-study lhs``: create (or resume) the study, run local workers, show the best trials."""
+    from dcsomrl.params import check
+
+    from studies import launch
+    from studies import storage as st
+    from studies import study as sy
+    from studies.design import sample
+    from studies.space import resolve_space
+    from studies.worker import sigterm_interrupts
+
+    quiet_optuna()
+    if args.n < 1:
+        raise StudyError(f"--n must be >= 1, got {args.n}")
+    if args.seed < 0:
+        raise StudyError(f"--seed must be >= 0, got {args.seed}")
+    space = resolve_space(args.space, args.dataset)
+    if args.epochs is not None:
+        space = space.with_fixed(epochs=check("epochs", args.epochs))
+    optimization = None if args.optimization == "none" else args.optimization
+    space_label = pathlib.Path(args.space).stem if args.space.endswith(".toml") or "/" in args.space else args.space
+    name = check_study_name(args.study or default_study_name(args.dataset, space_label, args.n, args.seed, args.epochs))
+    slots = launch.plan_slots(args.devices, args.workers_per_device)
+    points = sample(space, args.n, args.seed, optimization).to_dict("records")
+    design = sy.design_attrs(space, args.n, args.seed, args.dataset, optimization=optimization,
+                             epochs=args.epochs, trial_fn=args.trial_fn)
+    url = args.storage or st.default_url(name, args.out)
+    storage = st.open_storage(url)
+    study, created = sy.create_or_resume(storage, name, design, points)
+    folder = pathlib.Path(args.out) / name
+    print(f"study {name}: {args.n} design points over space {space.name!r} on {args.dataset} "
+          f"({'created' if created else 'resumed'}; storage {st.redact(url)})", flush=True)
+    lost = sy.recover(study, storage)
+    if lost:
+        print(f"re-enqueued {len(lost)} trial(s) whose worker was lost: {', '.join(map(str, lost))}", flush=True)
+    c = sy.counts(study)
+    if c["waiting"]:
+        devices = sorted({s.label for s in slots})
+        used = min(len(slots), c["waiting"])
+        print(f"{used} worker(s) on {', '.join(devices)}, {slots[0].threads} thread(s) each; "
+              f"logs in {folder / 'logs'}", flush=True)
+    reporter = ProgressReporter(name, c["n"])
+    try:
+        with sigterm_interrupts():  # SIGTERM/Ctrl-C: stop the workers, their trials go back to the queue
+            outcome = launch.supervise(
+                study, storage, slots,
+                lambda slot, i: launch.spawn(slot, i, study=name, storage=url, out=args.out,
+                                             data_dir=args.data_dir, log_dir=folder / "logs"),
+                log_dir=folder / "logs", progress=reporter)
+    finally:
+        reporter.close()
+    for message in outcome.messages:
+        print(message, file=sys.stderr, flush=True)
+    print_summary(study, top=5)
+    if sy.counts(study)["running"]:
+        print("some trials still run on other workers; follow them with "
+              f"{PROG} status --study {name}" + (" --storage URL" if args.storage else ""), flush=True)
+    return outcome.exit_code
+
+
+class ProgressReporter:
+    """Live progress (rich) on a terminal; one plain line per change otherwise."""
+
+    def __init__(self, name: str, n: int):
+        from rich.console import Console
+
+        self.console = Console(stderr=True)
+        self.name, self.n, self.last = name, n, None
+        self.live = None
+        if self.console.is_terminal:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.live = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), TextColumn("{task.fields[info]}"), console=self.console)
+            self.task = self.live.add_task(name, total=n, info="")
+            self.live.start()
+
+    def __call__(self, counts: dict[str, int], eta: float) -> None:
+        info = (f"running {counts['running']} · failed {counts['failed']} · waiting {counts['waiting']}"
+                + (f" · retried {counts['retried']}" if counts.get("retried") else "")
+                + (f" · ETA {_duration(eta)}" if math.isfinite(eta) and eta > 0 else ""))
+        done = counts["complete"] + counts["failed"]
+        if self.live is not None:
+            self.live.update(self.task, completed=done, info=info)
+        elif (done, counts["running"], counts["failed"]) != self.last:
+            self.last = (done, counts["running"], counts["failed"])
+            print(f"{self.name}: done {counts['complete']}/{self.n} · {info}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
+
+
+# --------------------------------------------------------------------------- status / export
+
+def print_summary(study, top: int = 5) -> None:
+    """Counts per design point and the ``top`` best trials as a table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from studies import export
+    from studies import study as sy
+
+    console = Console() if sys.stdout.isatty() else Console(width=200)
+    c = sy.counts(study)
+    console.print(f"design points: {c['complete']} complete, {c['failed']} failed, {c['running']} running, "
+                  f"{c['waiting']} waiting (of {c['n']}); {c['retried']} lost trial(s) retried")
+    table = export.study_table(study)
+    best = export.best(table, top)
+    if best.empty:
+        return
+    design = study.user_attrs["design"]
+    varying = [p for p, d in design["space"]["params"].items() if "value" not in d]
+    t = Table(title=f"best {len(best)} trials by NMI")
+    for col in ["trial", "point", "NMI", "Purity", "nodes", "seconds"]:
+        t.add_column(col, justify="right", no_wrap=True)
+    t.add_column("parameters", overflow="fold")
+    for _, r in best.iterrows():
+        t.add_row(str(r["number"]), str(r["design_index"]), f"{r['nmi']:.4f}", f"{r['purity']:.4f}",
+                  str(r["n_nodes"]), f"{r['seconds']:.1f}", "  ".join(f"{p}={_fmt(r[p])}" for p in varying))
+    console.print(t)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def status_command(args: argparse.Namespace) -> int:
+    """``dcsomrl-study status``: design, counts, running trials, failures, best trials."""
+    import datetime
+
+    from optuna.trial import TrialState
+
+    from studies import export
+    from studies import study as sy
+
+    quiet_optuna()
+    study = export.open_study(args.study, args.storage, args.out)
+    d = study.user_attrs["design"]
+    print(f"study {study.study_name}: {d['n']} points over space {d['space_name']!r} on {d['dataset']} "
+          f"(seed {d['seed']}" + (f", {d['epochs']} epochs" if d.get("epochs") else "") + ")")
+    states: dict[str, int] = {}
+    for t in study.get_trials(deepcopy=False):
+        states[t.state.name] = states.get(t.state.name, 0) + 1
+    print("trials: " + ", ".join(f"{k.lower()} {v}" for k, v in sorted(states.items())))
+    now = datetime.datetime.now()
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        w = t.user_attrs.get("worker") or {}
+        alive = sy.process_alive(w) if w else None
+        age = f"{(now - t.datetime_start).total_seconds():.0f} s" if t.datetime_start else "?"
+        flag = " (worker dead: re-run lhs or start a worker to re-enqueue)" if alive is False else ""
+        print(f"  running: trial {t.number} (point {t.user_attrs.get('design_index')}) on "
+              f"{w.get('host', '?')} {t.user_attrs.get('device', '')} pid {w.get('pid', '?')} for {age}{flag}")
+    table = export.study_table(study)
+    for _, r in table[table["state"].isin(["FAIL", "PRUNED"])].iterrows():
+        print(f"  {r['state'].lower()}: trial {r['number']} (point {r['design_index']}): {r['reason']}")
+    print_summary(study, args.top)
+    return 0
+
+
+def export_command(args: argparse.Namespace) -> int:
+    """``dcsomrl-study export``: the tidy trial table as CSV (and the validation curves)."""
+    from studies import export
+
+    quiet_optuna()
+    study = export.open_study(args.study, args.storage, args.results)
+    path = export.write_csv(study, args.out)
+    table = export.study_table(study)
+    print(f"wrote {len(table)} trials to {path}")
+    if args.curves:
+        curves = export.validation_table(study)
+        pathlib.Path(args.curves).parent.mkdir(parents=True, exist_ok=True)
+        curves.to_csv(args.curves, index=False)
+        print(f"wrote {len(curves)} validation points to {args.curves}")
+    return 0

@@ -1,0 +1,105 @@
+"""A study as tidy tables: what ``dcsomrl-study export`` writes and the analysis layer reads.
+
+:func:`study_table`: one row per trial, columns
+
+=================  ==========================================================
+number             Optuna trial number (also the run directory's name)
+state              COMPLETE, FAIL, PRUNED (a skipped duplicate), RUNNING, WAITING
+design_index       the design point (0 .. n-1); a retried point has several rows
+<parameters>       one column per parameter of the study's space, space order
+nmi, purity        outcomes on the test set (NMI is the trial's Optuna value)
+n_nodes            active nodes at the end
+seconds            training + evaluation time
+seed               the trial's training seed (study seed + design index)
+device, host       where it ran
+reason             why it failed (empty for complete trials)
+retry_of           the trial it re-runs (lost worker, interruption; empty otherwise)
+run_dir            its run directory
+datetime_start, datetime_complete
+=================  ==========================================================
+
+``table.attrs`` holds ``params`` and ``outcomes`` (the column lists), ``design``
+(the study's design record) and ``study`` (its name).
+
+:func:`validation_table`: the validation curves (paper appendix A.2, Fig. 7)
+in long form, one row per (trial, step).
+"""
+from __future__ import annotations
+
+import os
+import pathlib
+
+import optuna
+import pandas as pd
+from optuna.trial import TrialState
+
+from studies import storage as st
+from studies import study as sy
+
+OUTCOMES = ("nmi", "purity", "n_nodes", "seconds")
+LOST = "worker lost (no heartbeat within the grace period)"
+
+
+def open_study(name: str, storage: str | None = None, out: str | os.PathLike = "results") -> optuna.Study:
+    """Load a study by name (default storage: its journal file under ``out``)."""
+    return sy.load(st.open_storage(storage or st.default_url(name, out), create=False), name)
+
+
+def study_table(study: optuna.Study) -> pd.DataFrame:
+    """One row per trial: number, state, design index, every parameter, every outcome, metadata."""
+    design = study.user_attrs.get("design", {})
+    params = list(design.get("space", {}).get("params", {}))
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        values = dict(t.system_attrs.get("fixed_params", {}))
+        values.update(t.params)
+        ua = t.user_attrs
+        reason = ua.get("reason", "")
+        if t.state == TrialState.FAIL and not reason:
+            reason = LOST
+        history = t.system_attrs.get("retry_history") or []
+        before = [n for n in (t.system_attrs.get("requeued_from"), history[-1] if history else None) if n is not None]
+        retry_of = max(before) if before else None  # the latest trial this one re-runs
+        row = {"number": t.number, "state": t.state.name, "design_index": ua.get("design_index")}
+        row.update({p: values.get(p) for p in params})
+        row.update({
+            "nmi": t.value if t.state == TrialState.COMPLETE else None,
+            "purity": ua.get("purity"), "n_nodes": ua.get("n_nodes"), "seconds": ua.get("seconds"),
+            "seed": ua.get("seed"), "device": ua.get("device"), "host": ua.get("host"), "reason": reason,
+            "retry_of": retry_of, "run_dir": ua.get("run_dir"),
+            "datetime_start": t.datetime_start, "datetime_complete": t.datetime_complete,
+        })
+        rows.append(row)
+    columns = ["number", "state", "design_index", *params, *OUTCOMES, "seed", "device", "host", "reason",
+               "retry_of", "run_dir", "datetime_start", "datetime_complete"]
+    table = pd.DataFrame(rows, columns=columns)
+    for col in ("nmi", "purity", "seconds"):
+        table[col] = pd.to_numeric(table[col], errors="coerce")
+    for col in ("design_index", "n_nodes", "seed", "retry_of"):
+        table[col] = pd.array(table[col], dtype="Int64")
+    table.attrs.update(params=params, outcomes=list(OUTCOMES[:3]), design=design, study=study.study_name)
+    return table
+
+
+def validation_table(study: optuna.Study) -> pd.DataFrame:
+    """The validation curves of the COMPLETE trials: number, design_index, step, epoch, nmi, purity, n_nodes, loss."""
+    rows = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        for point in t.user_attrs.get("validation", []) or []:
+            rows.append({"number": t.number, "design_index": t.user_attrs.get("design_index"), **point})
+    return pd.DataFrame(rows, columns=None if rows else
+                        ["number", "design_index", "step", "epoch", "nmi", "purity", "n_nodes", "loss"])
+
+
+def write_csv(study: optuna.Study, path: str | os.PathLike) -> pathlib.Path:
+    """Write :func:`study_table` as CSV."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    study_table(study).to_csv(path, index=False)
+    return path
+
+
+def best(table: pd.DataFrame, k: int = 5, by: str = "nmi") -> pd.DataFrame:
+    """The k COMPLETE trials with the highest ``by``."""
+    done = table[table["state"] == "COMPLETE"]
+    return done.sort_values(by, ascending=False).head(k)

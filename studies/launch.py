@@ -1,0 +1,236 @@
+"""Local worker processes for ``lhs``: one per device slot, supervised, with live progress.
+
+Devices (SPEC 6, "parallel on GPUs"):
+
+- ``auto``: every visible GPU (``torch.cuda.device_count()``), else the CPU;
+- ``cpu``; or a list ``cuda:0,cuda:1,...`` (``cpu`` may be listed too).
+
+Each worker is a separate process (``python -m studies.worker``) pinned to one
+device: for ``cuda:N`` its environment gets ``CUDA_VISIBLE_DEVICES`` = that
+GPU (mapped through the parent's own ``CUDA_VISIBLE_DEVICES`` when set) before
+torch is imported, so the worker trains on its ``cuda:0``; CPU workers see no
+GPU. ``--workers-per-device K`` starts K workers per device. The machine's
+cores are split among the workers, ``threads = max(1, cores // workers)``, set
+as ``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` and ``torch.set_num_threads``, so
+parallel workers do not oversubscribe the CPU.
+
+:func:`supervise` watches the workers and the study: a worker that dies (a
+crash, a kill) has its trial re-enqueued (:func:`studies.study.recover`) and
+is replaced while trials wait, within a budget of restarts; a worker that
+reports a problem of the machine (exit status 3) is not replaced.
+"""
+from __future__ import annotations
+
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import optuna
+
+from studies import study as sy
+from studies.errors import StudyError
+from studies.worker import EXIT_ENVIRONMENT, Interrupted
+
+_PROJECT_ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One worker process: the device it reports (``label``), the device it uses, its threads."""
+
+    label: str  # "cpu" or "cuda:N" as the user named it
+    device: str  # what the worker passes to torch: "cpu" or "cuda:0"
+    visible: str  # CUDA_VISIBLE_DEVICES for the worker ("" for the CPU)
+    threads: int
+
+
+def cpu_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def gpu_count() -> int:
+    import torch
+
+    return torch.cuda.device_count()
+
+
+def parse_devices(devices: str, gpus: Callable[[], int] = gpu_count) -> list[str]:
+    """``auto``/``cpu``/``cuda:0,cuda:1`` -> device labels."""
+    text = devices.strip().lower()
+    if text == "auto":
+        n = gpus()
+        return [f"cuda:{i}" for i in range(n)] or ["cpu"]
+    labels = []
+    for item in text.split(","):
+        item = item.strip()
+        if item == "cpu":
+            labels.append("cpu")
+        elif item.startswith("cuda:") and item[5:].isdigit():
+            labels.append(f"cuda:{int(item[5:])}")
+        elif item == "cuda":
+            labels.append("cuda:0")
+        else:
+            raise StudyError(f"unknown device {item!r} in --devices {devices!r}; "
+                             "expected auto, cpu, or a list like cuda:0,cuda:1")
+    if len(set(labels)) != len(labels):
+        raise StudyError(f"--devices {devices!r} names a device twice; use --workers-per-device instead")
+    return labels
+
+
+def plan_slots(devices: str = "auto", workers_per_device: int = 1, *, cores: int | None = None,
+               gpus: Callable[[], int] = gpu_count, parent_visible: str | None = None) -> list[Slot]:
+    """The worker processes to start: ``workers_per_device`` per device, cores split among them."""
+    if workers_per_device < 1:
+        raise StudyError(f"--workers-per-device must be >= 1, got {workers_per_device}")
+    labels = parse_devices(devices, gpus)
+    cores = cores or cpu_cores()
+    total = len(labels) * workers_per_device
+    threads = max(1, cores // total)
+    if parent_visible is None:
+        parent_visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    visible_list = [v.strip() for v in parent_visible.split(",")] if parent_visible else None
+    slots = []
+    for label in labels:
+        if label == "cpu":
+            slot = Slot("cpu", "cpu", "", threads)
+        else:
+            index = int(label.split(":")[1])
+            if visible_list is not None:
+                if index >= len(visible_list):
+                    raise StudyError(f"device {label} is not visible (CUDA_VISIBLE_DEVICES={parent_visible})")
+                physical = visible_list[index]
+            else:
+                physical = str(index)
+            slot = Slot(label, "cuda:0", physical, threads)
+        slots += [slot] * workers_per_device
+    return slots
+
+
+def worker_env(slot: Slot, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a worker process pinned to ``slot``."""
+    env = dict(os.environ if base is None else base)
+    env["CUDA_VISIBLE_DEVICES"] = slot.visible
+    env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(slot.threads)
+    env["PYTHONPATH"] = os.pathsep.join([str(_PROJECT_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    return env
+
+
+def spawn(slot: Slot, index: int, *, study: str, storage: str, out: str, data_dir: str | None,
+          log_dir: pathlib.Path) -> subprocess.Popen:
+    """Start one worker process for ``slot``; its output goes to ``log_dir/worker-<index>.log``."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "studies.worker", "--study", study, "--storage", storage,
+           "--device", slot.device, "--device-label", slot.label, "--threads", str(slot.threads),
+           "--out", str(out)]
+    if data_dir:
+        cmd += ["--data-dir", str(data_dir)]
+    log = open(log_dir / f"worker-{index}.log", "ab")
+    try:
+        return subprocess.Popen(cmd, env=worker_env(slot), stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+    finally:
+        log.close()
+
+
+def last_line(path: pathlib.Path) -> str:
+    try:
+        lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    return lines[-1] if lines else ""
+
+
+@dataclass
+class Outcome:
+    exit_code: int
+    messages: list[str]
+
+
+def supervise(study: optuna.Study, storage: optuna.storages.BaseStorage, slots: list[Slot],
+              start: Callable[[Slot, int], subprocess.Popen], *, log_dir: pathlib.Path,
+              progress: Callable[[dict, float], None] = lambda counts, eta: None, poll: float = 1.0,
+              max_restarts: int | None = None, stop_grace: float = 20.0) -> Outcome:
+    """Run the workers until the queue is drained; replace workers that die; report progress.
+
+    ``start(slot, index)`` starts worker ``index`` (see :func:`spawn`).
+    ``progress(counts, eta_seconds)`` is called on every poll. Returns the exit
+    code (0 drained; 1 workers failed beyond the restart budget; 3 a worker
+    reported a problem of the machine; 130 interrupted) and messages to show.
+    """
+    budget = 2 * len(slots) + 2 if max_restarts is None else max_restarts
+    messages: list[str] = []
+    procs: dict[int, subprocess.Popen] = {}
+    first = sy.counts(study)
+    for i, slot in enumerate(slots[:first["waiting"]]):
+        procs[i] = start(slot, i)
+    t0, base_done, fatal = time.monotonic(), first["complete"] + first["failed"], False
+    try:
+        while True:
+            for i, proc in list(procs.items()):
+                rc = proc.poll()
+                if rc is None:
+                    continue
+                del procs[i]
+                if rc == 0:
+                    continue
+                why = f"signal {-rc}" if rc < 0 else f"exit status {rc}"
+                detail = last_line(log_dir / f"worker-{i}.log")
+                messages.append(f"worker {i} ({slots[i].label}) stopped with {why}" + (f": {detail}" if detail else ""))
+                sy.recover(study, storage)
+                if rc in (EXIT_ENVIRONMENT, 2):
+                    fatal = True
+                elif not fatal and budget > 0 and sy.counts(study)["waiting"] > 0:
+                    budget -= 1
+                    procs[i] = start(slots[i], i)
+            if not procs:  # all workers gone: put back what they lost, restart if trials wait
+                sy.recover(study, storage)
+            c = sy.counts(study)
+            done = c["complete"] + c["failed"] - base_done
+            rate = done / (time.monotonic() - t0)  # design points finished per second
+            progress(c, (c["waiting"] + c["running"]) / rate if done else float("nan"))
+            if not procs:
+                if c["waiting"] and not fatal and budget > 0:
+                    for i, slot in enumerate(slots[:c["waiting"]]):
+                        budget -= 1
+                        procs[i] = start(slot, i)
+                    continue
+                if fatal:
+                    return Outcome(EXIT_ENVIRONMENT, messages)
+                if c["waiting"]:
+                    messages.append(f"{c['waiting']} design points still wait: workers kept failing; "
+                                    f"see {log_dir}")
+                return Outcome(0 if c["waiting"] == 0 else 1, messages)
+            time.sleep(poll)
+    except (KeyboardInterrupt, Interrupted):
+        _stop(procs, stop_grace)
+        sy.recover(study, storage)
+        messages.append("interrupted: running trials went back to the queue; re-run the command to resume")
+        return Outcome(130, messages)
+    except BaseException:
+        _stop(procs, stop_grace)
+        raise
+
+
+def _stop(procs: dict[int, subprocess.Popen], grace: float) -> None:
+    """Ask workers to stop (they put their trial back), then kill the ones that do not."""
+    for proc in procs.values():
+        if proc.poll() is None:
+            try:
+                proc.send_signal(signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + grace
+    for proc in procs.values():
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

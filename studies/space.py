@@ -1,0 +1,267 @@
+"""Parameter spaces: which parameters a study varies, over which ranges, on which scale.
+
+A space is data, a TOML file (``studies/spaces/*.toml``)::
+
+    description = "what this space is and where it comes from"
+
+    [params.a_t]                      # a name from dcsomrl.params.PARAMS
+    type = "float"                    # float | int | categorical (the parameter's own type)
+    low = 0.95
+    high = 0.999
+    scale = "log1m"                   # linear | log | log1m
+
+    [params.repel]
+    type = "categorical"
+    choices = ["symmetric", "paper"]
+
+    [params.batch_size]
+    type = "int"
+    value = 256                       # a fixed value: the same in every design point
+
+Scales (how the unit interval u in [0, 1) of a Latin Hypercube maps onto [low, high],
+see :func:`studies.design.map_unit`):
+
+- ``linear``: x = low + u (high - low)
+- ``log``:    log x uniform, x = low (high / low)^u              (needs low > 0)
+- ``log1m``:  log(1 - x) uniform, x = 1 - (1 - low) ((1 - high) / (1 - low))^u
+  (needs high < 1; for thresholds near 1 such as a_t, where 0.99 -> 0.999 is as
+  big a step as 0.9 -> 0.99)
+
+Every bound, choice and fixed value is checked against the parameter's domain
+with :func:`dcsomrl.params.check`; every problem raises :class:`SpaceError`
+with a one-line message naming the file, the parameter and the problem.
+
+Shipped spaces are found by name for a dataset (:func:`resolve_space`):
+``<dataset>-<name>.toml`` first, then ``<name>.toml``.
+"""
+from __future__ import annotations
+
+import math
+import pathlib
+import tomllib
+from dataclasses import dataclass, field
+from typing import Any
+
+from dcsomrl.params import PARAMS, ParameterError, check
+from studies.errors import SpaceError
+
+SPACES_DIR = pathlib.Path(__file__).parent / "spaces"
+TYPES = ("float", "int", "categorical")
+SCALES = ("linear", "log", "log1m")
+# Scales that make sense per type (log1m maps onto (.., 1): floats only).
+_SCALES_FOR = {"float": SCALES, "int": ("linear", "log"), "categorical": ("linear",)}
+_KEYS = {"type", "low", "high", "scale", "value", "choices"}
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One parameter of a space: a range on a scale, a list of choices, or a fixed value."""
+
+    name: str
+    type: str  # "float", "int" or "categorical"
+    low: float | int | None = None
+    high: float | int | None = None
+    scale: str = "linear"
+    choices: tuple[Any, ...] = ()
+    value: Any = None
+    fixed: bool = False  # True: `value` is used in every design point
+
+    @property
+    def varies(self) -> bool:
+        """True when design points differ in this parameter (a range, or two or more choices)."""
+        return not self.fixed and not (self.type == "categorical" and len(self.choices) < 2)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The TOML table of this parameter."""
+        if self.fixed:
+            return {"type": self.type, "value": self.value}
+        if self.type == "categorical":
+            return {"type": self.type, "choices": list(self.choices)}
+        return {"type": self.type, "low": self.low, "high": self.high, "scale": self.scale}
+
+
+@dataclass(frozen=True)
+class Space:
+    """An ordered set of dimensions, with a name and a description."""
+
+    name: str
+    dims: dict[str, Dimension] = field(default_factory=dict)
+    description: str = ""
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.dims)
+
+    @property
+    def varying(self) -> list[str]:
+        """Names of the dimensions an LHS design stratifies (in space order)."""
+        return [n for n, d in self.dims.items() if d.varies]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The TOML document of this space (what :func:`parse_space` reads back)."""
+        out: dict[str, Any] = {}
+        if self.description:
+            out["description"] = self.description
+        out["params"] = {name: dim.to_dict() for name, dim in self.dims.items()}
+        return out
+
+    def with_fixed(self, **values: Any) -> "Space":
+        """A copy with the given parameters fixed (added at the end when absent)."""
+        dims = dict(self.dims)
+        for name, value in values.items():
+            dims[name] = _parse_dim(name, {"value": value}, self.name)
+        return Space(self.name, dims, self.description)
+
+
+# --------------------------------------------------------------------------- reading
+
+def parse_space(data: dict[str, Any], source: str = "<space>") -> Space:
+    """Validate a space document (the parsed TOML) and build a :class:`Space`.
+
+    ``source`` names the file in error messages; the space's name is its stem.
+    """
+    unknown = set(data) - {"description", "params"}
+    if unknown:
+        raise SpaceError(f"{source}: unknown top-level key(s) {', '.join(sorted(unknown))}; "
+                         "expected 'description' and [params.<name>] tables")
+    params = data.get("params")
+    if not isinstance(params, dict) or not params:
+        raise SpaceError(f"{source}: no parameters; expected [params.<name>] tables")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise SpaceError(f"{source}: 'description' must be a string")
+    name = pathlib.Path(source).stem if source != "<space>" else "space"
+    dims = {}
+    for pname, table in params.items():
+        if not isinstance(table, dict):
+            raise SpaceError(f"{source}: parameter {pname}: expected a table, got {table!r}")
+        dims[pname] = _parse_dim(pname, table, source)
+    return Space(name, dims, description)
+
+
+def load_space(path: str | pathlib.Path) -> Space:
+    """Read and validate a space file."""
+    path = pathlib.Path(path)
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise SpaceError(f"{path}: no such space file") from None
+    except tomllib.TOMLDecodeError as err:
+        raise SpaceError(f"{path}: not valid TOML: {err}") from None
+    return parse_space(data, str(path))
+
+
+def shipped_spaces() -> list[str]:
+    """Names of the space files that ship with the package (file stems)."""
+    return sorted(p.stem for p in SPACES_DIR.glob("*.toml"))
+
+
+def resolve_space(name_or_path: str | pathlib.Path, dataset: str | None = None) -> Space:
+    """A shipped space by name for a dataset, or a space file by path.
+
+    ``initial``, ``adjusted``, ``best`` (or any shipped stem) look for
+    ``<dataset>-<name>.toml`` first, then ``<name>.toml``. Anything else is a path.
+    """
+    text = str(name_or_path)
+    if not text.endswith(".toml") and "/" not in text:
+        for stem in ([f"{dataset}-{text}"] if dataset else []) + [text]:
+            candidate = SPACES_DIR / f"{stem}.toml"
+            if candidate.exists():
+                space = load_space(candidate)
+                return Space(stem, space.dims, space.description)
+        known = ", ".join(shipped_spaces())
+        raise SpaceError(f"no space {text!r} for dataset {dataset!r}; shipped: {known}; "
+                         "or give a .toml file")
+    return load_space(text)
+
+
+def _parse_dim(name: str, table: dict[str, Any], source: str) -> Dimension:
+    where = f"{source}: parameter {name}"
+    if name not in PARAMS:
+        raise SpaceError(f"{where}: unknown parameter; known: {', '.join(PARAMS)}")
+    unknown = set(table) - _KEYS
+    if unknown:
+        raise SpaceError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; "
+                         f"allowed: {', '.join(sorted(_KEYS))}")
+    ptype = PARAMS[name].type
+    given = table.get("type", ptype)
+    if given not in TYPES:
+        raise SpaceError(f"{where}: unknown type {given!r}; expected one of {', '.join(TYPES)}")
+    if given != ptype:
+        raise SpaceError(f"{where}: type {given!r} does not match the parameter's type {ptype!r}")
+
+    if "value" in table:
+        extra = set(table) & {"low", "high", "scale", "choices"}
+        if extra:
+            raise SpaceError(f"{where}: a fixed 'value' excludes {', '.join(sorted(extra))}")
+        return Dimension(name, ptype, value=_in_domain(name, table["value"], where, "value"), fixed=True)
+
+    if ptype == "categorical":
+        extra = set(table) & {"low", "high"}
+        if extra:
+            raise SpaceError(f"{where}: a categorical parameter takes 'choices', not {', '.join(sorted(extra))}")
+        choices = table.get("choices")
+        if not isinstance(choices, list) or not choices:
+            raise SpaceError(f"{where}: expected a non-empty list 'choices' (or a fixed 'value')")
+        if len(set(map(str, choices))) != len(choices):
+            raise SpaceError(f"{where}: repeated choices in {choices!r}")
+        scale = table.get("scale", "linear")
+        if scale != "linear":
+            raise SpaceError(f"{where}: a categorical parameter has no scale (got {scale!r})")
+        return Dimension(name, ptype, choices=tuple(_in_domain(name, c, where, "choice") for c in choices))
+
+    if "choices" in table:
+        raise SpaceError(f"{where}: 'choices' is only for categorical parameters")
+    for key in ("low", "high"):
+        if key not in table:
+            raise SpaceError(f"{where}: missing '{key}' (or give a fixed 'value')")
+    if ptype == "int":
+        for key in ("low", "high"):
+            bound = table[key]
+            if isinstance(bound, bool) or not isinstance(bound, (int, float)) or (
+                    math.isfinite(bound) and float(bound) != int(bound)):
+                raise SpaceError(f"{where}: {key}={bound!r} is not an integer")
+    low = _in_domain(name, table["low"], where, "low")
+    high = _in_domain(name, table["high"], where, "high")
+    if not low < high:
+        raise SpaceError(f"{where}: low={low!r} must be < high={high!r} (or give a fixed 'value')")
+    scale = table.get("scale", "linear")
+    if scale not in SCALES:
+        raise SpaceError(f"{where}: unknown scale {scale!r}; expected one of {', '.join(SCALES)}")
+    if scale not in _SCALES_FOR[ptype]:
+        raise SpaceError(f"{where}: scale {scale!r} is not for {ptype} parameters; "
+                         f"use one of {', '.join(_SCALES_FOR[ptype])}")
+    if scale == "log" and low <= 0:
+        raise SpaceError(f"{where}: scale 'log' needs low > 0 (got low={low!r})")
+    if scale == "log1m" and high >= 1:
+        raise SpaceError(f"{where}: scale 'log1m' (uniform in log(1 - x)) needs high < 1 (got high={high!r})")
+    return Dimension(name, ptype, low=low, high=high, scale=scale)
+
+
+def _in_domain(name: str, value: Any, where: str, what: str) -> Any:
+    """``dcsomrl.params.check`` with the file and the key in the message."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise SpaceError(f"{where}: {what}={value!r} is not finite")
+    try:
+        return check(name, value)
+    except ParameterError as err:
+        raise SpaceError(f"{where}: {what}: {err}") from None
+
+
+# --------------------------------------------------------------------------- writing
+
+def dump_space(space: Space) -> str:
+    """The TOML text of a space; :func:`parse_space` reads it back unchanged."""
+    import tomli_w
+
+    return tomli_w.dumps(space.to_dict())
+
+
+def write_space(space: Space, path: str | pathlib.Path) -> pathlib.Path:
+    """Write a space file (e.g. a refined space from the analysis) that ``lhs --space FILE`` accepts."""
+    path = pathlib.Path(path)
+    parse_space(space.to_dict(), str(path))  # never write a file we would refuse to read
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(dump_space(space))
+    return path

@@ -1,0 +1,277 @@
+"""A study = one LHS design enqueued once in an Optuna study, plus the bookkeeping around it.
+
+- :func:`create_or_resume` creates the Optuna study (maximize NMI), stores the
+  design's description as the study user attribute ``"design"`` and enqueues
+  one trial per design point (``enqueue_trial`` with the point's parameters and
+  the user attributes ``design_index`` and ``seed``). Run again with the same
+  design it resumes (enqueueing only points that never were, e.g. after a
+  crash while enqueueing); with a different design under the same name it
+  refuses.
+- :func:`trial_seed`: each design point's training seed, derived from the
+  study seed and the point's index (so retries and re-runs reuse it);
+  :func:`point_seed` returns it, or the design's explicit ``seeds[index]``
+  when the design lists them (the final runs: one setting over given seeds).
+- :func:`recover` finds RUNNING trials whose worker is gone and re-enqueues
+  them: on this machine by the worker's recorded process (pid and start time,
+  see :func:`process_identity`), anywhere by RDB heartbeats.
+- :func:`design_status` and :func:`counts` summarize a study per design point.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import socket
+import warnings
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from studies import storage as st
+from studies.errors import StudyError
+from studies.space import Space, parse_space
+
+DESIGN_VERSION = 1
+#: A RUNNING trial with no worker record this old is considered orphaned (its worker
+#: died between taking it and recording itself, a window of milliseconds).
+ORPHAN_AFTER_S = 600.0
+
+
+def trial_seed(study_seed: int, index: int) -> int:
+    """The training seed of design point ``index``: ``SeedSequence([study_seed, index])``'s first word.
+
+    Independent streams per point (no arithmetic like seed + index that makes
+    neighbouring studies share seeds), in [0, 2**32).
+    """
+    return int(np.random.SeedSequence([int(study_seed), int(index)]).generate_state(1)[0])
+
+
+def design_attrs(space: Space, n: int, seed: int, dataset: str, *, model: str = "dcsomrl",
+                 optimization: str | None = None, epochs: int | None = None,
+                 trial_fn: str | None = None, seeds: list[int] | None = None) -> dict[str, Any]:
+    """The study's design description (stored as the study user attribute ``"design"``).
+
+    ``seeds``: each design point's training seed, explicitly (n distinct
+    integers); without it the seeds derive from ``seed`` (:func:`trial_seed`).
+    """
+    design = {
+        "version": DESIGN_VERSION, "dataset": dataset, "model": model, "space_name": space.name,
+        "space": space.to_dict(), "n": int(n), "seed": int(seed), "optimization": optimization,
+        "epochs": epochs, "trial_fn": trial_fn,
+    }
+    if seeds is not None:
+        seeds = [int(s) for s in seeds]
+        if len(seeds) != int(n) or len(set(seeds)) != len(seeds) or min(seeds, default=0) < 0:
+            raise StudyError(f"seeds must be {n} distinct integers >= 0, got {seeds}")
+        design["seeds"] = seeds
+    return design
+
+
+def point_seed(design: dict[str, Any], index: int) -> int:
+    """The training seed of design point ``index``: ``design["seeds"][index]`` if listed, else :func:`trial_seed`."""
+    seeds = design.get("seeds")
+    return int(seeds[index]) if seeds is not None else trial_seed(design["seed"], index)
+
+
+def design_space(design: dict[str, Any]) -> Space:
+    """The space a study was designed over (from its ``"design"`` attribute)."""
+    space = parse_space(design["space"], f"study space {design.get('space_name', '')}")
+    return Space(design.get("space_name", space.name), space.dims, space.description)
+
+
+def _same(a: Any, b: Any) -> bool:
+    return json.loads(json.dumps(a, sort_keys=True)) == json.loads(json.dumps(b, sort_keys=True))
+
+
+def _difference(old: dict[str, Any], new: dict[str, Any]) -> str:
+    keys = [k for k in sorted(set(old) | set(new)) if k != "space_name" and not _same(old.get(k), new.get(k))]
+    parts = []
+    for k in keys:
+        if k == "space":
+            params = sorted(set(old["space"].get("params", {})) | set(new["space"].get("params", {})))
+            diff = [p for p in params if not _same(old["space"]["params"].get(p), new["space"]["params"].get(p))]
+            parts.append(f"space differs in {', '.join(diff) or 'its description'}")
+        else:
+            parts.append(f"{k} {old.get(k)!r} vs {new.get(k)!r}")
+    return "; ".join(parts)
+
+
+def create_or_resume(storage: optuna.storages.BaseStorage, name: str, design: dict[str, Any],
+                     points: list[dict[str, Any]]) -> tuple[optuna.Study, bool]:
+    """Create the study and enqueue ``points`` once, or resume it. Returns (study, created).
+
+    ``points[i]`` is design point i's parameters. Creation is atomic in the
+    storage (a study name is unique), so of two commands started together one
+    creates and enqueues, the other resumes.
+    """
+    if len(points) != design["n"]:
+        raise StudyError(f"design has n={design['n']} but {len(points)} points were given")
+    try:
+        study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
+        created = True
+        study.set_user_attr("design", design)
+    except optuna.exceptions.DuplicatedStudyError:
+        study = optuna.load_study(study_name=name, storage=storage)
+        created = False
+        old = study.user_attrs.get("design")
+        if old is None:
+            raise StudyError(f"study {name!r} exists but was not created by dcsomrl-study lhs "
+                             "(no design recorded); choose another --study name")
+        if not _same({k: v for k, v in old.items() if k != "space_name"},
+                     {k: v for k, v in design.items() if k != "space_name"}):
+            raise StudyError(f"study {name!r} already holds a different design ({_difference(old, design)}); "
+                             "re-run with the same options to resume it, or choose another --study name")
+    existing = {t.user_attrs.get("design_index") for t in study.get_trials(deepcopy=False)}
+    for index, params in enumerate(points):
+        if index not in existing:
+            study.enqueue_trial(params, user_attrs={"design_index": index,
+                                                    "seed": point_seed(design, index)})
+    if not study.user_attrs.get("enqueued"):
+        study.set_user_attr("enqueued", True)
+    return study, created
+
+
+def load(storage: optuna.storages.BaseStorage, name: str) -> optuna.Study:
+    """Load a study created by ``lhs``; StudyError naming the study when it is missing."""
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        known = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
+        listed = ", ".join(known[:10]) + (f" and {len(known) - 10} more" if len(known) > 10 else "")
+        raise StudyError(f"no study {name!r} in this storage"
+                         + (f"; it holds: {listed}" if known else " (it holds none)")) from None
+    if "design" not in study.user_attrs:
+        raise StudyError(f"study {name!r} was not created by dcsomrl-study lhs (no design recorded)")
+    return study
+
+
+# --------------------------------------------------------------------------- workers
+
+def host_name() -> str:
+    """This machine's name as recorded on trials (env ``DCSOMRL_HOST`` overrides it)."""
+    return os.environ.get("DCSOMRL_HOST") or socket.gethostname()
+
+
+def _namespace() -> str:
+    """Which pids are comparable: the kernel boot and pid namespace (containers differ)."""
+    try:
+        boot = open("/proc/sys/kernel/random/boot_id").read().strip()
+        return f"{boot}/{os.readlink('/proc/self/ns/pid')}"
+    except OSError:
+        return "no-proc"
+
+
+def _start_time(pid: int) -> str | None:
+    """A process's start time (clock ticks since boot; field 22 of /proc/<pid>/stat)."""
+    try:
+        stat = open(f"/proc/{pid}/stat").read()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()
+    return None if fields[0] in ("Z", "X") else fields[19]  # zombies are dead
+
+
+def process_identity(pid: int | None = None) -> dict[str, Any]:
+    """What a worker records on the trial it runs, so that others can tell whether it still lives."""
+    pid = os.getpid() if pid is None else pid
+    return {"host": host_name(), "pid": pid, "start": _start_time(pid), "ns": _namespace()}
+
+
+def process_alive(ident: dict[str, Any]) -> bool | None:
+    """True/False for a process recorded on this machine; None when it ran elsewhere (cannot tell).
+
+    A pid counts as the same process only if its start time matches (pids are reused).
+    """
+    if ident.get("host") != host_name() or ident.get("ns") != _namespace():
+        return None
+    pid = int(ident["pid"])
+    if ident.get("start") is not None and os.path.exists("/proc"):
+        return _start_time(pid) == ident["start"]
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def fail(study: optuna.Study, storage: optuna.storages.BaseStorage, trial: FrozenTrial, reason: str) -> bool:
+    """Switch a RUNNING trial to FAIL with ``reason``; False when another process finished it first."""
+    try:
+        storage.set_trial_user_attr(trial._trial_id, "reason", reason)
+        return storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False
+
+
+def recover(study: optuna.Study, storage: optuna.storages.BaseStorage,
+            orphan_after: float = ORPHAN_AFTER_S) -> list[int]:
+    """Fail and re-enqueue RUNNING trials whose worker is gone; the numbers of the trials re-enqueued.
+
+    - any storage: trials whose recorded worker process is dead on this machine;
+    - trials RUNNING for ``orphan_after`` seconds without a worker record;
+    - RDB storages: trials whose heartbeat is older than the grace period
+      (Optuna's ``fail_stale_trials``; its callback :class:`studies.storage.Requeue`
+      re-enqueues them), e.g. those of a machine that went away.
+
+    Each lost trial is switched to FAIL by exactly one process (the storage
+    refuses the second), and only that process re-enqueues it.
+    """
+    requeued: list[int] = []
+    study_id = storage.get_study_id_from_name(study.study_name)
+    now = datetime.datetime.now()
+    for trial in storage.get_all_trials(study_id, deepcopy=True, states=(TrialState.RUNNING,)):
+        worker = trial.user_attrs.get("worker")
+        if worker is None:
+            started = trial.datetime_start
+            if started is None or (now - started).total_seconds() < orphan_after:
+                continue
+            reason = f"worker lost: RUNNING for over {orphan_after:.0f} s without a worker record"
+        elif process_alive(worker) is False:
+            reason = f"worker died: pid {worker['pid']} on host {worker['host']}"
+        else:
+            continue
+        if fail(study, storage, trial, reason):
+            st.requeue(study, trial)
+            requeued.append(trial.number)
+    if st.heartbeat_enabled(storage):
+        before = {t.number for t in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.FAIL,))}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+        after = storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.FAIL,))
+        requeued += [t.number for t in after if t.number not in before]
+    return requeued
+
+
+# --------------------------------------------------------------------------- summaries
+
+def design_status(study: optuna.Study) -> dict[int, FrozenTrial]:
+    """Each design point's deciding trial: a COMPLETE one if any, else its latest trial."""
+    out: dict[int, FrozenTrial] = {}
+    for t in study.get_trials(deepcopy=False):
+        index = t.user_attrs.get("design_index")
+        if index is None:
+            continue
+        old = out.get(index)
+        if old is None or old.state != TrialState.COMPLETE and (
+                t.state == TrialState.COMPLETE or t.number > old.number):
+            out[index] = t
+    return out
+
+
+def counts(study: optuna.Study) -> dict[str, int]:
+    """Design points by state (complete, running, waiting, failed), plus ``retried`` (lost trials re-run)."""
+    status = design_status(study)
+    names = {TrialState.COMPLETE: "complete", TrialState.RUNNING: "running",
+             TrialState.WAITING: "waiting", TrialState.FAIL: "failed", TrialState.PRUNED: "failed"}
+    out = {"n": int(study.user_attrs["design"]["n"]), "complete": 0, "running": 0, "waiting": 0, "failed": 0}
+    for t in status.values():
+        out[names[t.state]] += 1
+    deciding = {t.number for t in status.values()}
+    out["retried"] = sum(1 for t in study.get_trials(deepcopy=False)
+                         if t.state == TrialState.FAIL and t.number not in deciding)
+    return out

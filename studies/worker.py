@@ -1,0 +1,350 @@
+"""A worker: takes waiting trials from a study's queue and trains them until none remain.
+
+Run as ``dcsomrl-study worker --study NAME --storage URL`` (from any machine
+that reaches the storage) or ``python -m studies.worker ...`` (how ``lhs``
+starts its local workers). Per trial it
+
+1. takes one WAITING trial atomically (:func:`studies.storage.pop_waiting`),
+2. records itself on it (user attributes ``worker`` = host, pid, process start
+   time; ``host``; ``device``; ``run_dir``),
+3. asks for the design point's parameters (enqueued values, recorded as the
+   trial's Optuna params with their space's distributions),
+4. calls the trial function (default ``dcsomrl.trainer:run_trial``) with the
+   point's ``seed`` and ``out_dir = <out>/<study>/trials/<number>/``, beating
+   the RDB heartbeat meanwhile,
+5. stores ``nmi`` (the trial's value), ``purity``, ``n_nodes``, ``seconds`` and
+   ``validation`` (the validation curve) and completes the trial; or, if the
+   trial raised (``dcsomrl.trainer.TrialFailed`` for a diverged run, or any
+   other exception), stores ``reason`` (one line) and fails it.
+
+A SIGTERM or Ctrl-C puts the running trial back in the queue (failed with
+reason "interrupted", re-enqueued with the same parameters) before the worker
+exits. A problem of the machine rather than of the trial (the data set cannot
+be loaded, the trial function cannot be imported) puts the trial back and
+stops the worker with exit status 3.
+
+Hook for tests and other models: the trial function is ``module:function``,
+from ``--trial-fn``, else the study's design (``lhs --trial-fn``), else the
+trainer. It is called as ``fn(dataset, params, seed=, device=, data_dir=,
+out_dir=, progress=False)`` and returns a dict with at least ``nmi``,
+``purity``, ``n_nodes`` and ``seconds`` (see ``dcsomrl.trainer.run_trial``).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import math
+import os
+import pathlib
+import signal
+import sys
+import time
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import optuna
+from optuna.trial import TrialState
+
+from studies import storage as st
+from studies import study as sy
+from studies.space import Space
+
+TRIAL_FN = "dcsomrl.trainer:run_trial"
+EXIT_OK, EXIT_ENVIRONMENT, EXIT_INTERRUPTED = 0, 3, 130
+
+
+class Interrupted(BaseException):
+    """Raised in the worker by SIGTERM (like KeyboardInterrupt for SIGINT)."""
+
+
+class EnvironmentProblem(Exception):
+    """The machine cannot run trials (data, imports); the trial was put back. One-line message."""
+
+
+@dataclass
+class WorkerResult:
+    complete: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    requeued: list[int] = field(default_factory=list)
+
+
+def resolve_trial_fn(spec: str) -> Callable[..., dict]:
+    """Import ``module:function``."""
+    module, sep, name = spec.partition(":")
+    if not sep or not module or not name:
+        raise EnvironmentProblem(f"trial function {spec!r} is not of the form module:function")
+    try:
+        fn = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as err:
+        raise EnvironmentProblem(f"cannot import trial function {spec!r}: {_one_line(err)}") from None
+    return fn
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
+
+
+def _environment_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [ImportError, EnvironmentProblem]
+    try:
+        from dcsomrl.data import DataError
+
+        errors.append(DataError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+def _distribution(space: Space, name: str) -> optuna.distributions.BaseDistribution:
+    """The Optuna distribution recorded for a parameter (log1m is recorded as a linear float)."""
+    dim = space.dims[name]
+    if dim.fixed:
+        if dim.type == "categorical":
+            return optuna.distributions.CategoricalDistribution([dim.value])
+        cls = optuna.distributions.IntDistribution if dim.type == "int" else optuna.distributions.FloatDistribution
+        return cls(dim.value, dim.value)
+    if dim.type == "categorical":
+        return optuna.distributions.CategoricalDistribution(list(dim.choices))
+    if dim.type == "int":
+        return optuna.distributions.IntDistribution(dim.low, dim.high, log=dim.scale == "log")
+    return optuna.distributions.FloatDistribution(dim.low, dim.high, log=dim.scale == "log")
+
+
+def _suggest(trial: optuna.Trial, name: str, dist: optuna.distributions.BaseDistribution) -> Any:
+    """The enqueued value of a parameter, recorded on the trial with its distribution."""
+    if isinstance(dist, optuna.distributions.CategoricalDistribution):
+        return trial.suggest_categorical(name, dist.choices)
+    if isinstance(dist, optuna.distributions.IntDistribution):
+        return trial.suggest_int(name, dist.low, dist.high, log=dist.log)
+    return trial.suggest_float(name, dist.low, dist.high, log=dist.log)
+
+
+@contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """Turn the first SIGTERM or SIGINT into :class:`Interrupted` while the block runs.
+
+    Further signals are ignored so that the clean-up (putting the running trial
+    back in the queue) is not itself interrupted. Main thread only.
+    """
+    def handler(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        raise Interrupted(f"signal {signum}")
+
+    try:
+        old = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        for sig, previous in old.items():
+            signal.signal(sig, previous)
+
+
+def run_worker(study_name: str, storage_url: str, *, device: str = "cpu", device_label: str | None = None,
+               out: str | os.PathLike = "results", data_dir: str | None = None, threads: int | None = None,
+               max_trials: int | None = None, trial_fn: str | None = None,
+               log: Callable[[str], None] | None = None) -> WorkerResult:
+    """Drain the study's queue (or run ``max_trials``); the numbers of the trials it finished.
+
+    Raises :class:`EnvironmentProblem` (trial put back) or :class:`Interrupted`
+    / KeyboardInterrupt (trial put back).
+    """
+    log = log or _log
+    storage = st.open_storage(storage_url, create=False)
+    study = sy.load(storage, study_name)
+    study_id = storage.get_study_id_from_name(study_name)
+    design = study.user_attrs["design"]
+    space = sy.design_space(design)
+    spec = trial_fn or design.get("trial_fn") or TRIAL_FN
+    fn = resolve_trial_fn(spec)
+    if threads and "torch" in sys.modules:  # imported by the trial function's module
+        sys.modules["torch"].set_num_threads(threads)
+    label = device_label or device
+    result = WorkerResult()
+    sy.recover(study, storage)
+    if not storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,)):
+        return result
+    dataset: Any = design["dataset"]
+    if spec == TRIAL_FN and design.get("model", "dcsomrl") == "dcsomrl":
+        dataset = _preload(dataset, data_dir)  # once per worker, not once per trial
+    while max_trials is None or len(result.complete) + len(result.failed) < max_trials:
+        trial_id = st.pop_waiting(storage, study_id)
+        if trial_id is None:
+            break
+        number = storage.get_trial(trial_id).number
+        state = run_one(study, storage, trial_id, space=space, fn=fn, dataset=dataset, device=device,
+                        label=label, out=pathlib.Path(out), data_dir=data_dir, log=log)
+        (result.complete if state == TrialState.COMPLETE else result.failed).append(number)
+        sy.recover(study, storage)
+    return result
+
+
+def _log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _preload(name: str, data_dir: str | None):
+    """Load the data set once (a DataError stops the worker before it takes a trial)."""
+    try:
+        from dcsomrl.data import load_dataset
+    except ImportError as err:
+        raise EnvironmentProblem(f"cannot import dcsomrl.data: {_one_line(err)}") from None
+    try:
+        return load_dataset(name, data_dir)
+    except ValueError as err:  # DataError
+        raise EnvironmentProblem(str(err).strip().splitlines()[0]) from None
+
+
+def run_one(study: optuna.Study, storage: optuna.storages.BaseStorage, trial_id: int, *, space: Space,
+            fn: Callable[..., dict], dataset: Any, device: str, label: str, out: pathlib.Path,
+            data_dir: str | None, log: Callable[[str], None]) -> TrialState:
+    """Run one popped (RUNNING) trial to COMPLETE or FAIL; its final state."""
+    trial = optuna.Trial(study, trial_id)
+    number = trial.number
+    frozen = storage.get_trial(trial_id)
+    index, seed = frozen.user_attrs.get("design_index"), frozen.user_attrs.get("seed")
+    run_dir = out / study.study_name / "trials" / str(number)
+    ident = sy.process_identity()
+    trial.set_user_attr("worker", ident)
+    trial.set_user_attr("host", ident["host"])
+    trial.set_user_attr("device", label)
+    trial.set_user_attr("run_dir", str(run_dir))
+
+    done = _completed_twin(study, index, number)
+    if done is not None:  # a duplicate of a finished design point: never complete a point twice
+        return _finish_failed(study, trial, f"skipped: design point {index} already completed by trial {done}",
+                              TrialState.PRUNED, log)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # enqueued values outside a space's range (paper's best values)
+        params = {name: _suggest(trial, name, _distribution(space, name)) for name in space.names}
+    log(f"trial {number} (design point {index}, seed {seed}) on {label}: started")
+    try:
+        with st.heartbeat(storage, trial_id):
+            metrics = fn(dataset, params, seed=seed, device=device, data_dir=data_dir,
+                         out_dir=str(run_dir), progress=False)
+    except (KeyboardInterrupt, Interrupted):
+        _put_back(study, storage, trial_id, "interrupted (worker stopped)", count_retry=False)
+        raise
+    except _environment_errors() as err:
+        _put_back(study, storage, trial_id, f"environment: {_one_line(err)}", count_retry=False)
+        raise EnvironmentProblem(_one_line(err)) from None
+    except Exception as err:
+        reason = getattr(err, "reason", None) or _one_line(err)
+        return _finish_failed(study, trial, str(reason).splitlines()[0], TrialState.FAIL, log)
+    nmi = metrics.get("nmi")
+    if not isinstance(nmi, (int, float)) or not math.isfinite(nmi):
+        return _finish_failed(study, trial, f"non-finite NMI {nmi!r}", TrialState.FAIL, log)
+    try:
+        for key in ("purity", "n_nodes", "seconds"):
+            trial.set_user_attr(key, metrics.get(key))
+        trial.set_user_attr("validation", metrics.get("validation", []))
+        study.tell(trial, float(nmi), skip_if_finished=True)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        pass
+    state = storage.get_trial(trial_id).state
+    if state != TrialState.COMPLETE:
+        log(f"trial {number}: result discarded, the trial was taken over (state {state.name})")
+        return state
+    log(f"trial {number}: complete, nmi={nmi:.4f} purity={metrics.get('purity', float('nan')):.4f} "
+        f"nodes={metrics.get('n_nodes')} in {metrics.get('seconds', float('nan')):.1f} s")
+    return TrialState.COMPLETE
+
+
+def _completed_twin(study: optuna.Study, index: Any, number: int) -> int | None:
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        if t.user_attrs.get("design_index") == index and t.number != number:
+            return t.number
+    return None
+
+
+def _finish_failed(study: optuna.Study, trial: optuna.Trial, reason: str, state: TrialState,
+                   log: Callable[[str], None]) -> TrialState:
+    try:
+        trial.set_user_attr("reason", reason)
+        study.tell(trial, state=state, skip_if_finished=True)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        pass
+    log(f"trial {trial.number}: {state.name.lower()}: {reason}")
+    return state
+
+
+def _put_back(study: optuna.Study, storage: optuna.storages.BaseStorage, trial_id: int, reason: str,
+              count_retry: bool) -> None:
+    """Fail the trial and enqueue its design point again (same parameters, seed, index).
+
+    ``count_retry``: the copy counts against the design point's retry budget
+    (:data:`studies.storage.MAX_RETRY`; a lost worker). Not for interruptions
+    and machine problems, which say nothing about the design point.
+    """
+    frozen = storage.get_trial(trial_id)
+    if not sy.fail(study, storage, frozen, reason):
+        return
+    if count_retry:
+        st.requeue(study, frozen)
+    else:
+        study.add_trial(optuna.trial.create_trial(
+            state=TrialState.WAITING, params=frozen.params, distributions=frozen.distributions,
+            user_attrs={k: v for k, v in frozen.user_attrs.items() if k in st.DESIGN_ATTRS},
+            system_attrs={**frozen.system_attrs, "requeued_from": frozen.number}))
+
+
+# --------------------------------------------------------------------------- command line
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--study", required=True, help="study name")
+    parser.add_argument("--storage", default=None,
+                        help="storage URL (default: journal:///<out>/<study>/journal.log; "
+                             "postgresql://user:pass@host:port/db for several machines)")
+    parser.add_argument("--device", default="auto",
+                        help="auto (cuda:0 if a GPU is visible, else cpu), cpu, or cuda:N")
+    parser.add_argument("--out", default="results", help="results folder (default: results)")
+    parser.add_argument("--data-dir", default=None, help="data directory (default: DCSOMRL_DATA or ~/.cache/dcsomrl)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads of this worker")
+    parser.add_argument("--max-trials", type=int, default=None, help="stop after this many trials")
+    parser.add_argument("--trial-fn", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--device-label", default=None, help=argparse.SUPPRESS)
+
+
+def worker_command(args: argparse.Namespace) -> int:
+    """``dcsomrl-study worker``: drain the queue; 0 when done, 3 on an environment problem, 130 if stopped."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    device = args.device
+    if device == "auto":
+        import torch
+
+        device = "cuda:0" if torch.cuda.is_available() else "cpu"
+    url = args.storage or st.default_url(args.study, args.out)
+    try:
+        with sigterm_interrupts():
+            result = run_worker(args.study, url, device=device, device_label=args.device_label,
+                                out=args.out, data_dir=args.data_dir, threads=args.threads,
+                                max_trials=args.max_trials, trial_fn=args.trial_fn)
+    except EnvironmentProblem as err:
+        print(f"dcsomrl-study worker: error: {err}", file=sys.stderr, flush=True)
+        return EXIT_ENVIRONMENT
+    except (KeyboardInterrupt, Interrupted):
+        print("dcsomrl-study worker: stopped; the running trial went back to the queue", file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
+    print(f"worker done: {len(result.complete)} complete, {len(result.failed)} failed", file=sys.stderr, flush=True)
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m studies.worker", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return worker_command(args)
+    except ValueError as err:  # StudiesError, ParameterError: one line, no traceback
+        print(f"dcsomrl-study worker: error: {err}", file=sys.stderr, flush=True)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""A fast stand-in for ``dcsomrl.trainer.run_trial`` (the runner's ``--trial-fn`` hook).
+
+Behaviour, set through the environment (the worker processes inherit it):
+
+- ``FAKE_TRIAL_SLEEP``: seconds each trial "trains" (default 0.05);
+- ``FAKE_TRIAL_LOG``: a file to which every *start* of a trial appends one line
+  ``<seed> <pid>`` (O_APPEND, so parallel workers can share it): the tests
+  count how often each design point ran;
+- ``FAKE_TRIAL_RAISE_ALPHA``: trials with ``alpha`` above it raise a plain
+  ``RuntimeError`` (checked first);
+- ``FAKE_TRIAL_FAIL_ALPHA``: trials with ``alpha`` above it raise a
+  ``TrialFailed``-like error (an exception with a one-line ``reason``).
+
+The outcome is a deterministic function of the parameters and the seed.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import pathlib
+import time
+
+
+class FakeDiverged(RuntimeError):
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def run(dataset, params, *, seed, device="cpu", data_dir=None, out_dir=None, progress=False, **_):
+    start = time.perf_counter()
+    log = os.environ.get("FAKE_TRIAL_LOG")
+    if log:
+        fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        os.write(fd, f"{seed} {os.getpid()}\n".encode())
+        os.close(fd)
+    time.sleep(float(os.environ.get("FAKE_TRIAL_SLEEP", "0.05")))
+    alpha = float(params.get("alpha", 0.0))
+    if "FAKE_TRIAL_RAISE_ALPHA" in os.environ and alpha > float(os.environ["FAKE_TRIAL_RAISE_ALPHA"]):
+        raise RuntimeError("boom\nsecond line")
+    if "FAKE_TRIAL_FAIL_ALPHA" in os.environ and alpha > float(os.environ["FAKE_TRIAL_FAIL_ALPHA"]):
+        raise FakeDiverged(f"diverged: loss is nan (alpha={alpha:.3g})")
+    a_t = float(params.get("a_t", 0.99))
+    nmi = 1.0 / (1.0 + math.exp(-(a_t - 0.97) * 100)) * 0.8 + (seed % 1000) / 1e5
+    metrics = {"status": "complete", "nmi": nmi, "purity": min(1.0, nmi + 0.1), "n_nodes": int(params.get("n_max", 50)) // 2,
+               "seconds": time.perf_counter() - start, "seed": seed, "device": device, "validation": [
+                   {"step": 0, "epoch": 0, "nmi": nmi / 2, "purity": nmi / 2, "n_nodes": 1, "loss": 1.0},
+                   {"step": 10, "epoch": 1, "nmi": nmi, "purity": nmi, "n_nodes": 3, "loss": 0.5}]}
+    if out_dir is not None:
+        pathlib.Path(out_dir).mkdir(parents=True, exist_ok=True)
+        (pathlib.Path(out_dir) / "metrics.json").write_text(json.dumps(metrics))
+    return metrics

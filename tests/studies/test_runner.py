@@ -1,0 +1,219 @@
+"""The runner's queue mechanics end to end, with the fast fake trial function (tests/studies/fake_trial.py).
+
+The same guarantees with the real trainer are in test_fault_tolerance.py.
+"""
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from optuna.trial import TrialState
+
+from studies import launch
+from studies import storage as st
+from studies import study as sy
+from studies.cli import main
+from studies.design import sample
+from studies.errors import StudyError
+from studies.space import resolve_space
+from tests.studies.helpers import kill_a_running_worker, study_exists, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+FAKE = "tests.studies.fake_trial:run"
+
+
+def lhs_args(tmp_path, name, n=4, storage=None, extra=()):
+    args = ["lhs", "--n", str(n), "--dataset", "digits", "--space", "adjusted", "--devices", "cpu",
+            "--out", str(tmp_path / "results"), "--study", name, "--trial-fn", FAKE, *extra]
+    return args + (["--storage", storage] if storage else [])
+
+
+def open_study(tmp_path, name, storage=None):
+    storage = st.open_storage(storage or st.default_url(name, tmp_path / "results"))
+    return sy.load(storage, name), storage
+
+
+def completed_points(study):
+    return Counter(t.user_attrs["design_index"] for t in study.get_trials(states=(TrialState.COMPLETE,)))
+
+
+# --------------------------------------------------------------------------- devices
+
+def test_plan_slots_pins_devices_and_splits_cores():
+    slots = launch.plan_slots("auto", 2, cores=16, gpus=lambda: 2, parent_visible="")
+    assert [(s.label, s.device, s.visible, s.threads) for s in slots] == [
+        ("cuda:0", "cuda:0", "0", 4), ("cuda:0", "cuda:0", "0", 4),
+        ("cuda:1", "cuda:0", "1", 4), ("cuda:1", "cuda:0", "1", 4)]
+    assert [s.label for s in launch.plan_slots("auto", 1, cores=2, gpus=lambda: 0)] == ["cpu"]
+    cpu = launch.plan_slots("cpu", 3, cores=2, gpus=lambda: 8)
+    assert [(s.device, s.visible, s.threads) for s in cpu] == [("cpu", "", 1)] * 3
+    mapped = launch.plan_slots("cuda:1", 1, cores=4, gpus=lambda: 2, parent_visible="3,5")
+    assert mapped[0].visible == "5" and mapped[0].device == "cuda:0"
+    env = launch.worker_env(mapped[0], {"PATH": "/bin"})
+    assert env["CUDA_VISIBLE_DEVICES"] == "5" and env["OMP_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "4"
+    assert str(ROOT) in env["PYTHONPATH"].split(os.pathsep)
+    for bad, msg in [("tpu", "unknown device 'tpu'"), ("cuda:0,cuda:0", "twice")]:
+        with pytest.raises(StudyError, match=msg):
+            launch.plan_slots(bad, 1, gpus=lambda: 2)
+    with pytest.raises(StudyError, match="workers-per-device"):
+        launch.plan_slots("cpu", 0)
+    with pytest.raises(StudyError, match="not visible"):
+        launch.plan_slots("cuda:2", 1, gpus=lambda: 2, parent_visible="3,5")
+
+
+# --------------------------------------------------------------------------- lhs, status, export
+
+def test_lhs_runs_resumes_and_exports(tmp_path, capsys):
+    name = "fake-a"
+    assert main(lhs_args(tmp_path, name, n=5, extra=["--workers-per-device", "2", "--seed", "3"])) == 0
+    out = capsys.readouterr().out
+    assert "created" in out and "best 5 trials by NMI" in out and "5 complete" in out
+    study, _ = open_study(tmp_path, name)
+    trials = study.get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 5
+    design = sample(resolve_space("adjusted", "digits"), 5, 3)
+    for t in trials:
+        i = t.user_attrs["design_index"]
+        assert t.params == design.iloc[i].to_dict()
+        assert t.user_attrs["seed"] == sy.trial_seed(3, i)
+        assert t.user_attrs["device"] == "cpu" and t.user_attrs["host"] == sy.host_name()
+        assert t.user_attrs["purity"] > t.value and t.user_attrs["n_nodes"] == t.params["n_max"] // 2
+        assert len(t.user_attrs["validation"]) == 2
+        run_dir = tmp_path / "results" / name / "trials" / str(t.number)
+        assert t.user_attrs["run_dir"] == str(run_dir) and (run_dir / "metrics.json").is_file()
+    # the same command resumes: nothing new to do, nothing enqueued twice
+    assert main(lhs_args(tmp_path, name, n=5, extra=["--workers-per-device", "2", "--seed", "3"])) == 0
+    assert "resumed" in capsys.readouterr().out
+    assert len(study.get_trials()) == 5
+    # status and export
+    assert main(["status", "--study", name, "--out", str(tmp_path / "results")]) == 0
+    assert "design points: 5 complete" in capsys.readouterr().out
+    csv, curves = tmp_path / "t.csv", tmp_path / "c.csv"
+    assert main(["export", "--study", name, "--results", str(tmp_path / "results"), "--out", str(csv),
+                 "--curves", str(curves)]) == 0
+    table = pd.read_csv(csv)
+    assert len(table) == 5 and list(table.columns[:3]) == ["number", "state", "design_index"]
+    for col in [*design.columns, "nmi", "purity", "n_nodes", "seconds", "seed", "device", "host", "reason"]:
+        assert col in table.columns, col
+    merged = table.set_index("design_index").sort_index()
+    assert (merged["a_t"].to_numpy() == design["a_t"].to_numpy()).all()
+    assert len(pd.read_csv(curves)) == 10
+
+
+def test_lhs_refuses_another_design_under_the_same_name(tmp_path, capsys):
+    assert main(lhs_args(tmp_path, "fake-b", n=2)) == 0
+    capsys.readouterr()
+    assert main(lhs_args(tmp_path, "fake-b", n=3)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("dcsomrl-study: error: study 'fake-b' already holds a different design") and "\n" not in err
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--storage", "sqlite:///x.db"], "SQLite storage is refused"),
+    (["--devices", "tpu"], "unknown device 'tpu'"),
+    (["--space", "nope"], "no space 'nope'"),
+    (["--study", "a/b"], "study name 'a/b'"),
+    (["--epochs", "0"], "epochs=0 is outside its domain"),
+])
+def test_lhs_bad_input_is_one_line(tmp_path, capsys, args, needle):
+    argv = lhs_args(tmp_path, "fake-c") + args
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and "\n" not in err
+
+
+def test_failed_trials_are_recorded_with_their_reason(tmp_path, monkeypatch, capsys):
+    design = sample(resolve_space("adjusted", "digits"), 6, 0)
+    alphas = sorted(design["alpha"])
+    monkeypatch.setenv("FAKE_TRIAL_FAIL_ALPHA", str((alphas[3] + alphas[4]) / 2))  # two diverge
+    monkeypatch.setenv("FAKE_TRIAL_RAISE_ALPHA", str((alphas[4] + alphas[5]) / 2))  # one raises
+    assert main(lhs_args(tmp_path, "fake-d", n=6)) == 0
+    study, _ = open_study(tmp_path, "fake-d")
+    by_alpha = sorted(study.get_trials(), key=lambda t: t.params["alpha"])
+    assert [t.state for t in by_alpha] == [TrialState.COMPLETE] * 4 + [TrialState.FAIL] * 2
+    assert by_alpha[4].user_attrs["reason"].startswith("diverged: loss is nan")
+    assert by_alpha[5].user_attrs["reason"] == "RuntimeError: boom"
+    assert "2 failed" in capsys.readouterr().out
+
+
+def test_a_machine_problem_stops_the_workers_and_loses_nothing(tmp_path, capsys):
+    argv = lhs_args(tmp_path, "fake-e", n=3)
+    argv[argv.index(FAKE)] = "no.such.module:run"
+    assert main(argv) == 3
+    assert "cannot import trial function 'no.such.module:run'" in capsys.readouterr().err
+    study, _ = open_study(tmp_path, "fake-e")
+    assert [t.state for t in study.get_trials()] == [TrialState.WAITING] * 3
+
+
+def test_racing_workers_never_run_a_trial_twice(tmp_path, monkeypatch):
+    """(c) lhs's own workers and two `worker` processes joining later share one queue."""
+    log = tmp_path / "starts.log"
+    monkeypatch.setenv("FAKE_TRIAL_LOG", str(log))
+    monkeypatch.setenv("FAKE_TRIAL_SLEEP", "0.02")
+    name, n = "fake-race", 16
+    url = st.default_url(name, tmp_path / "results")
+    lhs = subprocess.Popen([sys.executable, "-m", "studies.cli", *lhs_args(tmp_path, name, n=n, extra=[
+        "--workers-per-device", "2"])], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(lambda: Path(st.journal_path(url)).exists() and study_exists(url, name), 60)
+    joiners = [subprocess.Popen([sys.executable, "-m", "studies.worker", "--study", name, "--storage", url,
+                                 "--device", "cpu", "--out", str(tmp_path / "results")], cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)]
+    assert lhs.wait(120) == 0
+    for j in joiners:
+        assert j.wait(120) == 0, j.stderr.read()
+    study, _ = open_study(tmp_path, name)
+    assert completed_points(study) == Counter(range(n))
+    assert len(study.get_trials()) == n
+    starts = Counter(line.split()[0] for line in log.read_text().splitlines())
+    assert len(starts) == n and set(starts.values()) == {1}  # every design point started exactly once
+    pids = {t.user_attrs["worker"]["pid"] for t in study.get_trials()}
+    assert len(pids) >= 2  # it really ran in parallel
+
+
+def test_supervisor_replaces_a_killed_worker(tmp_path, monkeypatch, capsys):
+    """(a) with the fake: kill -9 the worker while it trains; lhs re-enqueues its trial and goes on."""
+    monkeypatch.setenv("FAKE_TRIAL_SLEEP", "1.5")
+    name, n = "fake-kill", 3
+    url = st.default_url(name, tmp_path / "results")
+    lhs = subprocess.Popen([sys.executable, "-m", "studies.cli", *lhs_args(tmp_path, name, n=n)], cwd=ROOT,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    victim = kill_a_running_worker(url, name)
+    out, err = lhs.communicate(timeout=120)
+    assert lhs.returncode == 0, err
+    assert f"stopped with signal {signal.SIGKILL}" in err
+    study = sy.load(st.open_storage(url), name)
+    assert completed_points(study) == Counter(range(n))
+    killed = [t for t in study.get_trials() if t.number == victim][0]
+    assert killed.state == TrialState.FAIL and killed.user_attrs["reason"].startswith("worker died")
+    retry = [t for t in study.get_trials() if t.system_attrs.get("retry_history") == [victim]]
+    assert len(retry) == 1 and retry[0].state == TrialState.COMPLETE
+    assert retry[0].params == killed.params and retry[0].user_attrs["seed"] == killed.user_attrs["seed"]
+
+
+def test_sigterm_puts_running_trials_back_and_the_rerun_finishes(tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKE_TRIAL_SLEEP", "3")
+    name, n = "fake-term", 2
+    url = st.default_url(name, tmp_path / "results")
+    cmd = [sys.executable, "-m", "studies.cli", *lhs_args(tmp_path, name, n=n)]
+    lhs = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: study_exists(url, name) and any(
+        "worker" in t.user_attrs for t in sy.load(st.open_storage(url), name).get_trials(
+            states=(TrialState.RUNNING,))), 60)
+    lhs.send_signal(signal.SIGTERM)
+    out, err = lhs.communicate(timeout=60)
+    assert lhs.returncode == 130 and "re-run the command to resume" in err
+    study = sy.load(st.open_storage(url), name)
+    first = study.get_trials()[0]
+    assert first.state == TrialState.FAIL and first.user_attrs["reason"] == "interrupted (worker stopped)"
+    assert not study.get_trials(states=(TrialState.RUNNING,))
+    monkeypatch.setenv("FAKE_TRIAL_SLEEP", "0.01")
+    assert subprocess.run(cmd, cwd=ROOT, capture_output=True).returncode == 0
+    study = sy.load(st.open_storage(url), name)
+    assert completed_points(study) == Counter(range(n))
+    from studies.export import study_table
+    table = study_table(study)
+    assert table.loc[table.state == "COMPLETE", "retry_of"].dropna().tolist() == [0]

@@ -1,0 +1,133 @@
+"""Parameter spaces: the shipped Table 2 files, validation messages, the writer."""
+import math
+
+import pytest
+
+from dcsomrl.params import PARAMS
+from studies.errors import SpaceError, StudiesError
+from studies.space import (SPACES_DIR, Space, dump_space, load_space, parse_space, resolve_space,
+                           shipped_spaces, write_space)
+
+# The paper's Table 2 as printed (appendix A.1): initial (min, max), adjusted (min, max or fixed),
+# best MNIST, best Fashion-MNIST.
+TABLE2 = {
+    "batch_size": ((16, 512), 256, 256, 256),
+    "epochs": ((10, 1000), 30, 30, 30),
+    "alpha": ((0.01, 1.0), (0.01, 0.15), 0.1145, 0.024),
+    "dim": ((10, 50), (20, 30), 22, 22),
+    "a_t": ((0.95, 0.999), (0.99, 0.999), 0.99425, 0.99885),
+    "lr": ((0.001, 0.3), (0.05, 0.15), 0.1426, 0.1383),
+    "rho": ((0.0, 1.0), (0.5, 1.0), 1.0, 0.575),
+    "ld": ((0.01, 0.6), (0.1, 0.5), 0.36, 0.46),
+    "beta": ((0.01, 0.5), (0.1, 0.15), 0.067, 0.0195),
+    "gamma": ((0.17, 7.0), (2.0, 6.0), 1.382, 4.916),
+    "s": ((0.01, 0.7), (0.4, 0.7), 0.426, 0.658),
+    "n_max": ((20, 300), (50, 250), 200, 200),
+}
+
+
+def test_paper_spaces_hold_table2_as_printed():
+    initial = resolve_space("initial", "mnist")
+    adjusted = resolve_space("adjusted", "fashion-mnist")
+    best = {"mnist": resolve_space("best", "mnist"), "fashion-mnist": resolve_space("best", "fashion-mnist")}
+    assert list(initial.dims) == list(TABLE2) == list(adjusted.dims) == list(best["mnist"].dims)
+    for name, (ini, adj, b_mnist, b_fmnist) in TABLE2.items():
+        d = initial.dims[name]
+        assert (d.low, d.high) == ini and not d.fixed, name
+        a = adjusted.dims[name]
+        assert (a.value if a.fixed else (a.low, a.high)) == adj, name
+        assert best["mnist"].dims[name].fixed and best["mnist"].dims[name].value == b_mnist
+        assert best["fashion-mnist"].dims[name].value == b_fmnist
+        assert d.type == PARAMS[name].type
+    assert initial.dims["a_t"].scale == adjusted.dims["a_t"].scale == "log1m"
+
+
+def test_table2_inconsistency_is_kept_and_documented():
+    """MNIST's best beta and gamma lie outside the paper's own adjusted ranges."""
+    adjusted = resolve_space("adjusted", "mnist")
+    best = resolve_space("best", "mnist")
+    outside = [n for n, d in adjusted.dims.items() if not d.fixed
+               and not d.low <= best.dims[n].value <= d.high]
+    assert outside == ["beta", "gamma"]
+    text = (SPACES_DIR / "adjusted.toml").read_text()
+    assert "0.067" in text and "1.382" in text and "fixed values" in text
+
+
+def test_every_shipped_space_loads_and_digits_has_its_own():
+    names = shipped_spaces()
+    assert {"initial", "adjusted", "mnist-best", "fashion-mnist-best", "digits-initial"} <= set(names)
+    for name in names:
+        space = load_space(SPACES_DIR / f"{name}.toml")
+        assert space.dims and space.description
+    digits = resolve_space("initial", "digits")
+    assert digits.name == "digits-initial"
+    assert digits.dims["repel"].choices == ("symmetric", "paper")
+    assert digits.dims["epochs"].high <= 10 and 5 <= digits.dims["dim"].low <= 10 <= digits.dims["dim"].high
+
+
+def _err(tmp_path, text, name="bad.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(SpaceError) as info:
+        load_space(path)
+    msg = str(info.value)
+    assert "\n" not in msg and str(path) in msg
+    return msg
+
+
+@pytest.mark.parametrize("table,needles", [
+    ('[params.lr]\nlow = 0.3\nhigh = 0.1', ["lr", "low=0.3 must be < high=0.1"]),
+    ('[params.lr]\nlow = 0.1\nhigh = 0.1', ["lr", "must be <"]),
+    ('[params.lr]\nlow = 0.1\nhigh = 0.2\nscale = "cubic"', ["lr", "unknown scale 'cubic'"]),
+    ('[params.alfa]\nlow = 0.1\nhigh = 0.2', ["alfa", "unknown parameter"]),
+    ('[params.a_t]\nlow = 0.9\nhigh = 1.0', ["a_t", "high", "outside its domain"]),
+    ('[params.lr]\nlow = -0.1\nhigh = 0.2', ["lr", "low", "outside its domain"]),
+    ('[params.n_max]\nlow = 10.5\nhigh = 20', ["n_max", "low=10.5 is not an integer"]),
+    ('[params.rho]\nlow = 0.0\nhigh = 1.0\nscale = "log"', ["rho", "'log' needs low > 0"]),
+    ('[params.a_t]\nlow = 0.9\nhigh = 0.99\nscale = "log1m"\n[params.ld]\nlow = 0.1\nhigh = 1.0\nscale = "log1m"',
+     ["ld", "log1m", "needs high < 1"]),
+    ('[params.n_max]\nlow = 10\nhigh = 20\nscale = "log1m"', ["n_max", "not for int"]),
+    ('[params.repel]\nchoices = ["symmetric", "inwards"]', ["repel", "choice", "inwards"]),
+    ('[params.repel]\nvalue = "inwards"', ["repel", "value", "inwards"]),
+    ('[params.dim]\ntype = "float"\nlow = 1\nhigh = 3', ["dim", "does not match the parameter's type 'int'"]),
+    ('[params.dim]\nlow = 1', ["dim", "missing 'high'"]),
+    ('[params.dim]\nlow = 1\nhigh = 5\nstep = 2', ["dim", "unknown key(s) step"]),
+    ('[params.dim]\nvalue = 3\nlow = 1', ["dim", "excludes low"]),
+    ('title = "x"\n[params.dim]\nvalue = 3', ["unknown top-level key(s) title"]),
+    ('description = "nothing"', ["no parameters"]),
+    ('[params.dim\nlow = 1', ["not valid TOML"]),
+])
+def test_bad_spaces_name_file_parameter_and_problem(tmp_path, table, needles):
+    msg = _err(tmp_path, table)
+    for needle in needles:
+        assert needle in msg, (needle, msg)
+
+
+def test_missing_file_and_unknown_name():
+    with pytest.raises(SpaceError, match="no such space file"):
+        load_space("/no/such/space.toml")
+    with pytest.raises(SpaceError, match="no space 'middle' for dataset 'mnist'; shipped: .*initial"):
+        resolve_space("middle", "mnist")
+    assert issubclass(SpaceError, StudiesError) and issubclass(SpaceError, ValueError)
+
+
+def test_writer_round_trips_and_is_validated(tmp_path):
+    space = resolve_space("initial", "digits").with_fixed(epochs=3)
+    assert space.dims["epochs"].fixed and space.dims["epochs"].value == 3
+    path = write_space(space, tmp_path / "refined" / "space.toml")
+    back = load_space(path)
+    assert back.dims == space.dims and back.description == space.description
+    assert resolve_space(str(path), "digits").dims == space.dims  # what `lhs --space FILE` reads
+    assert parse_space(dict(__import__("tomllib").loads(dump_space(space)))).dims == space.dims
+    bad = Space("bad", {"lr": space.dims["lr"].__class__("lr", "float", low=0.5, high=0.1)})
+    with pytest.raises(SpaceError, match="must be <"):
+        write_space(bad, tmp_path / "bad.toml")
+    assert not (tmp_path / "bad.toml").exists()
+
+
+def test_int_bounds_written_as_floats_are_accepted_as_ints(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text('[params.n_max]\nlow = 20.0\nhigh = 40\n[params.a_t]\nvalue = 0.99\n')
+    space = load_space(path)
+    assert space.dims["n_max"].low == 20 and isinstance(space.dims["n_max"].low, int)
+    assert space.varying == ["n_max"] and math.isclose(space.dims["a_t"].value, 0.99)
