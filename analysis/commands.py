@@ -189,37 +189,6 @@ def best_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_local(name: str, url: str, design: dict, points: list[dict], *, devices: str, workers_per_device: int,
-              out: str, data_dir: str | None):
-    """Create (or resume) a study and drain it with local workers, as ``lhs`` does; (study, exit code)."""
-    import sys
-
-    from studies import launch
-    from studies import storage as st
-    from studies import study as sy
-    from studies.commands import ProgressReporter
-
-    slots = launch.plan_slots(devices, workers_per_device)
-    storage = st.open_storage(url)
-    study, created = sy.create_or_resume(storage, name, design, points)
-    folder = Path(out) / name
-    print(f"study {name}: {design['n']} seeds of space {design['space_name']!r} on {design['dataset']} "
-          f"({'created' if created else 'resumed'}; storage {st._redact(url)})", flush=True)
-    lost = sy.recover(study, storage)
-    if lost:
-        print(f"re-enqueued {len(lost)} trial(s) whose worker was lost: {', '.join(map(str, lost))}", flush=True)
-    reporter = ProgressReporter(name, sy.counts(study)["n"])
-    outcome = launch.supervise(
-        study, storage, slots,
-        lambda slot, i: launch.spawn(slot, i, study=name, storage=url, out=out, data_dir=data_dir,
-                                     log_dir=folder / "logs"),
-        log_dir=folder / "logs", progress=reporter)
-    reporter.close()
-    for message in outcome.messages:
-        print(message, file=sys.stderr, flush=True)
-    return study, outcome.exit_code
-
-
 def final_command(args: argparse.Namespace) -> int:
     """``dcsomrl-study final``: run the seeds, then write final.csv, final_runs.csv and final.md."""
     from dcsomrl.data import load_dataset
@@ -227,7 +196,8 @@ def final_command(args: argparse.Namespace) -> int:
     from studies import export
     from studies import storage as st
     from studies import study as sy
-    from studies.commands import check_study_name, quiet_optuna
+    from studies import launch
+    from studies.commands import check_study_name, quiet_optuna, run_study
     from studies.space import resolve_space
 
     from . import final as F
@@ -249,10 +219,11 @@ def final_command(args: argparse.Namespace) -> int:
         raise AnalysisError(f"--k {args.k} exceeds the {len(data.x_train)} training rows of {args.dataset}")
     design = sy.design_attrs(space, args.seeds, args.seed, args.dataset, epochs=args.epochs,
                              trial_fn=args.trial_fn, seeds=seeds)
+    slots = launch.plan_slots(args.devices, args.workers_per_device)
     url = args.storage or st.default_url(name, args.out)
-    study, code = run_local(name, url, design, design_points[space.names].to_dict("records"),
-                            devices=args.devices, workers_per_device=args.workers_per_device,
-                            out=args.out, data_dir=args.data_dir)
+    label = f"{args.seeds} seeds of space {space.name!r} on {args.dataset}"
+    study, code = run_study(name, url, design, design_points[space.names].to_dict("records"),
+                            slots=slots, out=args.out, data_dir=args.data_dir, label=label)
     if code not in (0, 1):  # interrupted, or the machine cannot run trials: nothing to report yet
         return code
     trials = export.study_table(study)

@@ -209,8 +209,8 @@ def write_report(table: pd.DataFrame, out_dir, params=None, outcomes=("nmi", "pu
             lines += [f"- {r.method}: {r.note}" for r in failed.itertuples()] + ([""] if len(failed) else [])
 
     lines += ["## Rules", "",
-              f"- Only COMPLETE trials are used; a missing or non-finite outcome drops the trial for that "
-              f"outcome; constant and non-numeric parameters are left out.",
+              "- Only COMPLETE trials are used; a missing or non-finite outcome drops the trial for that "
+              "outcome; constant and non-numeric parameters are left out.",
               f"- Behavioural trials: outcome at or above its {behavioural_quantile:g} quantile "
               f"(the top {100 * (1 - behavioural_quantile):.0f}%; higher is better).",
               "- PRCC/PCC: correlation of the residuals of the parameter and the outcome regressed on the "

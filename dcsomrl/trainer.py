@@ -129,7 +129,7 @@ def train(data: Dataset, hp: dict[str, Any], *, seed: int, device: torch.device,
 
     Raises TrialFailed when the loss or the codes stop being finite.
     """
-    x, y = data.x_train.to(device), data.y_train
+    x = data.x_train.to(device)
     x_test, y_test = data.x_test.to(device), data.y_test.to(device)
     val = validation_indices(data.y_test, per_class=10, seed=seed).to(device)
     x_val, y_val = x_test[val], y_test[val]

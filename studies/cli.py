@@ -80,14 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_train(sub)
     for name in COMMAND_MODULES:
-        try:  # DEV-GUARD: removed once every command module exists
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        if hasattr(module, "add_commands"):  # DEV-GUARD
-            module.add_commands(sub)
+        importlib.import_module(name).add_commands(sub)
     return parser
 
 

@@ -100,7 +100,6 @@ def lhs_command(args: argparse.Namespace) -> int:
     from studies import study as sy
     from studies.design import sample
     from studies.space import resolve_space
-    from studies.worker import sigterm_interrupts
 
     quiet_optuna()
     if args.n < 1:
@@ -118,11 +117,32 @@ def lhs_command(args: argparse.Namespace) -> int:
     design = sy.design_attrs(space, args.n, args.seed, args.dataset, optimization=optimization,
                              epochs=args.epochs, trial_fn=args.trial_fn)
     url = args.storage or st.default_url(name, args.out)
+    label = f"{args.n} design points over space {space.name!r} on {args.dataset}"
+    study, exit_code = run_study(name, url, design, points, slots=slots, out=args.out,
+                                 data_dir=args.data_dir, label=label)
+    print_summary(study, top=5)
+    if sy.counts(study)["running"]:
+        print("some trials still run on other workers; follow them with "
+              f"{PROG} status --study {name}" + (" --storage URL" if args.storage else ""), flush=True)
+    return exit_code
+
+
+def run_study(name: str, url: str, design: dict, points: list[dict], *, slots, out: str,
+              data_dir: str | None, label: str):
+    """Create (or resume) a study, re-enqueue lost trials and drain it with local
+    workers, one per slot, showing progress; returns (study, exit code).
+
+    Used by ``lhs`` and by ``final`` (analysis/commands.py).
+    """
+    from studies import launch
+    from studies import storage as st
+    from studies import study as sy
+    from studies.worker import sigterm_interrupts
+
     storage = st.open_storage(url)
     study, created = sy.create_or_resume(storage, name, design, points)
-    folder = pathlib.Path(args.out) / name
-    print(f"study {name}: {args.n} design points over space {space.name!r} on {args.dataset} "
-          f"({'created' if created else 'resumed'}; storage {st.redact(url)})", flush=True)
+    folder = pathlib.Path(out) / name
+    print(f"study {name}: {label} ({'created' if created else 'resumed'}; storage {st.redact(url)})", flush=True)
     lost = sy.recover(study, storage)
     if lost:
         print(f"re-enqueued {len(lost)} trial(s) whose worker was lost: {', '.join(map(str, lost))}", flush=True)
@@ -137,18 +157,14 @@ def lhs_command(args: argparse.Namespace) -> int:
         with sigterm_interrupts():  # SIGTERM/Ctrl-C: stop the workers, their trials go back to the queue
             outcome = launch.supervise(
                 study, storage, slots,
-                lambda slot, i: launch.spawn(slot, i, study=name, storage=url, out=args.out,
-                                             data_dir=args.data_dir, log_dir=folder / "logs"),
+                lambda slot, i: launch.spawn(slot, i, study=name, storage=url, out=out,
+                                             data_dir=data_dir, log_dir=folder / "logs"),
                 log_dir=folder / "logs", progress=reporter)
     finally:
         reporter.close()
     for message in outcome.messages:
         print(message, file=sys.stderr, flush=True)
-    print_summary(study, top=5)
-    if sy.counts(study)["running"]:
-        print("some trials still run on other workers; follow them with "
-              f"{PROG} status --study {name}" + (" --storage URL" if args.storage else ""), flush=True)
-    return outcome.exit_code
+    return study, outcome.exit_code
 
 
 class ProgressReporter:
