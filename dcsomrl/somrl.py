@@ -169,45 +169,56 @@ class SOMRL(nn.Module):
         a = A.gather(1, win[:, None]).squeeze(1)             # (B,)
         high = a >= self.a_t                                 # (B,)
 
-        # 3. Groups by winner: means of the high and of the low samples. Group g
-        #    is "the samples won by node g", so per-group tensors are (K, ...).
+        # 3. Groups by winner: group g is "the samples won by node g"; its high
+        #    input xg (below) and its low mean xl are means of its samples.
         onehot = (win[:, None] == torch.arange(K, device=dev)).to(dtype)  # (B, K)
         H = onehot * high[:, None].to(dtype)                 # (B, K) high samples per node
         L = onehot - H                                       # (B, K) low samples per node
         n_high, n_low = H.sum(0), L.sum(0)                   # (K,)
         has_high, has_low = n_high > 0, n_low > 0            # (K,) node g has a high/low group
-        xg = (H.T @ x) / n_high.clamp(min=1)[:, None]        # (K, m) high-group inputs
         xl = (L.T @ x) / n_low.clamp(min=1)[:, None]         # (K, m) low-group means
 
-        # 4. Learning rates eta[g, k] (section 3.5): lr for the winner k = g; for
-        #    another node k with ag_k >= a_t, lr * exp(-r / gamma) with r its rank
-        #    among the non-winners (1 = most active; ties to the lower slot).
-        ag = activation(xg, c, w)                            # (K groups, K nodes)
-        eye = torch.eye(K, dtype=torch.bool, device=dev)
-        key = torch.where(eye, -1.0, ag)                     # the winner sorts last
-        order = torch.sort(key, dim=1, descending=True, stable=True).indices
-        rank = torch.empty_like(order).scatter_(1, order, torch.arange(K, device=dev).expand(K, K))
-        # exp(-r / gamma) for r = 1..K, floored at the smallest normal number:
-        # far ranks would give denormals (slow on CPUs) where the rate is ~0 anyway
-        r = torch.arange(1, K + 1, device=dev, dtype=dtype)
-        decay = torch.exp(torch.clamp(-r / self.gamma, min=math.log(torch.finfo(dtype).tiny) + 1))
-        neighbour = (ag >= self.a_t) & ~eye
-        eta = torch.where(eye, self.lr, torch.where(neighbour, self.lr * decay[rank], 0.0))
-        eta = eta * has_high[:, None].to(dtype)              # only nodes that have a high group
+        # 4. Learning rates eta[g, k] (section 3.5) for the G nodes g that have a
+        #    high group: lr for the winner k = g; for another node k with
+        #    ag_k >= a_t, lr * exp(-r / gamma) with r its rank among the
+        #    non-winners (1 = most active; ties to the lower slot).
+        gid = has_high.nonzero().squeeze(1)                  # (G,) nodes with a high group
+        G = gid.numel()
+        if G > 0:
+            xg = (H[:, gid].T @ x) / n_high[gid, None]        # (G, m) high-group inputs
+            ag = activation(xg, c, w)                        # (G groups, K nodes)
+            own = gid[:, None] == torch.arange(K, device=dev)  # (G, K) the group's winner
+            neighbour = (ag >= self.a_t) & ~own              # (G, K)
+            eta = own.to(dtype) * self.lr                    # (G, K)
+            # Rank only among the J nodes that are some group's neighbour: every node
+            # ranked above a neighbour of g is itself a neighbour of g (its
+            # activation is as high, so >= a_t), so this rank is the rank among all
+            # non-winners. Non-neighbours sort last; stable sort over ascending
+            # slots breaks ties to the lower slot.
+            cols = neighbour.any(dim=0).nonzero().squeeze(1)  # (J,)
+            if cols.numel() > 0:
+                J, nb = cols.numel(), neighbour[:, cols]     # (G, J)
+                key = torch.where(nb, ag[:, cols], -1.0)
+                order = torch.sort(key, dim=1, descending=True, stable=True).indices
+                r = torch.empty_like(order).scatter_(1, order, torch.arange(1, J + 1, device=dev).expand(G, J))
+                # exponent floored at the smallest normal number: far ranks would
+                # give denormals (slow on CPUs) where the rate is ~0 anyway
+                decay = torch.exp(torch.clamp(-r.to(dtype) / self.gamma, min=math.log(torch.finfo(dtype).tiny) + 1))
+                eta[:, cols] = torch.where(nb, self.lr * decay, eta[:, cols])
 
-        # 5. One combined update per touched node (eq. 3, 5, 6): the largest rate
-        #    and the rate-weighted mean of the group inputs; old center in eq. 5.
-        eta_k = eta.amax(dim=0)                              # (K,)
-        touched = (eta_k > 0)[:, None]                       # (K, 1)
-        xk = (eta.T @ xg) / eta.sum(0).clamp(min=torch.finfo(dtype).tiny)[:, None]  # (K, m)
-        be = (self.beta * eta_k)[:, None]                    # (K, 1)
-        d_new = (1 - be) * d + be * (xk - c).abs()
-        w_new = relevances_from_distances(d_new, self.s)
-        cbar = c.mean(0)                                     # (m,) pre-step map center
-        c_new = c + eta_k[:, None] * ((xk - c) - self.rho * repel(cbar - c, self.repel))
-        self.centers[idx] = torch.where(touched, c_new, c)
-        self.relevances[idx] = torch.where(touched, w_new, w)
-        self.distances[idx] = torch.where(touched, d_new, d)
+            # 5. One combined update per touched node (eq. 3, 5, 6): the largest
+            #    rate and the rate-weighted mean of the group inputs; old center in eq. 5.
+            eta_k = eta.amax(dim=0)                          # (K,)
+            touched = (eta_k > 0)[:, None]                   # (K, 1)
+            xk = (eta.T @ xg) / eta.sum(0).clamp(min=torch.finfo(dtype).tiny)[:, None]  # (K, m)
+            be = (self.beta * eta_k)[:, None]                # (K, 1)
+            d_new = (1 - be) * d + be * (xk - c).abs()
+            w_new = relevances_from_distances(d_new, self.s)
+            cbar = c.mean(0)                                 # (m,) pre-step map center
+            c_new = c + eta_k[:, None] * ((xk - c) - self.rho * repel(cbar - c, self.repel))
+            self.centers[idx] = torch.where(touched, c_new, c)
+            self.relevances[idx] = torch.where(touched, w_new, w)
+            self.distances[idx] = torch.where(touched, d_new, d)
 
         # 7a. Life (section 3.4): winners of any sample back to 1, the other
         #     pre-step nodes lose ld; removal below, after insertion.
@@ -216,11 +227,11 @@ class SOMRL(nn.Module):
 
         # 6. Insertion: low groups in ascending slot order fill the lowest free
         #    slots while any remain. P[g, k]: the low group of node g creates slot k.
-        free_order = torch.argsort(self.active.long(), stable=True)  # (n,) free slots first, ascending
+        free = ~self.active                                  # (n,)
+        free_pos = torch.cumsum(free.long(), 0) - 1          # (n,) rank of each free slot
         group_pos = torch.cumsum(has_low.long(), 0) - 1      # (K,) rank of each low group
-        creates = has_low & (group_pos < n - K)              # (K,)
-        dest = free_order[group_pos.clamp(min=0)]            # (K,) the slot each low group fills
-        P = (dest[:, None] == torch.arange(n, device=dev)[None, :]) & creates[:, None]  # (K, n)
+        creates = has_low & (group_pos < n - K)              # (K,) while free slots remain
+        P = creates[:, None] & free[None, :] & (group_pos[:, None] == free_pos[None, :])  # (K, n)
         new = P.any(0)                                       # (n,)
         self.centers.copy_(torch.where(new[:, None], P.to(dtype).T @ xl, self.centers))
         self.relevances.masked_fill_(new[:, None], 1.0)
@@ -245,8 +256,10 @@ class SOMRL(nn.Module):
 
         L_c = mean_i sum_d w_{win_i, d} (z_id - c_{win_i, d})^2
         """
-        with torch.no_grad():
-            win = self.predict(z.detach())
-        c = self.centers[win].detach()                       # (B, m)
-        w = self.relevances[win].detach()
-        return (w * (z.to(c.dtype) - c) ** 2).sum(1).mean()
+        zd = self._check_input(z.detach(), "z")
+        idx = self.active.nonzero().squeeze(1)               # (K,) active slots
+        if idx.numel() == 0:
+            self._check_not_empty()
+        c, w = self.centers[idx].detach(), self.relevances[idx].detach()  # (K, m): no gradient into the map
+        win = activation(zd, c, w).argmax(dim=1)             # (B,) ties to the lowest slot
+        return (w[win] * (z.to(c.dtype) - c[win]) ** 2).sum(1).mean()
