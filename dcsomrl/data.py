@@ -52,6 +52,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dcsomrl.util import one_line
+
 KNOWN = ("digits", "mnist", "fashion-mnist")
 
 # name -> (torchvision class name = folder name, mean, std) of SPEC 5.
@@ -95,24 +97,43 @@ def load_dataset(name_or_path: str | os.PathLike, data_dir: str | os.PathLike | 
     ``download=False`` forbids downloading them. ``scale01=True`` returns every
     feature min-max scaled to [0, 1] instead of the dataset's normalization.
     """
+    name = canonical_name(name_or_path)
+    if name == "digits":
+        return _load_digits(scale01)
+    if name in _TORCHVISION:
+        root = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
+        return _load_torchvision(name, root, download=download, scale01=scale01)
+    path = Path(name).expanduser()
+    x, y, x_test, y_test, image_shape = _read_npz(path) if path.suffix.lower() == ".npz" else _read_csv(path)
+    return _from_arrays(name, x, y, x_test, y_test, image_shape)
+
+
+def canonical_name(name_or_path: str | os.PathLike) -> str:
+    """The one spelling of a dataset: ``digits``, ``mnist`` or ``fashion-mnist``
+    (any case), or the path of an existing ``.npz``/``.csv`` file, unchanged.
+
+    Cheap (reads nothing); raises DataError for anything else, so commands can
+    check a name before they create anything.
+    """
     name = os.fspath(name_or_path)
     key = name.strip().lower()
-    if key == "digits":
-        return _load_digits(scale01)
-    if key in _TORCHVISION:
-        root = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
-        return _load_torchvision(key, root, download=download, scale01=scale01)
+    if key in KNOWN:
+        return key
     path = Path(name).expanduser()
-    suffix = path.suffix.lower()
-    if suffix not in (".npz", ".csv"):
+    if path.suffix.lower() not in (".npz", ".csv"):
         if path.is_file():
             raise DataError(f"unsupported data file {name!r}: expected a .npz or .csv file")
         raise DataError(f"unknown dataset {name!r}: expected one of {', '.join(KNOWN)} "
                         "or a path to a .npz or .csv file")
     if not path.is_file():
         raise DataError(f"data file not found: {name}")
-    x, y, x_test, y_test, image_shape = _read_npz(path) if suffix == ".npz" else _read_csv(path)
-    return _from_arrays(name, x, y, x_test, y_test, image_shape)
+    return name
+
+
+def dataset_stem(name_or_path: str | os.PathLike) -> str:
+    """A short label for names of runs and studies: the canonical name, or a file's stem."""
+    name = canonical_name(name_or_path)
+    return name if name in KNOWN else Path(name).stem
 
 
 def validation_indices(y, per_class: int = 10, seed: int = 0) -> torch.LongTensor:
@@ -166,7 +187,7 @@ def _load_torchvision(key: str, data_dir: Path, *, download: bool, scale01: bool
     try:
         train, test = cls(str(root), train=True), cls(str(root), train=False)
     except Exception as e:  # corrupt or truncated files: torchvision raises assorted errors
-        raise DataError(f"cannot read {key} from {root / folder / 'raw'}: {_one_line(e)}") from None
+        raise DataError(f"cannot read {key} from {root / folder / 'raw'}: {one_line(e)}") from None
     x_tr, x_te = train.data.reshape(len(train.data), -1), test.data.reshape(len(test.data), -1)
     if scale01:
         x_tr, x_te = _minmax(x_tr, x_te, per_feature=False)
@@ -202,7 +223,7 @@ def _prepare_raw(key: str, cls, data_dir: Path, download: bool) -> Path:
             cls(str(writable[0]), train=True, download=True)
     except Exception as e:  # no network, mirror down, checksum mismatch, ...
         raise DataError(f"{key} not found in {data_dir / folder / 'raw'} and the download failed "
-                        f"({_one_line(e)}); {where}") from None
+                        f"({one_line(e)}); {where}") from None
     return writable[0]
 
 
@@ -235,7 +256,7 @@ def _extract(src: Path, dst: Path) -> None:
             os.replace(tmp, dst / f)
         except (OSError, EOFError) as e:
             Path(tmp).unlink(missing_ok=True)
-            raise DataError(f"cannot extract {src / (f + '.gz')}: {_one_line(e)}") from None
+            raise DataError(f"cannot extract {src / (f + '.gz')}: {one_line(e)}") from None
 
 
 @contextmanager
@@ -257,7 +278,7 @@ def _read_npz(path: Path):
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
     except Exception as e:  # not a zip, pickled objects, truncated file, ...
-        raise DataError(f"cannot read {path}: {_one_line(e)}") from None
+        raise DataError(f"cannot read {path}: {one_line(e)}") from None
     missing = [k for k in ("x", "y") if k not in arrays]
     if missing:
         raise DataError(f"{path} lacks array(s) {', '.join(missing)}; expected x, y "
@@ -280,7 +301,7 @@ def _read_csv(path: Path):
         if all(_is_number(c) for c in df.columns):  # the first row is data: there is no header
             df = pd.read_csv(path, header=None)
     except Exception as e:  # empty file, bad quoting, unreadable
-        raise DataError(f"cannot read {path}: {_one_line(e)}") from None
+        raise DataError(f"cannot read {path}: {one_line(e)}") from None
     if df.shape[1] < 2 or len(df) == 0:
         raise DataError(f"{path} needs a label column and at least one feature column and row")
     names = {str(c).strip().lower(): c for c in reversed(df.columns)}  # first occurrence wins
@@ -379,9 +400,3 @@ def _tensor(a) -> torch.Tensor:
 
 def _labels(a) -> torch.Tensor:
     return torch.as_tensor(np.asarray(a).astype(np.int64))
-
-
-def _one_line(e: BaseException, limit: int = 300) -> str:
-    """An exception's message as one line (its lines joined), cut to ``limit`` characters."""
-    text = " ".join(s.strip() for s in str(e).splitlines() if s.strip()) or type(e).__name__
-    return text if len(text) <= limit else text[:limit - 3] + "..."

@@ -64,9 +64,11 @@ def activation(x: torch.Tensor, c: torch.Tensor, w: torch.Tensor) -> torch.Tenso
     expanded into matrix products (no (B, K, m) temporary); rounding can leave
     it just below 0, hence the clamp.
     """
-    dist = (x * x) @ w.T - 2 * (x @ (w * c).T) + (w * c * c).sum(1)  # (B, K)
+    wc = w * c                                                        # (K, m)
+    dist = torch.addmm((wc * c).sum(1), x * x, w.T)                   # (B, K) sum w x^2 + sum w c^2
+    dist = torch.addmm(dist, x, wc.T, alpha=-2).clamp_(min=0)        #        - 2 sum w x c
     sw = w.sum(1)                                                     # (K,)
-    return sw / (sw + dist.clamp(min=0) + EPS)
+    return sw / (dist + EPS).add_(sw)
 
 
 class SOMRL(nn.Module):

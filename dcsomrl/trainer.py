@@ -31,7 +31,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-import socket
+import numbers
 import time
 from pathlib import Path
 from typing import Any
@@ -43,10 +43,12 @@ from torch import nn
 from dcsomrl import metrics as M
 from dcsomrl import params as P
 from dcsomrl.autoencoder import Autoencoder
-from dcsomrl.data import Dataset, load_dataset, validation_indices
+from dcsomrl.data import Dataset, canonical_name, load_dataset, validation_indices
 from dcsomrl.somrl import SOMRL
+from dcsomrl.util import host_name
 
 MODELS = ("dcsomrl", "somrl")
+RUN_FILES = ("metrics.json", "validation_curve.csv", "som_state.npz", "som.pt", "autoencoder.pt")
 
 
 class TrialFailed(RuntimeError):
@@ -181,7 +183,10 @@ def run_trial(dataset: str | Dataset, params: dict[str, Any] | None = None, *, s
     """
     if model not in MODELS:
         raise P.ParameterError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
-    name = dataset if isinstance(dataset, str) else dataset.name
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise P.ParameterError(f"seed={seed!r} must be an integer >= 0")
+    seed = int(seed)
+    name = canonical_name(dataset) if isinstance(dataset, str) else dataset.name
     hp = resolve_params(name, params)
     dev = resolve_device(device)
     if isinstance(dataset, str):
@@ -189,11 +194,13 @@ def run_trial(dataset: str | Dataset, params: dict[str, Any] | None = None, *, s
     if model == "somrl":
         hp["dim"] = int(dataset.x_train.shape[1])
     out = Path(out_dir) if out_dir is not None else None
-    if out is not None:
+    if out is not None:  # a run directory holds one run: files of an earlier one go
         out.mkdir(parents=True, exist_ok=True)
+        for f in RUN_FILES:
+            (out / f).unlink(missing_ok=True)
 
     record: dict[str, Any] = dict(status="running", dataset=name, model=model, seed=int(seed),
-                                  device=str(dev), host=socket.gethostname(), params=hp)
+                                  device=str(dev), host=host_name(), params=hp)
     start = time.perf_counter()
     try:
         som, ae, curve = train(dataset, hp, seed=seed, device=dev, model=model, progress=progress)
@@ -216,6 +223,19 @@ def _write_json(path: Path, obj: dict) -> None:
     tmp.replace(path)  # atomic: a reader never sees half a file
 
 
+def som_arrays(som: SOMRL) -> dict[str, np.ndarray]:
+    """The map's K active nodes as numpy arrays (the contents of som_state.npz):
+    centers, relevances, distances (K, m), life, slots (K,), edges (E, 2) as
+    row indices into those arrays, and a_t."""
+    slots = som.active.nonzero().squeeze(1).cpu()
+    row_of = torch.full((som.n_max,), -1, dtype=torch.long)
+    row_of[slots] = torch.arange(len(slots))
+    edges = row_of[som.topology().cpu()].reshape(-1, 2)
+    return dict(centers=som.centers[slots].cpu().numpy(), relevances=som.relevances[slots].cpu().numpy(),
+                distances=som.distances[slots].cpu().numpy(), life=som.life[slots].cpu().numpy(),
+                slots=slots.numpy(), edges=edges.numpy(), a_t=np.float64(som.a_t))
+
+
 def save_run(out: Path, record: dict, som: SOMRL, ae: Autoencoder | None) -> None:
     """Write a run directory (format in the module docstring)."""
     curve = record.get("validation", [])
@@ -223,14 +243,7 @@ def save_run(out: Path, record: dict, som: SOMRL, ae: Autoencoder | None) -> Non
         writer = csv.DictWriter(f, fieldnames=["step", "epoch", "nmi", "purity", "n_nodes", "loss"])
         writer.writeheader()
         writer.writerows(curve)
-    slots = som.active.nonzero().squeeze(1).cpu()
-    row_of = {int(s): i for i, s in enumerate(slots)}
-    edges = [[row_of[int(i)], row_of[int(j)]] for i, j in som.topology().cpu()]
-    np.savez(out / "som_state.npz",
-             centers=som.centers[slots].cpu().numpy(), relevances=som.relevances[slots].cpu().numpy(),
-             distances=som.distances[slots].cpu().numpy(), life=som.life[slots].cpu().numpy(),
-             slots=slots.numpy(), edges=np.asarray(edges, dtype=np.int64).reshape(-1, 2),
-             a_t=np.float64(som.a_t))
+    np.savez(out / "som_state.npz", **som_arrays(som))
     torch.save({"hyperparameters": som.hyperparameters(), "state_dict": som.state_dict()}, out / "som.pt")
     if ae is not None:
         torch.save({"config": ae.config(), "state_dict": ae.state_dict()}, out / "autoencoder.pt")

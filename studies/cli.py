@@ -3,7 +3,7 @@
     train     one trial (model layer)               this file
     lhs, worker, status, export                     studies/commands.py
     analyze, refine, best, final                    analysis/commands.py
-    inspect                                         analysis/inspect.py
+    inspect                                         analysis/inspect/
 
 Every subcommand returns an exit code. Errors a user can cause (a bad name,
 value, file or URL) are printed as one line, ``dcsomrl-study: error: ...``,
@@ -18,6 +18,8 @@ import os
 import sys
 import time
 from pathlib import Path
+
+from dcsomrl.util import one_line
 
 PROG = "dcsomrl-study"
 # Packages that register their own subcommands (each has add_commands(subparsers)).
@@ -44,6 +46,7 @@ def add_train(sub) -> None:
 
 def cmd_train(args) -> int:
     from dcsomrl import params as P
+    from dcsomrl.data import dataset_stem
     from dcsomrl.trainer import TrialFailed, run_trial
 
     overrides = P.parse_set(args.set)
@@ -51,9 +54,13 @@ def cmd_train(args) -> int:
         overrides["epochs"] = P.check("epochs", args.epochs)
     if args.batch_size is not None:
         overrides["batch_size"] = P.check("batch_size", args.batch_size)
-    stem = Path(args.dataset).stem if Path(args.dataset).suffix else args.dataset
+    if args.seed < 0:
+        raise P.ParameterError(f"--seed must be an integer >= 0, got {args.seed}")
+    stem = dataset_stem(args.dataset)
     out = Path(args.out) if args.out else Path("results", "runs",
                                                 f"{stem}-{args.model}-s{args.seed}-{time.strftime('%Y%m%d-%H%M%S')}")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise FileExistsError(f"--out {out} exists and is not an empty folder; a run directory holds one run")
     try:
         r = run_trial(args.dataset, overrides, seed=args.seed, device=args.device, model=args.model,
                       data_dir=args.data_dir, out_dir=out, save_model=not args.no_save_model,
@@ -84,13 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    """Exception kinds that mean bad input, printed as one line."""
-    from dcsomrl.data import DataError
-    from dcsomrl.params import ParameterError
-    kinds: list[type[BaseException]] = [ParameterError, DataError, ValueError, FileNotFoundError,
-                                        FileExistsError, PermissionError]
-    return tuple(kinds)
+# Exception kinds that mean bad input (a name, value, file or URL), printed as
+# one line: ParameterError, DataError, SpaceError, AnalysisError, ... are all
+# ValueErrors; missing or unreadable files are OSErrors.
+USER_ERRORS = (ValueError, OSError)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,22 +105,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
-    except _user_errors() as exc:
+    except USER_ERRORS as exc:
         if os.environ.get("DCSOMRL_DEBUG"):
             raise
-        print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"{PROG}: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except Exception as exc:  # never a traceback for the user; DCSOMRL_DEBUG=1 shows it
         if os.environ.get("DCSOMRL_DEBUG"):
             raise
-        print(f"{PROG}: internal error: {type(exc).__name__}: {_one_line(exc)} "
+        print(f"{PROG}: internal error: {one_line(exc, with_type=True)} "
               f"(set DCSOMRL_DEBUG=1 for the traceback)", file=sys.stderr)
         return 3
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return " ".join(text.split())
 
 
 if __name__ == "__main__":

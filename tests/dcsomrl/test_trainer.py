@@ -113,3 +113,32 @@ def test_data_stay_on_the_trial_device_and_batches_are_seeded(digits, monkeypatc
     run_trial(digits, dict(epochs=1), seed=7)
     assert torch.equal(first, torch.cat(seen))
     assert first.shape[0] == digits.x_train.shape[0]  # every sample once per epoch
+
+
+def test_dataset_names_are_canonical_in_any_case(tmp_path):
+    from dcsomrl.data import DataError, canonical_name, dataset_stem
+    assert canonical_name("MNIST") == "mnist" and canonical_name(" Fashion-MNIST ") == "fashion-mnist"
+    f = tmp_path / "My_Data.csv"
+    f.write_text("a,label\n0,1\n")
+    assert canonical_name(str(f)) == str(f) and dataset_stem(str(f)) == "My_Data"
+    with pytest.raises(DataError, match="unknown dataset 'mnsit'"):
+        canonical_name("mnsit")
+    r = run_trial("Digits", dict(epochs=1), seed=0)
+    assert r["dataset"] == "digits" and r["params"]["batch_size"] == 64  # the digits defaults
+
+
+def test_a_reused_run_directory_keeps_no_file_of_the_earlier_run(digits, tmp_path):
+    run_trial(digits, dict(epochs=1), seed=0, out_dir=tmp_path)
+    assert (tmp_path / "autoencoder.pt").is_file()
+    run_trial(digits, dict(epochs=1, dim=5), seed=0, out_dir=tmp_path, save_model=False)
+    assert not (tmp_path / "autoencoder.pt").exists()
+    _, som, ae = load_run(tmp_path)
+    assert som.dim == 5 and ae is None
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, True])
+def test_a_bad_seed_is_refused_before_anything_is_written(digits, tmp_path, seed):
+    from dcsomrl.params import ParameterError
+    with pytest.raises(ParameterError, match="seed"):
+        run_trial(digits, dict(epochs=1), seed=seed, out_dir=tmp_path / "run")
+    assert not (tmp_path / "run").exists()

@@ -69,3 +69,18 @@ def test_usage_errors_from_the_real_process_have_no_traceback():
                            "--seed", "abc"], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "invalid int value: 'abc'" in proc.stderr
+
+
+def test_train_refuses_a_run_directory_that_holds_something(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    rc = main(["train", "--dataset", "digits", "--epochs", "1", "--out", str(tmp_path)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "is not an empty folder" in err and len(err.splitlines()) == 1
+    assert (tmp_path / "notes.txt").read_text() == "mine" and len(list(tmp_path.iterdir())) == 1
+
+
+def test_train_refuses_a_negative_seed_naming_the_option(tmp_path, capsys):
+    rc = main(["train", "--dataset", "digits", "--seed", "-1", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--seed must be an integer >= 0" in err
+    assert not (tmp_path / "run").exists()
