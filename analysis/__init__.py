@@ -5,16 +5,19 @@ outcome columns such as ``nmi``/``purity``/``n_nodes``, optional ``state`` and
 metadata), so it can be tested on synthetic designs with known answers.
 
 =================  ==================================================================
-``table``          ``prepare``: COMPLETE trials, usable columns; ``AnalysisError``
+``errors``         ``AnalysisError`` (a ValueError; one-line message)
+``table``          ``prepare``: COMPLETE trials, usable columns; ``varying``
 ``sensitivity``    ``analyze``: Pearson/Spearman, SRC/SRRC + R², PCC/PRCC, MCF (KS), KW
 ``cdf``            ``ecdf`` with the DKW band, ``conditional_cdfs`` (behavioural vs not)
 ``importance``     ``analyze``: Optuna fANOVA/MDI/PED-ANOVA, SALib RBD-FAST/delta/PAWN
 ``plots``          data functions + PNG renderers (OLS scatter = paper Fig. 6, CDFs, bars)
+``markdown``       ``markdown_table`` and the number formats of every page
 ``report``         ``write_report``: report.md (the answer first), CSV tables, figures
 ``refine``         ``refine`` (narrowed space), ``best`` (fixed space)
+``final``          fixed values over N seeds beside k-means and the paper's Table 1
 ``testfunctions``  known-answer LHS designs and outcomes
-``commands``       the ``analyze``, ``refine``, ``best`` subcommands
-``inspect``        qualitative figures of one trained model
+``commands``       the ``analyze``, ``refine``, ``best``, ``final`` subcommands
+``inspect``        qualitative figures of one trained model (the ``inspect`` subcommand)
 =================  ==================================================================
 
 Importing the package imports none of them (no side effects, fast CLI start).

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 from statsmodels.distributions.empirical_distribution import ECDF
 
+from .errors import AnalysisError
 from .sensitivity import behavioural
-from .table import AnalysisError, Prepared, prepare
 
 
 def dkw_epsilon(n: int, alpha: float = 0.05) -> float:
@@ -62,9 +62,3 @@ def conditional_cdfs(data: pd.DataFrame, param: str, outcome: str,
         cdf[name] = ECDF(group)(grid) if len(group) else np.full(len(grid), np.nan)
     return pd.DataFrame({"x": grid, **cdf})
 
-
-def outcome_ecdfs(table, outcomes=("nmi", "purity"), alpha: float = 0.05, params=None) -> pd.DataFrame:
-    """Tidy ECDF + DKW band of each outcome (COMPLETE trials, finite values): outcome, x, F, lower, upper."""
-    prep = table if isinstance(table, Prepared) else prepare(table, params, outcomes)
-    frames = [ecdf(prep.data[o], alpha).assign(outcome=o) for o in prep.outcomes]
-    return pd.concat(frames, ignore_index=True)[["outcome", "x", "F", "lower", "upper"]]

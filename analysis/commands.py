@@ -5,33 +5,49 @@ the parsed arguments returning the exit code. The trials come from a study
 (``--study NAME [--storage URL] [--results DIR]``, read with
 :func:`studies.export.study_table`) or from a CSV table (``--table FILE``,
 e.g. written by ``dcsomrl-study export``). Bad input raises
-:class:`analysis.table.AnalysisError` (a ValueError, one line), which
+:class:`analysis.errors.AnalysisError` (a ValueError, one line), which
 ``studies.cli.main`` prints as ``dcsomrl-study: error: ...`` with exit 2.
 
-    analyze (--study NAME | --table FILE) [--outcomes nmi,purity] [--params a,b] [--out DIR]
+    analyze (--study NAME | --table FILE) [--outcomes nmi,purity] [--params a,b] [--seed 0] [--out DIR]
     refine  (--study NAME | --table FILE) [--space FILE] [--outcome nmi] [--out FILE.toml]
     best    (--study NAME | --table FILE) [--space FILE] [--outcome nmi] [--out FILE.toml]
-    final   --space FILE --dataset NAME [--seeds 10] [--seed 0] [--epochs E] [--k 64] [--out DIR]
+    final   --space FILE --dataset NAME [--seeds 10] [--seed 0] [--epochs E] [--k 64] [--results DIR]
 
-``--space`` defaults to the study's own space; with ``--table`` it is required.
-``final`` runs a study itself (fixed values over seeds, through the study
-runner) and writes ``<out>/<study>/final.csv``, ``final_runs.csv`` and
-``final.md`` (:mod:`analysis.final`).
+``--results DIR`` is the results folder of every command (the default
+storage, ``<results>/<study>/journal.log``, and the default output place);
+``--out`` names what analyze, refine and best write (for ``final`` it is a
+deprecated alias of ``--results``). ``--space`` defaults to the study's own
+space; with ``--table`` it is required. ``final`` runs a study itself (fixed
+values over seeds, through the study runner) and writes
+``<results>/<study>/final.csv``, ``final_runs.csv`` and ``final.md``
+(:mod:`analysis.final`).
+
+Only the standard library and light modules are imported here: ``--help``
+must not load pandas or numpy; each command imports what it needs.
 """
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from .table import AnalysisError
+from dcsomrl.util import one_line
+from studies.commands import add_results, add_storage
+
+from .errors import AnalysisError
 
 
 def _source(p: argparse.ArgumentParser) -> None:
+    """``--study NAME`` (with ``--storage``, ``--results``) or ``--table FILE``."""
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--study", help="study name (its storage: --storage, default its journal under --results)")
     src.add_argument("--table", help="CSV table of trials, one row per trial (e.g. from dcsomrl-study export)")
-    p.add_argument("--storage", default=None, help="storage URL of the study (default: its journal under --results)")
-    p.add_argument("--results", default="results", help="results folder (default storage and output place)")
+    add_storage(p)
+    p.add_argument("--results", default="results",
+                   help="results folder: the study's default storage and output place (default results)")
+
+
+def _rules(p: argparse.ArgumentParser) -> None:
+    """The behavioural split and the significance level (analyze and refine use them; best does not)."""
     p.add_argument("--behavioural-quantile", type=float, default=0.75,
                    help="trials with the outcome at or above this quantile are behavioural (default 0.75)")
     p.add_argument("--alpha", type=float, default=0.01,
@@ -46,11 +62,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                                    "(Monte-Carlo filtering) and library cross-checks, written as a "
                                    "Markdown report with tables and figures.")
     _source(p)
+    _rules(p)
     p.add_argument("--outcomes", default="nmi,purity", help="comma-separated outcome columns (default nmi,purity)")
     p.add_argument("--params", default=None, help="comma-separated parameter columns (default: all that vary)")
     p.add_argument("--out", default=None,
                    help="output folder (default <results>/<study>/analysis, or <table>-analysis beside the table)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the importance cross-checks")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the importance cross-checks (recorded in report.md and importance.csv)")
     p.add_argument("--no-importance", action="store_true", help="skip the Optuna/SALib cross-checks")
     p.set_defaults(func=analyze_command)
 
@@ -59,6 +77,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     for name, stem, helptext in commands:
         p = sub.add_parser(name, help=helptext, description=helptext + " (rules: analysis/refine.py).")
         _source(p)
+        if name == "refine":
+            _rules(p)
         p.add_argument("--space", default=None,
                        help="space file or shipped name (default: the study's space; needed with --table)")
         p.add_argument("--outcome", default="nmi", help="outcome to optimize (default nmi)")
@@ -73,7 +93,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                                    "seed through the study runner (resumable like lhs), then report mean ± "
                                    "std of Purity, NMI and nodes beside k-means (on the raw inputs and on the "
                                    "trained encoders' latent codes) and the paper's Table 1 rows, as "
-                                   "<out>/<study>/final.csv and final.md.")
+                                   "<results>/<study>/final.csv and final.md.")
     p.add_argument("--space", required=True,
                    help="space file of fixed values (from `best`), or a shipped name such as best")
     p.add_argument("--dataset", required=True, help="digits, mnist, fashion-mnist, or a .npz/.csv file")
@@ -83,14 +103,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--k", type=int, default=64, help="clusters of the k-means baselines (default 64, as the paper)")
     p.add_argument("--devices", default="auto", help="auto (every GPU, else the CPU), cpu, or cuda:0,cuda:1,...")
     p.add_argument("--workers-per-device", type=int, default=1, help="worker processes per device")
-    p.add_argument("--storage", default=None,
-                   help="storage URL (default journal:///<out>/<study>/journal.log; postgresql://... "
-                        "for workers on several machines)")
+    add_storage(p)
     p.add_argument("--study", default=None,
                    help="study name (default final-<dataset>-<space hash>-n<N>-s<seed>[-e<E>])")
     p.add_argument("--data-dir", default=None, help="data directory (default: DCSOMRL_DATA or ~/.cache/dcsomrl)")
-    p.add_argument("--out", default="results",
-                   help="results folder: the study and final.csv/final.md go to <out>/<study>/ (default results)")
+    add_results(p, "results folder: the study and final.csv/final.md go to <results>/<study>/ (default results)")
     p.add_argument("--trial-fn", default=None, help=argparse.SUPPRESS)  # module:function (tests)
     p.set_defaults(func=final_command)
 
@@ -108,9 +125,9 @@ def load_table(args: argparse.Namespace):
         try:
             return pd.read_csv(path)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-            raise AnalysisError(f"{path}: not a readable CSV table ({' '.join(str(exc).split())})") from None
+            raise AnalysisError(f"{path}: not a readable CSV table ({one_line(exc)})") from None
     from studies import export
-    from studies.commands import quiet_optuna
+    from studies.storage import quiet_optuna
 
     quiet_optuna()
     return export.study_table(export.open_study(args.study, args.storage, args.results))
@@ -162,13 +179,13 @@ def _write_space(space, path: Path) -> Path:
 
 def refine_command(args: argparse.Namespace) -> int:
     """``dcsomrl-study refine``: print the plan, write the refined space."""
-    from .refine import refine, refine_plan
+    from .refine import refine_plan, refined_space
 
     table = load_table(args)
     space = load_space(args, table)
-    _, plan = refine_plan(table, space, args.outcome, behavioural_quantile=args.behavioural_quantile,
-                          alpha=args.alpha)
-    refined = refine(table, space, args.outcome, behavioural_quantile=args.behavioural_quantile, alpha=args.alpha)
+    rules = dict(behavioural_quantile=args.behavioural_quantile, alpha=args.alpha)
+    entries, plan = refine_plan(table, space, args.outcome, **rules)  # the sensitivity analysis, once
+    refined = refined_space(entries, space, args.outcome, **rules)
     for r in plan.itertuples():
         print(f"{r.parameter:>12}  {r.action:<6} {r.old} -> {r.new}  ({r.reason})")
     path = _write_space(refined, Path(args.out) if args.out else _default_out(args, "refined.toml"))
@@ -193,15 +210,15 @@ def final_command(args: argparse.Namespace) -> int:
     """``dcsomrl-study final``: run the seeds, then write final.csv, final_runs.csv and final.md."""
     from dcsomrl.data import load_dataset
     from dcsomrl.params import check
-    from studies import export
+    from studies import export, launch
     from studies import storage as st
     from studies import study as sy
-    from studies import launch
-    from studies.commands import check_study_name, quiet_optuna, run_study
+    from studies.commands import check_study_name, run_study
     from studies.space import resolve_space
+    from studies.storage import quiet_optuna
 
     from . import final as F
-    from .report import markdown_table
+    from .markdown import markdown_table
 
     quiet_optuna()
     if args.k < 1:
@@ -220,14 +237,15 @@ def final_command(args: argparse.Namespace) -> int:
     design = sy.design_attrs(space, args.seeds, args.seed, args.dataset, epochs=args.epochs,
                              trial_fn=args.trial_fn, seeds=seeds)
     slots = launch.plan_slots(args.devices, args.workers_per_device)
-    url = args.storage or st.default_url(name, args.out)
+    url = st.resolve_url(args.storage, name, args.results)
     label = f"{args.seeds} seeds of space {space.name!r} on {args.dataset}"
     study, code = run_study(name, url, design, design_points[space.names].to_dict("records"),
-                            slots=slots, out=args.out, data_dir=args.data_dir, label=label)
+                            slots=slots, out=args.results, data_dir=args.data_dir, label=label)
     if code not in (0, 1):  # interrupted, or the machine cannot run trials: nothing to report yet
         return code
-    trials = export.study_table(study)
-    counts = sy.counts(study)
+    fetched = study.get_trials(deepcopy=False)  # read once, for the table and the counts
+    trials = export.study_table(study, fetched)
+    counts = sy.count_points(fetched, args.seeds)
     raw = F.kmeans_raw(data, seeds, args.k)
     latent, notes = F.kmeans_latent(trials, data, args.k)
     if counts["failed"] or counts["waiting"] or counts["running"]:
@@ -238,7 +256,7 @@ def final_command(args: argparse.Namespace) -> int:
     context = [f"Study `{name}`: the fixed values of `--space {args.space}` on `{args.dataset}` over "
                f"{args.seeds} seeds ({seeds[0]}..{seeds[-1]})" + (f", epochs = {args.epochs}" if args.epochs else "")
                + "; each run's seed is recorded on its trial."]
-    csv_path, md_path = F.write_final(table, F.run_table(trials, raw, latent, k=args.k), Path(args.out) / name,
+    csv_path, md_path = F.write_final(table, F.run_table(trials, raw, latent, k=args.k), Path(args.results) / name,
                                       title=f"Final runs on {args.dataset}", context=context,
                                       values=F.fixed_values(space), notes=notes)
     print(markdown_table(F.display_table(table)))

@@ -41,8 +41,10 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from .report import markdown_table
-from .table import AnalysisError
+from dcsomrl.util import one_line
+
+from .errors import AnalysisError
+from .markdown import markdown_table, value_text
 
 #: Columns of ``final.csv`` (one row per method).
 COLUMNS = ["method", "source", "dataset", "runs", "purity_mean", "purity_std", "nmi_mean", "nmi_std",
@@ -182,7 +184,7 @@ def kmeans_latent(trials: pd.DataFrame, data, k: int = 64, n_init: int = N_INIT)
         try:
             _, _, ae = load_run(t.run_dir)
         except (FileNotFoundError, TypeError) as exc:  # TypeError: no run_dir recorded
-            notes.append(f"trial {t.number}: no run directory here ({' '.join(str(exc).split())})")
+            notes.append(f"trial {t.number}: no run directory here ({one_line(exc)})")
             continue
         if ae is None:
             notes.append(f"trial {t.number}: its run directory holds no autoencoder")
@@ -277,13 +279,9 @@ def markdown(table: pd.DataFrame, *, title: str, context: list[str] | None = Non
     if notes:
         lines += ["", "Notes:", "", *(f"- {n}" for n in notes)]
     if values:
-        frame = pd.DataFrame({"parameter": list(values), "value": [_value(v) for v in values.values()]})
+        frame = pd.DataFrame({"parameter": list(values), "value": [value_text(v) for v in values.values()]})
         lines += ["", "## Fixed values", "", markdown_table(frame)]
     return "\n".join(lines) + "\n"
-
-
-def _value(v: Any) -> str:
-    return f"{v:.6g}" if isinstance(v, float) else str(v)
 
 
 def write_final(table: pd.DataFrame, runs: pd.DataFrame, out_dir, **md) -> tuple[Path, Path]:

@@ -28,12 +28,12 @@ higher outcome = better). SALib's "problem" takes its bounds from the observed
 
 A method that fails (too few trials, a degenerate column) gives NaN rows with
 the reason in ``note``; :func:`analyze` never raises for that.
-Randomness: ``seed`` seeds the forests and SALib's bootstraps.
+Randomness: ``seed`` seeds the forests and SALib's bootstraps; it is recorded in
+the ``seed`` column.
 """
 from __future__ import annotations
 
 import contextlib
-import logging
 import warnings
 
 import numpy as np
@@ -43,25 +43,26 @@ from SALib.analyze import delta as salib_delta
 from SALib.analyze import pawn as salib_pawn
 from SALib.analyze import rbd_fast as salib_rbd_fast
 
-from .table import AnalysisError, Prepared, prepare
+from dcsomrl.util import one_line
+from studies.storage import quiet_optuna
 
-COLUMNS = ["method", "outcome", "parameter", "value", "conf", "note"]
+from .errors import AnalysisError
+from .table import Prepared, prepare, varying
+
+COLUMNS = ["method", "outcome", "parameter", "value", "conf", "seed", "note"]
 METHODS = ("optuna.fanova", "optuna.mdi", "optuna.ped_anova", "salib.rbd_fast", "salib.delta", "salib.pawn")
 
 
 @contextlib.contextmanager
 def _quiet():
-    """Silence optuna's INFO logs and library warnings; restore what SALib changes globally."""
-    level = optuna.logging.get_verbosity()
+    """Silence library warnings; restore what SALib changes globally (Optuna's logs: quiet_optuna)."""
     fmt = warnings.formatwarning
-    optuna.logging.set_verbosity(logging.WARNING)
     try:
         # record=True: SALib resets the warning filters itself; recorded warnings are dropped
         with warnings.catch_warnings(record=True), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
             yield
     finally:
-        optuna.logging.set_verbosity(level)
         warnings.formatwarning = fmt
 
 
@@ -79,6 +80,7 @@ def distributions(data: pd.DataFrame, params: list[str]) -> dict[str, optuna.dis
 
 def optuna_study(data: pd.DataFrame, params: list[str], outcome: str) -> optuna.Study:
     """An in-memory Optuna study holding one COMPLETE trial per row (value = ``outcome``)."""
+    quiet_optuna()  # no "A new study created in memory" line per outcome
     dists = distributions(data, params)
     trials = []
     for row in data[params + [outcome]].itertuples(index=False):
@@ -141,7 +143,7 @@ def analyze_outcome(data: pd.DataFrame, params: list[str], outcome: str, *, meth
                     seed: int = 0, n_trees: int = 32, max_depth: int = 8,
                     resamples: int = 10) -> pd.DataFrame:
     """Every method on one outcome; ``data`` holds finite ``params + [outcome]`` columns."""
-    params = [p for p in params if data[p].nunique() > 1]
+    params = varying(data, params)
     rows = []
     study = None
     for method in methods:
@@ -157,19 +159,19 @@ def analyze_outcome(data: pd.DataFrame, params: list[str], outcome: str, *, meth
                                                  data[outcome].to_numpy(float), params, seed=seed,
                                                  resamples=resamples)
         except Exception as exc:  # noqa: BLE001 -- a cross-check may fail on a small table; record it
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             result = {p: (np.nan, np.nan) for p in params}
-            note = f"failed: {type(exc).__name__}: {reason}"[:200]
+            note = f"failed: {one_line(exc, with_type=True, limit=200)}"
         if not note and any(np.isnan(v) for v, _ in result.values()):
             note = f"no value: {method} could not estimate this on {len(data)} trials"
         for p, (value, conf) in result.items():
-            rows.append(dict(method=method, outcome=outcome, parameter=p, value=value, conf=conf, note=note))
+            rows.append(dict(method=method, outcome=outcome, parameter=p, value=value, conf=conf, seed=seed,
+                             note=note))
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def analyze(table, params=None, outcomes=("nmi", "purity"), *, methods=METHODS, seed: int = 0,
             n_trees: int = 32, max_depth: int = 8, resamples: int = 10) -> pd.DataFrame:
-    """Tidy importance table: method, outcome, parameter, value, conf, note.
+    """Tidy importance table: method, outcome, parameter, value, conf, seed, note.
 
     ``table``: the trial table (cleaned by :func:`analysis.table.prepare`) or
     a :class:`~analysis.table.Prepared` sample. ``n_trees``/``max_depth``: the

@@ -26,7 +26,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from .cdf import conditional_cdfs
-from .table import AnalysisError
+from .errors import AnalysisError
 
 #: Parameters drawn first, in this order (the paper's finding: a_t drives NMI).
 FIRST = ("a_t",)

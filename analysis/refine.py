@@ -40,7 +40,8 @@ import numpy as np
 import pandas as pd
 
 from . import sensitivity
-from .table import AnalysisError, complete_only
+from .errors import AnalysisError
+from .table import complete_only
 
 PLAN_COLUMNS = ["parameter", "action", "old", "new", "reason"]
 
@@ -188,9 +189,20 @@ def _describe(entry: dict) -> str:
 
 def refine(table: pd.DataFrame, space, outcome: str = "nmi", *, behavioural_quantile: float = 0.75,
            alpha: float = 0.01, n_classes: int | None = None):
-    """The refined space (same form as ``space``); the rule is in the module docstring."""
-    entries, description = refine_plan(table, space, outcome, behavioural_quantile=behavioural_quantile,
-                                       alpha=alpha, n_classes=n_classes)[0], to_plain(space)[1]
+    """The refined space (same form as ``space``); the rule is in the module docstring.
+
+    To show the plan as well, call :func:`refine_plan` and :func:`refined_space`
+    (what this does), so that the analysis runs once.
+    """
+    entries, _ = refine_plan(table, space, outcome, behavioural_quantile=behavioural_quantile,
+                             alpha=alpha, n_classes=n_classes)
+    return refined_space(entries, space, outcome, behavioural_quantile=behavioural_quantile, alpha=alpha)
+
+
+def refined_space(entries: dict[str, dict], space, outcome: str, *, behavioural_quantile: float,
+                  alpha: float):
+    """:func:`refine_plan`'s entries as a space of the form of ``space``, its description saying how."""
+    description = to_plain(space)[1]
     text = f"refined by {outcome} (behavioural: top {1 - behavioural_quantile:.0%}, alpha {alpha:g})"
     description = f"{description}; {text}" if description else text
     return from_plain(entries, description, space, "refined")

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from . import cdf, importance, plots, sensitivity
+from .markdown import markdown_table, value_text
 from .refine import best_trial, trial_label
 from .table import Prepared, prepare
 
@@ -42,28 +43,6 @@ def fit_quality(r2: float, r2_rank: float) -> str:
     return "good" if best_r2 >= 0.7 else "partial" if best_r2 >= 0.4 else "poor"
 
 
-def _fmt(v) -> str:
-    if isinstance(v, (bool, np.bool_)):
-        return "yes" if v else ""
-    if isinstance(v, (int, np.integer)):
-        return str(v)
-    if isinstance(v, (float, np.floating)):
-        if np.isnan(v):
-            return "–"
-        if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e4):
-            return f"{v:.2g}"
-        return f"{v:.3f}"
-    return str(v)
-
-
-def markdown_table(frame: pd.DataFrame) -> str:
-    """A GitHub-flavoured Markdown table of ``frame`` (numbers to 3 decimals or 2 significant digits)."""
-    head = "| " + " | ".join(map(str, frame.columns)) + " |"
-    rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
-    body = ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join([head, rule, *body])
-
-
 def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", str(name))
 
@@ -73,11 +52,6 @@ def _p(p: float) -> str:
     if np.isnan(p):
         return "–"
     return "< 1e-300" if p == 0 else f"{p:.2g}"
-
-
-def _value(v) -> str:
-    """A parameter value: 6 significant digits (a_t = 0.99885 must not read 0.999)."""
-    return f"{v:.6g}" if isinstance(v, (float, np.floating)) else str(v)
 
 
 def _evidence(s: pd.Series) -> str:
@@ -123,7 +97,7 @@ def answer(sens: pd.DataFrame, table: pd.DataFrame, outcome: str, *, alpha: floa
     lines += ["", f"**Best range.** The behavioural trials ({outcome} >= {first['threshold']:.4g}, "
               f"the top {top:.0f}%, {int(first['n_behavioural'])} trials) have {ranges}."]
     best = best_trial(table, outcome)
-    values = ", ".join(f"{p}={_value(best[p])}" for p in rows["parameter"] if p in best.index)
+    values = ", ".join(f"{p}={value_text(best[p])}" for p in rows["parameter"] if p in best.index)
     lines += [f"Best trial: {trial_label(best)}, {outcome} = {float(best[outcome]):.4g} at {values}.", ""]
     return lines
 
@@ -145,8 +119,7 @@ def write_figures(prep: Prepared, sens: pd.DataFrame, out_dir: Path, *,
     """The four PNG figures of each outcome; returns {outcome: [paths]}."""
     figures = {}
     for o in prep.outcomes:
-        data = prep.outcome_data(o)
-        params = [p for p in prep.params if data[p].nunique() > 1]
+        data, params = prep.outcome_data(o), prep.outcome_params(o)
         slug = _slug(o)
         figures[o] = [
             plots.render_scatter_fits(data, params, o, out_dir / f"scatter_{slug}.png"),
@@ -170,7 +143,8 @@ def write_report(table: pd.DataFrame, out_dir, params=None, outcomes=("nmi", "pu
     """Analyse ``table`` and write the report, tables and figures into ``out_dir``; returns report.md's path.
 
     ``importance_methods``: the cross-checks to run (empty: none); ``seed``
-    seeds them. Degenerate tables raise :class:`~analysis.table.AnalysisError`.
+    seeds them and is recorded (the Rules section, importance.csv's ``seed``
+    column). Degenerate tables raise :class:`~analysis.errors.AnalysisError`.
     """
     prep = prepare(table, params, outcomes)
     out_dir = Path(out_dir)
@@ -221,7 +195,9 @@ def write_report(table: pd.DataFrame, out_dir, params=None, outcomes=("nmi", "pu
               f"is below {alpha:g}. Direction: the sign of PRCC when PRCC alone is significant, else "
               "non-monotone.",
               "- Importance cross-checks (Optuna fANOVA, MDI, PED-ANOVA; SALib RBD-FAST, delta, PAWN) use "
-              "the same trials; they rank, they do not test.", ""]
+              "the same trials; they rank, they do not test. "
+              + (f"Seed of their random forests and bootstraps: {seed} (`--seed`; also the `seed` column "
+                 "of importance.csv)." if len(imp) else "Not run for this report."), ""]
     path = out_dir / "report.md"
     path.write_text("\n".join(lines))
     return path

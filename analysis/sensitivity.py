@@ -51,7 +51,8 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
-from .table import AnalysisError, Prepared, prepare
+from .errors import AnalysisError
+from .table import Prepared, prepare, varying
 
 #: Columns of :func:`analyze`'s result, in order.
 COLUMNS = [
@@ -160,11 +161,11 @@ def analyze_outcome(data: pd.DataFrame, params: list[str], outcome: str, *,
     """All measures of one outcome; ``data`` holds finite numeric columns ``params + [outcome]``."""
     notes = notes if notes is not None else []
     y = data[outcome].to_numpy(float)
-    constant = [p for p in params if data[p].nunique() < 2]
-    if constant:
-        notes.append(f"{outcome}: parameter(s) {', '.join(constant)} constant where {outcome} "
-                     "is finite; left out")
-        params = [p for p in params if p not in constant]
+    kept = varying(data, params)
+    if len(kept) < len(params):
+        notes.append(f"{outcome}: parameter(s) {', '.join(p for p in params if p not in kept)} constant "
+                     f"where {outcome} is finite; left out")
+    params = kept
     if not params:
         raise AnalysisError(f"{outcome}: no parameter varies among the trials where {outcome} is finite")
     X = data[params].to_numpy(float)

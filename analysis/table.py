@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .errors import AnalysisError  # noqa: F401 -- re-exported: analysis.table.AnalysisError
+
 #: Fewer usable trials than this and nothing can be estimated.
 MIN_TRIALS = 3
 
@@ -39,10 +41,6 @@ METADATA = frozenset({
     "seconds", "duration", "reason", "dataset", "model", "study", "run_dir", "out_dir",
     "datetime_start", "datetime_complete", "started", "finished", "attempt", "retries",
 })
-
-
-class AnalysisError(ValueError):
-    """The table cannot be analysed as asked. The message is one line."""
 
 
 @dataclass
@@ -59,6 +57,20 @@ class Prepared:
         """The parameter columns and ``outcome`` of the trials where ``outcome`` is finite."""
         return self.data.loc[self.data[outcome].notna(), self.params + [outcome]]
 
+    def outcome_params(self, outcome: str) -> list[str]:
+        """The parameters that vary among the trials where ``outcome`` is finite (:func:`varying`)."""
+        return varying(self.outcome_data(outcome), self.params)
+
+
+def varying(data: pd.DataFrame, params) -> list[str]:
+    """The columns of ``params`` that take at least two distinct values in ``data`` (order kept).
+
+    The one rule for leaving out constant parameters (a value the space
+    fixed, or one that is constant where an outcome is finite): nothing can
+    be learned about a parameter that did not vary.
+    """
+    return [p for p in params if data[p].nunique() > 1]
+
 
 def infer_params(table: pd.DataFrame, outcomes=()) -> list[str]:
     """Parameter columns of a table.
@@ -67,10 +79,8 @@ def infer_params(table: pd.DataFrame, outcomes=()) -> list[str]:
     does), else every column that is not an outcome or metadata
     (:data:`KNOWN_OUTCOMES`, :data:`METADATA`).
 
-    Columns named like Optuna's ``trials_dataframe`` (``params_a_t``) or
-    ``user_attrs_*`` / ``system_attrs_*`` are recognised: ``params_*`` are
-    parameters (use :func:`strip_prefixes` first to analyse them by their
-    plain names), ``*_attrs_*`` are metadata.
+    Columns named like Optuna's ``trials_dataframe`` ``user_attrs_*`` /
+    ``system_attrs_*`` are metadata.
     """
     listed = table.attrs.get("params")
     if listed and all(p in table.columns for p in listed):
@@ -78,11 +88,6 @@ def infer_params(table: pd.DataFrame, outcomes=()) -> list[str]:
     skip = set(outcomes) | set(KNOWN_OUTCOMES) | METADATA
     return [c for c in table.columns
             if c not in skip and not str(c).startswith(("user_attrs_", "system_attrs_"))]
-
-
-def strip_prefixes(table: pd.DataFrame) -> pd.DataFrame:
-    """Rename Optuna-style ``params_<name>`` columns to ``<name>``."""
-    return table.rename(columns=lambda c: c[len("params_"):] if str(c).startswith("params_") else c)
 
 
 def _split(names, what: str) -> list[str]:
@@ -161,12 +166,9 @@ def prepare(table: pd.DataFrame, params=None, outcomes=("nmi", "purity")) -> Pre
     if len(data) == 0:
         raise AnalysisError(f"no usable COMPLETE trials (of {n_total} in the table)")
 
-    params_out = []
-    for p in kept:
-        if data[p].nunique() < 2:
-            notes.append(f"parameter {p} dropped: constant ({data[p].iloc[0]:g}) in the COMPLETE trials")
-        else:
-            params_out.append(p)
+    params_out = varying(data, kept)
+    notes += [f"parameter {p} dropped: constant ({data[p].iloc[0]:g}) in the COMPLETE trials"
+              for p in kept if p not in params_out]
     if not params_out:
         raise AnalysisError("no parameter varies across the COMPLETE trials")
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import qmc
 
 #: name -> (low, high, type) of the known-answer parameters.
 BOUNDS: dict[str, tuple[float, float, str]] = {
@@ -35,19 +34,18 @@ NON_INFLUENTIAL = ("null1", "null2", "null3")
 
 
 def lhs_design(bounds: dict[str, tuple], n: int, seed: int) -> pd.DataFrame:
-    """An n-point Latin hypercube (scipy.stats.qmc, seeded) scaled to ``bounds``.
+    """An n-point Latin hypercube over ``bounds``, drawn by the study runner's own design
+    (:func:`studies.design.sample`: seeded, every column stratified, integers included).
 
-    ``bounds``: name -> (low, high) or (low, high, type); "int" values are
-    rounded (each of the n strata still holds one point before rounding).
+    ``bounds``: name -> (low, high) or (low, high, type), type "float" (default) or
+    "int"; linear scales. Any names (the runner's spaces only take dcsomrl's).
     """
-    names = list(bounds)
-    unit = qmc.LatinHypercube(d=len(names), rng=np.random.default_rng(seed)).random(n)
-    out = {}
-    for j, name in enumerate(names):
-        low, high, *kind = bounds[name]
-        col = low + unit[:, j] * (high - low)
-        out[name] = np.round(col).astype(int) if kind and kind[0] == "int" else col
-    return pd.DataFrame(out)
+    from studies.design import sample
+    from studies.space import Dimension, Space
+
+    dims = {name: Dimension(name, kind[0] if kind else "float", low, high)
+            for name, (low, high, *kind) in bounds.items()}
+    return sample(Space("known-answer", dims), n, seed).reset_index(drop=True)
 
 
 def _unit(design: pd.DataFrame, name: str) -> np.ndarray:

@@ -43,7 +43,7 @@ def run_design(name: str, args, workers: int, out: Path) -> float:
     """Run ``lhs`` with ``workers`` workers; its wall time in seconds."""
     cmd = [sys.executable, "-m", "studies.cli", "lhs", "--n", str(args.n), "--dataset", args.dataset,
            "--space", args.space, "--epochs", str(args.epochs), "--devices", args.devices,
-           "--workers-per-device", str(workers), "--study", name, "--out", str(out), "--seed", "0"]
+           "--workers-per-device", str(workers), "--study", name, "--results", str(out), "--seed", "0"]
     if args.storage:
         cmd += ["--storage", args.storage]
     if args.data_dir:
@@ -64,7 +64,7 @@ def measure(name: str, args, out: Path, wall: float, workers: int, started: floa
     from studies import storage as st
     from studies import study as sy
 
-    study = sy.load(st.open_storage(args.storage or st.default_url(name, out)), name)
+    study = sy.load(st.open_storage(st.resolve_url(args.storage, name, out)), name)
     trials = [t for t in study.get_trials() if t.state == TrialState.COMPLETE]
     own = [float(t.user_attrs["seconds"]) for t in trials]
     in_trial = [(t.datetime_complete - t.datetime_start).total_seconds() - s for t, s in zip(trials, own)]

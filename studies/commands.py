@@ -1,12 +1,18 @@
 """The study runner's subcommands of ``dcsomrl-study``: lhs, worker, status, export.
 
 ``add_commands(subparsers)`` registers them; each parser sets ``func``, a
-function of the parsed arguments returning the exit code. Bad input raises
+function of the parsed arguments returning the exit code. Registering imports
+nothing heavy (no optuna, pandas or torch: ``dcsomrl-study --help`` stays
+fast); each command imports what it needs when it runs. Bad input raises
 :class:`studies.errors.StudiesError` (a ValueError; one-line message) or
 ``dcsomrl.params.ParameterError``, which ``studies.cli.main`` prints as one line.
 
-Exit codes: 0 done; 1 design points left unfinished (workers kept dying);
-3 a worker hit a problem of the machine (data, imports); 130 interrupted.
+Every command that reads or writes a study names its results folder
+``--results DIR`` (``--out`` is a deprecated alias for lhs, status and worker).
+
+Exit codes: 0 done; 1 design points left unfinished (workers kept dying) or
+none completed; 3 a worker hit a problem of the machine (data, device,
+imports); 130 interrupted.
 """
 from __future__ import annotations
 
@@ -21,6 +27,43 @@ from studies.errors import StudyError
 
 PROG = "dcsomrl-study"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+EXIT_NONE_COMPLETE = 1
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+class _DeprecatedAlias(argparse.Action):
+    """An old option name kept working: stores into the new option's dest and says so on stderr."""
+
+    def __init__(self, option_strings, dest, new: str, **kwargs):
+        self.new = new
+        super().__init__(option_strings, dest, default=argparse.SUPPRESS, help=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"{parser.prog}: warning: {option_string} is deprecated here; use {self.new}",
+              file=sys.stderr, flush=True)
+        setattr(namespace, self.dest, values)
+
+
+def add_results(p: argparse.ArgumentParser, help: str) -> None:
+    """``--results DIR`` (default ``results``), with ``--out`` as a deprecated alias."""
+    p.add_argument("--results", default="results", help=help)
+    p.add_argument("--out", dest="results", action=_DeprecatedAlias, new="--results")
+
+
+def add_storage(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--storage", default=None,
+                   help="storage URL (default: env DCSOMRL_STORAGE, else journal:///<results>/<study>/journal.log; "
+                        "postgresql://user:pass@host:port/db for workers on several machines)")
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -39,33 +82,37 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="optimize the LHS (random-cd: lower centered discrepancy; keeps the strata)")
     p.add_argument("--devices", default="auto", help="auto (every GPU, else the CPU), cpu, or cuda:0,cuda:1,...")
     p.add_argument("--workers-per-device", type=int, default=1, help="worker processes per device")
-    p.add_argument("--storage", default=None,
-                   help="storage URL (default journal:///<out>/<study>/journal.log; "
-                        "postgresql://user:pass@host:port/db for workers on several machines)")
+    add_storage(p)
     p.add_argument("--study", default=None, help="study name (default <dataset>-<space>-n<N>-s<seed>[-e<E>])")
     p.add_argument("--data-dir", default=None, help="data directory (default: DCSOMRL_DATA or ~/.cache/dcsomrl)")
-    p.add_argument("--out", default="results", help="results folder; the study writes <out>/<study>/")
+    add_results(p, "results folder; the study writes <results>/<study>/ (default: results)")
     p.add_argument("--trial-fn", default=None, help=argparse.SUPPRESS)  # module:function (tests)
     p.set_defaults(func=lhs_command)
 
-    from studies.worker import add_arguments, worker_command
-
     p = sub.add_parser("worker", help="join a study from any machine and train its waiting trials",
                        description="Take waiting trials of a study until none remain.")
-    add_arguments(p)
+    p.add_argument("--study", required=True, help="study name")
+    add_storage(p)
+    p.add_argument("--device", default="auto", help="auto (a GPU if one is visible, else cpu), cpu, or cuda:N")
+    add_results(p, "results folder; trials write <results>/<study>/trials/<number>/ (default: results)")
+    p.add_argument("--data-dir", default=None, help="data directory (default: DCSOMRL_DATA or ~/.cache/dcsomrl)")
+    p.add_argument("--threads", type=positive_int, default=None, help="torch threads of this worker (>= 1)")
+    p.add_argument("--max-trials", type=positive_int, default=None, help="stop after this many trials")
+    p.add_argument("--trial-fn", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--device-label", default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=worker_command)
 
     p = sub.add_parser("status", help="a study's progress, failures and best trials")
     p.add_argument("--study", required=True)
-    p.add_argument("--storage", default=None, help="storage URL (default: its journal under --out)")
-    p.add_argument("--out", default="results", help="results folder (for the default storage)")
-    p.add_argument("--top", type=int, default=5, help="how many best trials to show")
+    add_storage(p)
+    add_results(p, "results folder (for the default storage; default: results)")
+    p.add_argument("--top", type=positive_int, default=5, help="how many best trials to show (>= 1)")
     p.set_defaults(func=status_command)
 
     p = sub.add_parser("export", help="write a study's trials as a tidy CSV table")
     p.add_argument("--study", required=True)
-    p.add_argument("--storage", default=None, help="storage URL (default: its journal under --results)")
-    p.add_argument("--results", default="results", help="results folder (for the default storage)")
+    add_storage(p)
+    p.add_argument("--results", default="results", help="results folder (for the default storage; default: results)")
     p.add_argument("--out", required=True, help="CSV file to write (one row per trial)")
     p.add_argument("--curves", default=None, help="also write the validation curves to this CSV file")
     p.set_defaults(func=export_command)
@@ -73,16 +120,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 # --------------------------------------------------------------------------- lhs
 
-def quiet_optuna() -> None:
-    """Optuna's own INFO lines ("A new study created ...") would interleave with our progress."""
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-
 def default_study_name(dataset: str, space: str, n: int, seed: int, epochs: int | None) -> str:
-    stem = pathlib.Path(dataset).stem if pathlib.Path(dataset).suffix else dataset
-    return f"{stem}-{space}-n{n}-s{seed}" + (f"-e{epochs}" if epochs else "")
+    from dcsomrl.data import dataset_stem
+
+    return f"{dataset_stem(dataset)}-{space}-n{n}-s{seed}" + (f"-e{epochs}" if epochs else "")
 
 
 def check_study_name(name: str) -> str:
@@ -92,38 +133,50 @@ def check_study_name(name: str) -> str:
 
 
 def lhs_command(args: argparse.Namespace) -> int:
-    """``dcsomrl-study lhs``: create (or resume) the study, run local workers, show the best trials."""
+    """``dcsomrl-study lhs``: create (or resume) the study, run local workers, show the best trials.
+
+    Everything the user gave is checked (dataset name, space, devices) before
+    the study is created, so a typo never spends a study name.
+    """
+    from dcsomrl.data import canonical_name
     from dcsomrl.params import check
 
-    from studies import launch
+    from studies import export, launch
     from studies import storage as st
     from studies import study as sy
     from studies.design import sample
-    from studies.space import resolve_space
+    from studies.space import is_space_file, resolve_space
 
-    quiet_optuna()
+    st.quiet_optuna()
     if args.n < 1:
         raise StudyError(f"--n must be >= 1, got {args.n}")
     if args.seed < 0:
         raise StudyError(f"--seed must be >= 0, got {args.seed}")
-    space = resolve_space(args.space, args.dataset)
+    dataset = canonical_name(args.dataset)  # DataError for an unknown name, reads nothing
+    space = resolve_space(args.space, dataset)
     if args.epochs is not None:
         space = space.with_fixed(epochs=check("epochs", args.epochs))
     optimization = None if args.optimization == "none" else args.optimization
-    space_label = pathlib.Path(args.space).stem if args.space.endswith(".toml") or "/" in args.space else args.space
-    name = check_study_name(args.study or default_study_name(args.dataset, space_label, args.n, args.seed, args.epochs))
+    space_label = pathlib.Path(args.space).stem if is_space_file(args.space) else args.space
+    name = check_study_name(args.study or default_study_name(dataset, space_label, args.n, args.seed, args.epochs))
     slots = launch.plan_slots(args.devices, args.workers_per_device)
     points = sample(space, args.n, args.seed, optimization).to_dict("records")
-    design = sy.design_attrs(space, args.n, args.seed, args.dataset, optimization=optimization,
+    design = sy.design_attrs(space, args.n, args.seed, dataset, optimization=optimization,
                              epochs=args.epochs, trial_fn=args.trial_fn)
-    url = args.storage or st.default_url(name, args.out)
-    label = f"{args.n} design points over space {space.name!r} on {args.dataset}"
-    study, exit_code = run_study(name, url, design, points, slots=slots, out=args.out,
+    url = st.resolve_url(args.storage, name, args.results)
+    label = f"{args.n} design points over space {space.name!r} on {dataset}"
+    study, exit_code = run_study(name, url, design, points, slots=slots, out=args.results,
                                  data_dir=args.data_dir, label=label)
-    print_summary(study, top=5)
-    if sy.counts(study)["running"]:
+    trials = study.get_trials(deepcopy=False)
+    c = sy.count_points(trials, args.n)
+    print_summary(export.study_table(study, trials), c, top=5)
+    if c["running"]:
         print("some trials still run on other workers; follow them with "
               f"{PROG} status --study {name}" + (" --storage URL" if args.storage else ""), flush=True)
+    if exit_code == 0 and c["complete"] == 0 and not c["running"]:
+        print(f"{PROG}: no design point completed; see the reasons with {PROG} status --study {name}",
+              file=sys.stderr, flush=True)
+        return EXIT_NONE_COMPLETE
     return exit_code
 
 
@@ -132,7 +185,7 @@ def run_study(name: str, url: str, design: dict, points: list[dict], *, slots, o
     """Create (or resume) a study, re-enqueue lost trials and drain it with local
     workers, one per slot, showing progress; returns (study, exit code).
 
-    Used by ``lhs`` and by ``final`` (analysis/commands.py).
+    ``out`` is the results folder. Used by ``lhs`` and by ``final`` (analysis/commands.py).
     """
     from studies import launch
     from studies import storage as st
@@ -146,7 +199,7 @@ def run_study(name: str, url: str, design: dict, points: list[dict], *, slots, o
     lost = sy.recover(study, storage)
     if lost:
         print(f"re-enqueued {len(lost)} trial(s) whose worker was lost: {', '.join(map(str, lost))}", flush=True)
-    c = sy.counts(study)
+    c = sy.count_points(study.get_trials(deepcopy=False), design["n"])
     if c["waiting"]:
         devices = sorted({s.label for s in slots})
         used = min(len(slots), c["waiting"])
@@ -207,25 +260,48 @@ def _duration(seconds: float) -> str:
     return f"{h}h{m:02d}m" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
 
 
+# --------------------------------------------------------------------------- worker
+
+def worker_command(args: argparse.Namespace) -> int:
+    """``dcsomrl-study worker``: drain the queue; 0 when done, 3 on a problem of the machine, 130 if stopped."""
+    from studies import storage as st
+    from studies import worker as wk
+
+    st.quiet_optuna()
+    url = st.resolve_url(args.storage, args.study, args.results)
+    try:
+        with wk.sigterm_interrupts():
+            result = wk.run_worker(args.study, url, device=args.device, device_label=args.device_label,
+                                   out=args.results, data_dir=args.data_dir, threads=args.threads,
+                                   max_trials=args.max_trials, trial_fn=args.trial_fn)
+    except wk.EnvironmentProblem as err:
+        print(f"{PROG} worker: error: {err}", file=sys.stderr, flush=True)
+        return wk.EXIT_ENVIRONMENT
+    except (KeyboardInterrupt, wk.Interrupted):
+        print(f"{PROG} worker: stopped; the running trial went back to the queue", file=sys.stderr, flush=True)
+        return wk.EXIT_INTERRUPTED
+    print(f"worker done: {len(result.complete)} complete, {len(result.failed)} failed", file=sys.stderr, flush=True)
+    return wk.EXIT_OK
+
+
 # --------------------------------------------------------------------------- status / export
 
-def print_summary(study, top: int = 5) -> None:
-    """Counts per design point and the ``top`` best trials as a table."""
+def print_summary(table, counts: dict[str, int], top: int = 5) -> None:
+    """Counts per design point and the ``top`` best trials of a study table
+    (:func:`studies.export.study_table`) as a table."""
     from rich.console import Console
     from rich.table import Table
 
     from studies import export
-    from studies import study as sy
 
     console = Console() if sys.stdout.isatty() else Console(width=200)
-    c = sy.counts(study)
+    c = counts
     console.print(f"design points: {c['complete']} complete, {c['failed']} failed, {c['running']} running, "
                   f"{c['waiting']} waiting (of {c['n']}); {c['retried']} lost trial(s) retried")
-    table = export.study_table(study)
     best = export.best(table, top)
     if best.empty:
         return
-    design = study.user_attrs["design"]
+    design = table.attrs["design"]
     varying = [p for p, d in design["space"]["params"].items() if "value" not in d]
     t = Table(title=f"best {len(best)} trials by NMI")
     for col in ["trial", "point", "NMI", "Purity", "nodes", "seconds"]:
@@ -244,50 +320,57 @@ def _fmt(v: Any) -> str:
 
 
 def status_command(args: argparse.Namespace) -> int:
-    """``dcsomrl-study status``: design, counts, running trials, failures, best trials."""
+    """``dcsomrl-study status``: design, counts, running trials, failures, best trials.
+
+    Reads the study's trials once and derives every section from them.
+    """
+    import collections
     import datetime
 
     from optuna.trial import TrialState
 
     from studies import export
+    from studies import storage as st
     from studies import study as sy
 
-    quiet_optuna()
-    study = export.open_study(args.study, args.storage, args.out)
-    d = study.user_attrs["design"]
+    st.quiet_optuna()
+    study = export.open_study(args.study, args.storage, args.results)
+    trials = study.get_trials(deepcopy=False)
+    table = export.study_table(study, trials)
+    d = table.attrs["design"]
     print(f"study {study.study_name}: {d['n']} points over space {d['space_name']!r} on {d['dataset']} "
           f"(seed {d['seed']}" + (f", {d['epochs']} epochs" if d.get("epochs") else "") + ")")
-    states: dict[str, int] = {}
-    for t in study.get_trials(deepcopy=False):
-        states[t.state.name] = states.get(t.state.name, 0) + 1
+    states = collections.Counter(t.state.name for t in trials)
     print("trials: " + ", ".join(f"{k.lower()} {v}" for k, v in sorted(states.items())))
     now = datetime.datetime.now()
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+    for t in trials:
+        if t.state != TrialState.RUNNING:
+            continue
         w = t.user_attrs.get("worker") or {}
         alive = sy.process_alive(w) if w else None
         age = f"{(now - t.datetime_start).total_seconds():.0f} s" if t.datetime_start else "?"
         flag = " (worker dead: re-run lhs or start a worker to re-enqueue)" if alive is False else ""
         print(f"  running: trial {t.number} (point {t.user_attrs.get('design_index')}) on "
               f"{w.get('host', '?')} {t.user_attrs.get('device', '')} pid {w.get('pid', '?')} for {age}{flag}")
-    table = export.study_table(study)
     for _, r in table[table["state"].isin(["FAIL", "PRUNED"])].iterrows():
         print(f"  {r['state'].lower()}: trial {r['number']} (point {r['design_index']}): {r['reason']}")
-    print_summary(study, args.top)
+    print_summary(table, sy.count_points(trials, d["n"]), args.top)
     return 0
 
 
 def export_command(args: argparse.Namespace) -> int:
     """``dcsomrl-study export``: the tidy trial table as CSV (and the validation curves)."""
     from studies import export
+    from studies import storage as st
 
-    quiet_optuna()
+    st.quiet_optuna()
     study = export.open_study(args.study, args.storage, args.results)
-    path = export.write_csv(study, args.out)
-    table = export.study_table(study)
+    trials = study.get_trials(deepcopy=False)
+    table = export.study_table(study, trials)
+    path = export.write_csv(table, args.out)
     print(f"wrote {len(table)} trials to {path}")
     if args.curves:
-        curves = export.validation_table(study)
-        pathlib.Path(args.curves).parent.mkdir(parents=True, exist_ok=True)
-        curves.to_csv(args.curves, index=False)
+        curves = export.validation_table(study, trials)
+        export.write_csv(curves, args.curves)
         print(f"wrote {len(curves)} validation points to {args.curves}")
     return 0

@@ -19,3 +19,7 @@ class StorageError(StudiesError):
 
 class StudyError(StudiesError):
     """A study that cannot be created, resumed or found (e.g. a different design under its name)."""
+
+
+class ExportError(StudiesError):
+    """A table that cannot be written where asked (names the path)."""

@@ -31,26 +31,32 @@ import pathlib
 
 import optuna
 import pandas as pd
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
+from dcsomrl.util import one_line
 from studies import storage as st
 from studies import study as sy
+from studies.errors import ExportError
 
 OUTCOMES = ("nmi", "purity", "n_nodes", "seconds")
 LOST = "worker lost (no heartbeat within the grace period)"
 
 
-def open_study(name: str, storage: str | None = None, out: str | os.PathLike = "results") -> optuna.Study:
-    """Load a study by name (default storage: its journal file under ``out``)."""
-    return sy.load(st.open_storage(storage or st.default_url(name, out), create=False), name)
+def open_study(name: str, storage: str | None = None, results: str | os.PathLike = "results") -> optuna.Study:
+    """Load a study by name from ``storage`` (default: :func:`studies.storage.resolve_url`)."""
+    return sy.load(st.open_storage(st.resolve_url(storage, name, results), create=False), name)
 
 
-def study_table(study: optuna.Study) -> pd.DataFrame:
-    """One row per trial: number, state, design index, every parameter, every outcome, metadata."""
+def study_table(study: optuna.Study, trials: list[FrozenTrial] | None = None) -> pd.DataFrame:
+    """One row per trial: number, state, design index, every parameter, every outcome, metadata.
+
+    ``trials``: the study's trials when the caller has fetched them already
+    (``study.get_trials(deepcopy=False)``), so that they are read once.
+    """
     design = study.user_attrs.get("design", {})
     params = list(design.get("space", {}).get("params", {}))
     rows = []
-    for t in study.get_trials(deepcopy=False):
+    for t in study.get_trials(deepcopy=False) if trials is None else trials:
         values = dict(t.system_attrs.get("fixed_params", {}))
         values.update(t.params)
         ua = t.user_attrs
@@ -81,21 +87,33 @@ def study_table(study: optuna.Study) -> pd.DataFrame:
     return table
 
 
-def validation_table(study: optuna.Study) -> pd.DataFrame:
-    """The validation curves of the COMPLETE trials: number, design_index, step, epoch, nmi, purity, n_nodes, loss."""
+def validation_table(study: optuna.Study, trials: list[FrozenTrial] | None = None) -> pd.DataFrame:
+    """The validation curves of the COMPLETE trials: number, design_index, step, epoch, nmi, purity, n_nodes, loss.
+
+    ``trials``: as for :func:`study_table`.
+    """
     rows = []
-    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+    for t in study.get_trials(deepcopy=False) if trials is None else trials:
+        if t.state != TrialState.COMPLETE:
+            continue
         for point in t.user_attrs.get("validation", []) or []:
             rows.append({"number": t.number, "design_index": t.user_attrs.get("design_index"), **point})
     return pd.DataFrame(rows, columns=None if rows else
                         ["number", "design_index", "step", "epoch", "nmi", "purity", "n_nodes", "loss"])
 
 
-def write_csv(study: optuna.Study, path: str | os.PathLike) -> pathlib.Path:
-    """Write :func:`study_table` as CSV."""
+def write_csv(table: pd.DataFrame, path: str | os.PathLike) -> pathlib.Path:
+    """Write a table (:func:`study_table`, :func:`validation_table`) as CSV, creating its folder.
+
+    A path that cannot be written (a file where a folder should be, no
+    permission) raises :class:`studies.errors.ExportError` naming it.
+    """
     path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    study_table(study).to_csv(path, index=False)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(path, index=False)
+    except OSError as err:
+        raise ExportError(f"cannot write {path}: {err.strerror or one_line(err)}") from None
     return path
 
 

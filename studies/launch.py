@@ -5,13 +5,16 @@ Devices (SPEC 6, "parallel on GPUs"):
 - ``auto``: every visible GPU (``torch.cuda.device_count()``), else the CPU;
 - ``cpu``; or a list ``cuda:0,cuda:1,...`` (``cpu`` may be listed too).
 
-Each worker is a separate process (``python -m studies.worker``) pinned to one
-device: for ``cuda:N`` its environment gets ``CUDA_VISIBLE_DEVICES`` = that
-GPU (mapped through the parent's own ``CUDA_VISIBLE_DEVICES`` when set) before
-torch is imported, so the worker trains on its ``cuda:0``; CPU workers see no
-GPU. ``--workers-per-device K`` starts K workers per device. The machine's
-cores are split among the workers, ``threads = max(1, cores // workers)``, set
-as ``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` and ``torch.set_num_threads``, so
+Each worker is a separate process (``python -m studies.cli worker``, the
+storage URL in env ``DCSOMRL_STORAGE``, never on its command line where the
+process list would show a password) pinned to one device: for ``cuda:N`` its
+environment gets ``CUDA_VISIBLE_DEVICES`` = that GPU (mapped through the
+parent's own ``CUDA_VISIBLE_DEVICES`` when set) before torch is imported, so
+the worker trains on its ``cuda:0``; CPU workers see no GPU. A ``cuda:N``
+beyond the machine's visible GPUs is refused before anything starts.
+``--workers-per-device K`` starts K workers per device. The machine's cores
+are split among the workers, ``threads = max(1, cores // workers)``, set as
+``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` and ``torch.set_num_threads``, so
 parallel workers do not oversubscribe the CPU.
 
 :func:`supervise` watches the workers and the study: a worker that dies (a
@@ -32,6 +35,7 @@ from typing import Callable
 
 import optuna
 
+from studies import storage as st
 from studies import study as sy
 from studies.errors import StudyError
 from studies.worker import EXIT_ENVIRONMENT, Interrupted
@@ -87,10 +91,22 @@ def parse_devices(devices: str, gpus: Callable[[], int] = gpu_count) -> list[str
 
 def plan_slots(devices: str = "auto", workers_per_device: int = 1, *, cores: int | None = None,
                gpus: Callable[[], int] = gpu_count, parent_visible: str | None = None) -> list[Slot]:
-    """The worker processes to start: ``workers_per_device`` per device, cores split among them."""
+    """The worker processes to start: ``workers_per_device`` per device, cores split among them.
+
+    Every ``cuda:N`` must be one of this machine's ``gpus()`` visible GPUs
+    (StudyError otherwise), so that a missing GPU stops ``lhs`` before it
+    creates anything.
+    """
     if workers_per_device < 1:
         raise StudyError(f"--workers-per-device must be >= 1, got {workers_per_device}")
     labels = parse_devices(devices, gpus)
+    cuda = [label for label in labels if label != "cpu"]
+    visible_gpus = gpus() if cuda else 0
+    for label in cuda:
+        if int(label.split(":")[1]) >= visible_gpus:
+            raise StudyError(f"device {label} is not visible: this machine shows "
+                             + (f"{visible_gpus} GPU(s) (cuda:0..cuda:{visible_gpus - 1})" if visible_gpus
+                                else "no CUDA GPU") + "; use --devices cpu or auto")
     cores = cores or cpu_cores()
     total = len(labels) * workers_per_device
     threads = max(1, cores // total)
@@ -127,15 +143,16 @@ def spawn(slot: Slot, index: int, *, study: str, storage: str, out: str, data_di
           log_dir: pathlib.Path) -> subprocess.Popen:
     """Start one worker process for ``slot``; its output goes to ``log_dir/worker-<index>.log``."""
     log_dir.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "studies.worker", "--study", study, "--storage", storage,
+    cmd = [sys.executable, "-m", "studies.cli", "worker", "--study", study,
            "--device", slot.device, "--device-label", slot.label, "--threads", str(slot.threads),
-           "--out", str(out)]
+           "--results", str(out)]
     if data_dir:
         cmd += ["--data-dir", str(data_dir)]
+    env = worker_env(slot)
+    env[st.STORAGE_ENV] = storage  # not on the command line: it may hold a password
     log = open(log_dir / f"worker-{index}.log", "ab")
     try:
-        return subprocess.Popen(cmd, env=worker_env(slot), stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
+        return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     finally:
         log.close()
 
@@ -168,7 +185,12 @@ def supervise(study: optuna.Study, storage: optuna.storages.BaseStorage, slots: 
     budget = 2 * len(slots) + 2 if max_restarts is None else max_restarts
     messages: list[str] = []
     procs: dict[int, subprocess.Popen] = {}
-    first = sy.counts(study)
+    n = study.user_attrs["design"]["n"]
+
+    def counts() -> dict[str, int]:  # one read of the trials per poll
+        return sy.count_points(study.get_trials(deepcopy=False), n)
+
+    first = counts()
     for i, slot in enumerate(slots[:first["waiting"]]):
         procs[i] = start(slot, i)
     t0, base_done, fatal = time.monotonic(), first["complete"] + first["failed"], False
@@ -187,12 +209,12 @@ def supervise(study: optuna.Study, storage: optuna.storages.BaseStorage, slots: 
                 sy.recover(study, storage)
                 if rc in (EXIT_ENVIRONMENT, 2):
                     fatal = True
-                elif not fatal and budget > 0 and sy.counts(study)["waiting"] > 0:
+                elif not fatal and budget > 0 and counts()["waiting"] > 0:
                     budget -= 1
                     procs[i] = start(slots[i], i)
             if not procs:  # all workers gone: put back what they lost, restart if trials wait
                 sy.recover(study, storage)
-            c = sy.counts(study)
+            c = counts()
             done = c["complete"] + c["failed"] - base_done
             rate = done / (time.monotonic() - t0)  # design points finished per second
             progress(c, (c["waiting"] + c["running"]) / rate if done else float("nan"))

@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dcsomrl.params import PARAMS, ParameterError, check
+from dcsomrl.util import one_line
 from studies.errors import SpaceError
 
 SPACES_DIR = pathlib.Path(__file__).parent / "spaces"
@@ -147,8 +148,12 @@ def load_space(path: str | pathlib.Path) -> Space:
             data = tomllib.load(f)
     except FileNotFoundError:
         raise SpaceError(f"{path}: no such space file") from None
-    except tomllib.TOMLDecodeError as err:
-        raise SpaceError(f"{path}: not valid TOML: {err}") from None
+    except IsADirectoryError:
+        raise SpaceError(f"{path}: is a directory, not a space file") from None
+    except OSError as err:  # permissions, a broken link, ...
+        raise SpaceError(f"{path}: cannot read the space file: {err.strerror or one_line(err)}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise SpaceError(f"{path}: not valid TOML: {one_line(err)}") from None
     return parse_space(data, str(path))
 
 
@@ -157,14 +162,21 @@ def shipped_spaces() -> list[str]:
     return sorted(p.stem for p in SPACES_DIR.glob("*.toml"))
 
 
+def is_space_file(name_or_path: str | pathlib.Path) -> bool:
+    """True when ``name_or_path`` is a file path (it ends in ``.toml`` or holds a ``/``),
+    False when it names a shipped space (``initial``, ``adjusted``, ``best``, ...)."""
+    text = str(name_or_path)
+    return text.endswith(".toml") or "/" in text
+
+
 def resolve_space(name_or_path: str | pathlib.Path, dataset: str | None = None) -> Space:
-    """A shipped space by name for a dataset, or a space file by path.
+    """A shipped space by name for a dataset, or a space file by path (:func:`is_space_file`).
 
     ``initial``, ``adjusted``, ``best`` (or any shipped stem) look for
-    ``<dataset>-<name>.toml`` first, then ``<name>.toml``. Anything else is a path.
+    ``<dataset>-<name>.toml`` first, then ``<name>.toml``.
     """
     text = str(name_or_path)
-    if not text.endswith(".toml") and "/" not in text:
+    if not is_space_file(text):
         for stem in ([f"{dataset}-{text}"] if dataset else []) + [text]:
             candidate = SPACES_DIR / f"{stem}.toml"
             if candidate.exists():

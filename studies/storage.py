@@ -1,10 +1,14 @@
 """Where a study lives: Optuna storages by URL (SPEC 6, "storage is the record of truth").
 
-URL forms accepted by ``--storage``:
+Which storage a command uses (:func:`resolve_url`): ``--storage URL``, else
+env ``DCSOMRL_STORAGE`` (how ``lhs`` hands the URL to its workers, so that a
+password never shows in the process list), else the study's journal file.
+
+URL forms accepted:
 
 - ``journal:///abs/path/journal.log`` (or ``journal://rel/path.log``): Optuna's
   :class:`~optuna.storages.JournalStorage` on a :class:`JournalFileBackend`.
-  The default, at ``<out>/<study>/journal.log``. For workers on one machine
+  The default, at ``<results>/<study>/journal.log``. For workers on one machine
   (or a file system with working ``link()``/``fcntl`` locks).
 - ``postgresql://user:password@host:port/db`` (any SQLAlchemy PostgreSQL or
   MySQL URL): :class:`~optuna.storages.RDBStorage` with heartbeats, for
@@ -45,19 +49,47 @@ from urllib.parse import urlparse
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from dcsomrl.util import one_line
 from studies.errors import StorageError
 
 JOURNAL_FILE = "journal.log"
+#: Environment variable read when ``--storage`` is absent (see :func:`resolve_url`).
+STORAGE_ENV = "DCSOMRL_STORAGE"
 #: User attributes that belong to the design point (kept when a trial is re-enqueued).
 DESIGN_ATTRS = ("design_index", "seed")
 #: How often a design point is retried after its worker died (then it stays failed).
 MAX_RETRY = 3
 
 
-def default_url(study: str, out: str | os.PathLike = "results") -> str:
-    """The default storage of a study: its journal file ``<out>/<study>/journal.log``."""
-    path = (pathlib.Path(out) / study / JOURNAL_FILE).resolve()
+def default_url(study: str, results: str | os.PathLike = "results") -> str:
+    """The default storage of a study: its journal file ``<results>/<study>/journal.log``."""
+    path = (pathlib.Path(results) / study / JOURNAL_FILE).resolve()
     return f"journal://{path}"
+
+
+def resolve_url(storage: str | None, study: str, results: str | os.PathLike = "results") -> str:
+    """The storage URL a command uses: ``--storage`` when given, else env
+    ``DCSOMRL_STORAGE`` (how ``lhs`` hands a URL with a password to its workers,
+    never on their command line), else the study's journal under ``results``
+    (:func:`default_url`)."""
+    return storage or os.environ.get(STORAGE_ENV, "").strip() or default_url(study, results)
+
+
+def quiet_optuna() -> None:
+    """Quiet Optuna for the commands: WARNING-level logs only (its INFO lines,
+    "A new study created ...", would interleave with our progress) and no
+    ExperimentalWarning (heartbeats and ``fail_stale_trials`` are experimental
+    in Optuna; we rely on them knowingly)."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+@contextmanager
+def experimental_ok() -> Iterator[None]:
+    """Run a block that uses Optuna's experimental features without their ExperimentalWarning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        yield
 
 
 def journal_path(url: str) -> pathlib.Path | None:
@@ -94,7 +126,7 @@ def open_storage(url: str, *, create: bool = True) -> optuna.storages.BaseStorag
     if scheme == "journal":
         path = journal_path(url)
         if not create and not path.is_file():
-            raise StorageError(f"no study journal at {path} (is the study name or --storage/--out right?)")
+            raise StorageError(f"no study journal at {path} (is the study name or --storage/--results right?)")
         path.parent.mkdir(parents=True, exist_ok=True)
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
@@ -106,16 +138,14 @@ def open_storage(url: str, *, create: bool = True) -> optuna.storages.BaseStorag
     if scheme in ("postgresql", "postgres", "mysql"):
         interval, grace = heartbeat_settings()
         given, url = url, _with_driver(url)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        with experimental_ok():
             try:
                 return optuna.storages.RDBStorage(
                     url, heartbeat_interval=interval, grace_period=grace,
                     heartbeat_stale_trial_callback=Requeue(max_retry=MAX_RETRY),
                     engine_kwargs={"pool_pre_ping": True})
             except Exception as err:  # sqlalchemy's OperationalError, ImportError of a driver...
-                first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-                raise StorageError(f"cannot open storage {redact(given)}: {first}") from None
+                raise StorageError(f"cannot open storage {redact(given)}: {one_line(err)}") from None
     raise StorageError(f"unknown storage URL {redact(url)!r}; expected journal:///path/journal.log "
                        "or postgresql://user:password@host:port/database")
 
@@ -213,6 +243,5 @@ class Requeue(optuna.storages.RetryHeartbeatStaleTrialCallback):
 
 def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
     """Re-enqueue a lost trial (see :class:`Requeue`)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+    with experimental_ok():
         Requeue(max_retry=MAX_RETRY)(study, trial)

@@ -14,21 +14,21 @@
 - :func:`recover` finds RUNNING trials whose worker is gone and re-enqueues
   them: on this machine by the worker's recorded process (pid and start time,
   see :func:`process_identity`), anywhere by RDB heartbeats.
-- :func:`design_status` and :func:`counts` summarize a study per design point.
+- :func:`count_points` (of trials already read) and :func:`counts` (of a study)
+  summarize a study per design point.
 """
 from __future__ import annotations
 
 import datetime
 import json
 import os
-import socket
-import warnings
 from typing import Any
 
 import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from dcsomrl.util import host_name  # studies.study.host_name stays importable
 from studies import storage as st
 from studies.errors import StudyError
 from studies.space import Space, parse_space
@@ -149,11 +149,6 @@ def load(storage: optuna.storages.BaseStorage, name: str) -> optuna.Study:
 
 # --------------------------------------------------------------------------- workers
 
-def host_name() -> str:
-    """This machine's name as recorded on trials (env ``DCSOMRL_HOST`` overrides it)."""
-    return os.environ.get("DCSOMRL_HOST") or socket.gethostname()
-
-
 def _namespace() -> str:
     """Which pids are comparable: the kernel boot and pid namespace (containers differ)."""
     try:
@@ -239,8 +234,7 @@ def recover(study: optuna.Study, storage: optuna.storages.BaseStorage,
             requeued.append(trial.number)
     if st.heartbeat_enabled(storage):
         before = {t.number for t in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.FAIL,))}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        with st.experimental_ok():
             optuna.storages.fail_stale_trials(study)
         after = storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.FAIL,))
         requeued += [t.number for t in after if t.number not in before]
@@ -249,10 +243,10 @@ def recover(study: optuna.Study, storage: optuna.storages.BaseStorage,
 
 # --------------------------------------------------------------------------- summaries
 
-def design_status(study: optuna.Study) -> dict[int, FrozenTrial]:
-    """Each design point's deciding trial: a COMPLETE one if any, else its latest trial."""
+def design_status(trials: list[FrozenTrial]) -> dict[int, FrozenTrial]:
+    """Each design point's deciding trial among ``trials``: a COMPLETE one if any, else its latest trial."""
     out: dict[int, FrozenTrial] = {}
-    for t in study.get_trials(deepcopy=False):
+    for t in trials:
         index = t.user_attrs.get("design_index")
         if index is None:
             continue
@@ -263,15 +257,20 @@ def design_status(study: optuna.Study) -> dict[int, FrozenTrial]:
     return out
 
 
-def counts(study: optuna.Study) -> dict[str, int]:
-    """Design points by state (complete, running, waiting, failed), plus ``retried`` (lost trials re-run)."""
-    status = design_status(study)
+def count_points(trials: list[FrozenTrial], n: int) -> dict[str, int]:
+    """Design points by state (complete, running, waiting, failed) of a study of ``n`` points
+    with these ``trials``, plus ``retried`` (lost trials that were re-run)."""
+    status = design_status(trials)
     names = {TrialState.COMPLETE: "complete", TrialState.RUNNING: "running",
              TrialState.WAITING: "waiting", TrialState.FAIL: "failed", TrialState.PRUNED: "failed"}
-    out = {"n": int(study.user_attrs["design"]["n"]), "complete": 0, "running": 0, "waiting": 0, "failed": 0}
+    out = {"n": int(n), "complete": 0, "running": 0, "waiting": 0, "failed": 0}
     for t in status.values():
         out[names[t.state]] += 1
     deciding = {t.number for t in status.values()}
-    out["retried"] = sum(1 for t in study.get_trials(deepcopy=False)
-                         if t.state == TrialState.FAIL and t.number not in deciding)
+    out["retried"] = sum(1 for t in trials if t.state == TrialState.FAIL and t.number not in deciding)
     return out
+
+
+def counts(study: optuna.Study) -> dict[str, int]:
+    """:func:`count_points` of a study (reads its trials and its design once)."""
+    return count_points(study.get_trials(deepcopy=False), study.user_attrs["design"]["n"])

@@ -1,8 +1,10 @@
 """A worker: takes waiting trials from a study's queue and trains them until none remain.
 
 Run as ``dcsomrl-study worker --study NAME --storage URL`` (from any machine
-that reaches the storage) or ``python -m studies.worker ...`` (how ``lhs``
-starts its local workers). Per trial it
+that reaches the storage; ``lhs`` starts its local workers the same way, as
+``python -m studies.cli worker``, with the storage URL in env
+``DCSOMRL_STORAGE``). Before it takes a trial it checks that its device exists
+and loads the data set once. Per trial it
 
 1. takes one WAITING trial atomically (:func:`studies.storage.pop_waiting`),
 2. records itself on it (user attributes ``worker`` = host, pid, process start
@@ -19,19 +21,22 @@ starts its local workers). Per trial it
 
 A SIGTERM or Ctrl-C puts the running trial back in the queue (failed with
 reason "interrupted", re-enqueued with the same parameters) before the worker
-exits. A problem of the machine rather than of the trial (the data set cannot
-be loaded, the trial function cannot be imported) puts the trial back and
-stops the worker with exit status 3.
+exits. A problem of the machine rather than of the trial (no such device, the
+data set cannot be loaded, the trial function cannot be imported) stops the
+worker with exit status 3 and puts back any trial it had taken.
 
 Hook for tests and other models: the trial function is ``module:function``,
 from ``--trial-fn``, else the study's design (``lhs --trial-fn``), else the
-trainer. It is called as ``fn(dataset, params, seed=, device=, data_dir=,
-out_dir=, progress=False)`` and returns a dict with at least ``nmi``,
-``purity``, ``n_nodes`` and ``seconds`` (see ``dcsomrl.trainer.run_trial``).
+trainer. It is called as ``fn(dataset, params, seed=, device=, model=,
+data_dir=, out_dir=, progress=False)`` (``model`` from the study's design,
+default ``dcsomrl``) and returns a dict with at least ``nmi``, ``purity``,
+``n_nodes`` and ``seconds`` (see ``dcsomrl.trainer.run_trial``).
+
+The command line (``dcsomrl-study worker``) is in :mod:`studies.commands`;
+``python -m studies.worker ARGS`` is the same as ``dcsomrl-study worker ARGS``.
 """
 from __future__ import annotations
 
-import argparse
 import importlib
 import math
 import os
@@ -47,6 +52,7 @@ from typing import Any, Callable, Iterator
 import optuna
 from optuna.trial import TrialState
 
+from dcsomrl.util import one_line
 from studies import storage as st
 from studies import study as sy
 from studies.space import Space
@@ -60,7 +66,7 @@ class Interrupted(BaseException):
 
 
 class EnvironmentProblem(Exception):
-    """The machine cannot run trials (data, imports); the trial was put back. One-line message."""
+    """The machine cannot run trials (device, data, imports); any trial taken was put back. One-line message."""
 
 
 @dataclass
@@ -78,13 +84,25 @@ def resolve_trial_fn(spec: str) -> Callable[..., dict]:
     try:
         fn = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as err:
-        raise EnvironmentProblem(f"cannot import trial function {spec!r}: {_one_line(err)}") from None
+        raise EnvironmentProblem(f"cannot import trial function {spec!r}: {one_line(err, with_type=True)}") from None
     return fn
 
 
-def _one_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
+def check_device(device: str) -> str:
+    """The device a worker trains on, checked before it takes any trial: ``cpu`` as it is
+    (no torch import), anything else through ``dcsomrl.trainer.resolve_device`` (``auto``
+    becomes ``cuda`` or ``cpu``). A device this machine lacks raises :class:`EnvironmentProblem`.
+    """
+    if device == "cpu":
+        return device
+    try:
+        from dcsomrl.trainer import resolve_device
+    except ImportError as err:
+        raise EnvironmentProblem(f"cannot import dcsomrl.trainer: {one_line(err, with_type=True)}") from None
+    try:
+        return str(resolve_device(device))
+    except ValueError as err:
+        raise EnvironmentProblem(one_line(err)) from None
 
 
 def _environment_errors() -> tuple[type[BaseException], ...]:
@@ -156,6 +174,7 @@ def run_worker(study_name: str, storage_url: str, *, device: str = "cpu", device
     / KeyboardInterrupt (trial put back).
     """
     log = log or _log
+    device = check_device(device)
     storage = st.open_storage(storage_url, create=False)
     study = sy.load(storage, study_name)
     study_id = storage.get_study_id_from_name(study_name)
@@ -166,20 +185,21 @@ def run_worker(study_name: str, storage_url: str, *, device: str = "cpu", device
     if threads and "torch" in sys.modules:  # imported by the trial function's module
         sys.modules["torch"].set_num_threads(threads)
     label = device_label or device
+    model = design.get("model", "dcsomrl")
     result = WorkerResult()
     sy.recover(study, storage)
     if not storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,)):
         return result
     dataset: Any = design["dataset"]
-    if spec == TRIAL_FN and design.get("model", "dcsomrl") == "dcsomrl":
+    if spec == TRIAL_FN and model == "dcsomrl":
         dataset = _preload(dataset, data_dir)  # once per worker, not once per trial
     while max_trials is None or len(result.complete) + len(result.failed) < max_trials:
         trial_id = st.pop_waiting(storage, study_id)
         if trial_id is None:
             break
         number = storage.get_trial(trial_id).number
-        state = run_one(study, storage, trial_id, space=space, fn=fn, dataset=dataset, device=device,
-                        label=label, out=pathlib.Path(out), data_dir=data_dir, log=log)
+        state = run_one(study, storage, trial_id, space=space, fn=fn, dataset=dataset, model=model,
+                        device=device, label=label, out=pathlib.Path(out), data_dir=data_dir, log=log)
         (result.complete if state == TrialState.COMPLETE else result.failed).append(number)
         sy.recover(study, storage)
     return result
@@ -194,16 +214,16 @@ def _preload(name: str, data_dir: str | None):
     try:
         from dcsomrl.data import load_dataset
     except ImportError as err:
-        raise EnvironmentProblem(f"cannot import dcsomrl.data: {_one_line(err)}") from None
+        raise EnvironmentProblem(f"cannot import dcsomrl.data: {one_line(err, with_type=True)}") from None
     try:
         return load_dataset(name, data_dir)
     except ValueError as err:  # DataError
-        raise EnvironmentProblem(str(err).strip().splitlines()[0]) from None
+        raise EnvironmentProblem(one_line(err)) from None
 
 
 def run_one(study: optuna.Study, storage: optuna.storages.BaseStorage, trial_id: int, *, space: Space,
             fn: Callable[..., dict], dataset: Any, device: str, label: str, out: pathlib.Path,
-            data_dir: str | None, log: Callable[[str], None]) -> TrialState:
+            data_dir: str | None, log: Callable[[str], None], model: str = "dcsomrl") -> TrialState:
     """Run one popped (RUNNING) trial to COMPLETE or FAIL; its final state."""
     trial = optuna.Trial(study, trial_id)
     number = trial.number
@@ -226,17 +246,18 @@ def run_one(study: optuna.Study, storage: optuna.storages.BaseStorage, trial_id:
     log(f"trial {number} (design point {index}, seed {seed}) on {label}: started")
     try:
         with st.heartbeat(storage, trial_id):
-            metrics = fn(dataset, params, seed=seed, device=device, data_dir=data_dir,
+            metrics = fn(dataset, params, seed=seed, device=device, model=model, data_dir=data_dir,
                          out_dir=str(run_dir), progress=False)
     except (KeyboardInterrupt, Interrupted):
         _put_back(study, storage, trial_id, "interrupted (worker stopped)", count_retry=False)
         raise
     except _environment_errors() as err:
-        _put_back(study, storage, trial_id, f"environment: {_one_line(err)}", count_retry=False)
-        raise EnvironmentProblem(_one_line(err)) from None
+        _put_back(study, storage, trial_id, f"environment: {one_line(err, with_type=True)}", count_retry=False)
+        raise EnvironmentProblem(one_line(err, with_type=True)) from None
     except Exception as err:
-        reason = getattr(err, "reason", None) or _one_line(err)
-        return _finish_failed(study, trial, str(reason).splitlines()[0], TrialState.FAIL, log)
+        # TrialFailed's message is its one-line reason; anything else says its kind
+        reason = one_line(err, with_type=not getattr(err, "reason", None))
+        return _finish_failed(study, trial, reason, TrialState.FAIL, log)
     nmi = metrics.get("nmi")
     if not isinstance(nmi, (int, float)) or not math.isfinite(nmi):
         return _finish_failed(study, trial, f"non-finite NMI {nmi!r}", TrialState.FAIL, log)
@@ -296,54 +317,11 @@ def _put_back(study: optuna.Study, storage: optuna.storages.BaseStorage, trial_i
 
 # --------------------------------------------------------------------------- command line
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--study", required=True, help="study name")
-    parser.add_argument("--storage", default=None,
-                        help="storage URL (default: journal:///<out>/<study>/journal.log; "
-                             "postgresql://user:pass@host:port/db for several machines)")
-    parser.add_argument("--device", default="auto",
-                        help="auto (cuda:0 if a GPU is visible, else cpu), cpu, or cuda:N")
-    parser.add_argument("--out", default="results", help="results folder (default: results)")
-    parser.add_argument("--data-dir", default=None, help="data directory (default: DCSOMRL_DATA or ~/.cache/dcsomrl)")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads of this worker")
-    parser.add_argument("--max-trials", type=int, default=None, help="stop after this many trials")
-    parser.add_argument("--trial-fn", default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--device-label", default=None, help=argparse.SUPPRESS)
-
-
-def worker_command(args: argparse.Namespace) -> int:
-    """``dcsomrl-study worker``: drain the queue; 0 when done, 3 on an environment problem, 130 if stopped."""
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    device = args.device
-    if device == "auto":
-        import torch
-
-        device = "cuda:0" if torch.cuda.is_available() else "cpu"
-    url = args.storage or st.default_url(args.study, args.out)
-    try:
-        with sigterm_interrupts():
-            result = run_worker(args.study, url, device=device, device_label=args.device_label,
-                                out=args.out, data_dir=args.data_dir, threads=args.threads,
-                                max_trials=args.max_trials, trial_fn=args.trial_fn)
-    except EnvironmentProblem as err:
-        print(f"dcsomrl-study worker: error: {err}", file=sys.stderr, flush=True)
-        return EXIT_ENVIRONMENT
-    except (KeyboardInterrupt, Interrupted):
-        print("dcsomrl-study worker: stopped; the running trial went back to the queue", file=sys.stderr, flush=True)
-        return EXIT_INTERRUPTED
-    print(f"worker done: {len(result.complete)} complete, {len(result.failed)} failed", file=sys.stderr, flush=True)
-    return EXIT_OK
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m studies.worker", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return worker_command(args)
-    except ValueError as err:  # StudiesError, ParameterError: one line, no traceback
-        print(f"dcsomrl-study worker: error: {err}", file=sys.stderr, flush=True)
-        return 2
+    """``python -m studies.worker ARGS``: ``dcsomrl-study worker ARGS``, with the CLI's error handling."""
+    from studies.cli import main as cli_main
+
+    return cli_main(["worker", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

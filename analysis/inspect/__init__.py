@@ -14,19 +14,13 @@ and ``inspect.md``, which shows them with one line of reading each.
 
 Modules: :mod:`.data` (pure, seeded functions computing each figure's data),
 :mod:`.plots` (thin matplotlib Agg renderers), :mod:`.report`
-(:func:`write_inspection`: load, compute, draw, write the page).
+(:func:`analysis.inspect.report.write_inspection`: load, compute, draw, write
+the page). This module only registers the command: importing it loads
+neither torch nor numpy (``dcsomrl-study --help`` stays fast).
 """
 from __future__ import annotations
 
-from pathlib import Path
-
-__all__ = ["add_commands", "cmd_inspect", "write_inspection"]
-
-
-def write_inspection(run_dir, out_dir=None, data_dir=None, **options) -> Path:
-    """See :func:`analysis.inspect.report.write_inspection` (imported on first use: it needs torch)."""
-    from .report import write_inspection as write
-    return write(run_dir, out_dir, data_dir, **options)
+__all__ = ["add_commands", "cmd_inspect"]
 
 
 def add_commands(subparsers) -> None:
@@ -46,8 +40,9 @@ def add_commands(subparsers) -> None:
 
 
 def cmd_inspect(args) -> int:
-    from .report import write_inspection as write
+    """``dcsomrl-study inspect``: :func:`analysis.inspect.report.write_inspection`, then its path."""
+    from .report import write_inspection
 
-    page = write(args.run_dir, args.out, args.data_dir, tsne_samples=args.tsne_samples, seed=args.seed)
+    page = write_inspection(args.run_dir, args.out, args.data_dir, tsne_samples=args.tsne_samples, seed=args.seed)
     print(f"inspection page: {page}")
     return 0

@@ -13,8 +13,6 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from .data import sensitivity_correlation
-
 DPI = 110
 
 
@@ -62,9 +60,10 @@ def plot_relevance_histogram(hist, path, title: str = "", ceiling: float | None 
 
 
 def plot_perturbation(example, table, sensitivity, relevances, path, shape, vrange,
-                      node: int | None = None) -> Path:
+                      node: int | None = None, rho: float | None = None) -> Path:
     """Fig. 3: the example prototype and its perturbations (top); the measured changes
-    per case and the one-dimension sensitivities against relevance (bottom)."""
+    per case and the one-dimension sensitivities against relevance (bottom), titled with
+    their Spearman ``rho`` (:func:`analysis.inspect.data.sensitivity_correlation`) when given."""
     n = len(example["images"])
     fig = Figure(figsize=(max(8.0, 1.7 * n), 6.4), layout="constrained")
     top, bottom = fig.subfigures(2, 1, height_ratios=[1, 1.3])
@@ -84,11 +83,11 @@ def plot_perturbation(example, table, sensitivity, relevances, path, shape, vran
     ax1.set_ylabel("RMS change of decoded image")
     ax1.set_title("Mean over prototypes and draws", fontsize=9)
     ax1.legend(fontsize=7)
-    rho = sensitivity_correlation(relevances, sensitivity)
     ax2.scatter(np.ravel(relevances), np.ravel(sensitivity), s=6, alpha=0.4)
     ax2.set_xlabel("relevance w of the dimension")
     ax2.set_ylabel("RMS change, that dimension alone")
-    ax2.set_title(f"One dimension at a time (Spearman rho = {rho:.2f})", fontsize=9)
+    ax2.set_title("One dimension at a time" + (f" (Spearman rho = {rho:.2f})" if rho is not None else ""),
+                  fontsize=9)
     return _save(fig, path)
 
 

@@ -23,22 +23,12 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from ..markdown import markdown_table
 from . import data as D
 from . import plots
 
 PAGE = "inspect.md"
 VRANGE = (0.0, 1.0)  # grey scale of every image: the data's [0, 1] scale
-
-
-def map_arrays(som) -> dict[str, np.ndarray]:
-    """The active nodes of a SOMRL as rows: ``slots`` (K,), ``centers`` and ``relevances``
-    (K, m), and ``edges`` (E, 2), the map's topology (``som.topology()``) as row indices."""
-    import torch
-
-    slots = som.active.nonzero().squeeze(1)
-    edges = torch.searchsorted(slots, som.topology().reshape(-1)).reshape(-1, 2)
-    return dict(slots=slots.numpy(), centers=som.centers[slots].numpy().astype(np.float32),
-                relevances=som.relevances[slots].numpy(), edges=edges.numpy())
 
 
 def decoder_of(ae):
@@ -77,6 +67,8 @@ def load_test_set(name: str, model: str, data_dir, som, ae, slots) -> TestSet:
     if data.x_test.shape[1] != width:
         raise ValueError(f"the run's model takes {width} features but data set {name!r} has "
                          f"{data.x_test.shape[1]}; pass the data it was trained on")
+    # The [0, 1] view is a second read of the data for DC-SOMRL: dcsomrl.data does not expose its
+    # normalization (digits: per pixel), so the display map is fitted between the two views.
     view = data if model == "somrl" else load_dataset(name, data_dir, scale01=True)
     every = max(1, len(data.x_train) // 5000)  # an affine map is fitted exactly by a few thousand rows
     a, b = D.affine_fit(data.x_train[::every].numpy(), view.x_train[::every].numpy())
@@ -99,7 +91,7 @@ def write_inspection(run_dir, out_dir=None, data_dir=None, *, tsne_samples: int 
     Raises FileNotFoundError for a missing run directory or file and
     ValueError for an unusable one.
     """
-    from dcsomrl.trainer import load_run
+    from dcsomrl.trainer import load_run, som_arrays
 
     run = Path(run_dir)
     if not run.is_dir():
@@ -117,8 +109,8 @@ def write_inspection(run_dir, out_dir=None, data_dir=None, *, tsne_samples: int 
     out.mkdir(parents=True, exist_ok=True)
 
     model = metrics["model"]
-    state = map_arrays(som)
-    page = Page(run, metrics, *state["centers"].shape)
+    state = som_arrays(som)  # the active nodes as rows, edges as row indices (as som_state.npz)
+    page = Page(run, metrics, *state["centers"].shape, seed=seed)
     fig_relevances(state, som.s, out, page)
 
     if model != "somrl" and ae is None:
@@ -179,12 +171,13 @@ def fig_perturbation(state: dict, test: TestSet, decode, out: Path, page: "Page"
     effect = D.perturbation_effect(decode, c, w, n_draws=n_draws, sigma=sigma, seed=seed)
     example = D.perturbed_example(decode, c[i], w[i], sigma=sigma, seed=seed)
     sens = D.dimension_sensitivity(decode, c, n_draws=max(1, n_draws // 2), sigma=sigma, seed=seed)
+    rho = D.sensitivity_correlation(w, sens)
     effect.to_csv(out / "perturbation.csv", index=False)
     plots.plot_perturbation(example, effect, sens, w, out / "perturbation.png", test.shape, VRANGE,
-                            node=row)
+                            node=row, rho=rho)
     left_out = len(state["centers"]) - learned.size
     page.figure("Effect of the relevances (Fig. 3)", "perturbation.png",
-                _read_perturbation(effect, sens, w, decode(c), row, n_draws, sigma, left_out),
+                _read_perturbation(effect, rho, decode(c), row, n_draws, sigma, left_out),
                 table=effect)
 
     trav = D.latent_traversal(decode, c[i], w[i])
@@ -222,13 +215,14 @@ def fig_confusion(test: TestSet, out: Path, page: "Page") -> None:
 class Page:
     """The Markdown page: a header, then one section per figure (or per skipped figure)."""
 
-    def __init__(self, run: Path, metrics: dict, K: int, m: int):
+    def __init__(self, run: Path, metrics: dict, K: int, m: int, *, seed: int):
         p, nan = metrics.get("params", {}), float("nan")
         self.lines = [
             f"# Inspection of `{run}`", "",
-            f"Data set **{metrics['dataset']}**, model **{metrics['model']}**, seed {metrics.get('seed')}, "
-            f"{p.get('epochs', '?')} epochs, a_t = {p.get('a_t', '?')}. "
-            f"Test NMI {metrics.get('nmi', nan):.3f}, Purity {metrics.get('purity', nan):.3f}; {K} prototypes in {m} dimensions.", ""]
+            f"Data set **{metrics['dataset']}**, model **{metrics['model']}**, training seed "
+            f"{metrics.get('seed')}, {p.get('epochs', '?')} epochs, a_t = {p.get('a_t', '?')}. "
+            f"Test NMI {metrics.get('nmi', nan):.3f}, Purity {metrics.get('purity', nan):.3f}; {K} prototypes in {m} dimensions. "
+            f"Inspection seed {seed} (`--seed`: the t-SNE subsample and embedding, the perturbations).", ""]
 
     def note(self, text: str) -> None:
         self.lines += [f"*{text}*", ""]
@@ -246,15 +240,6 @@ class Page:
         return path
 
 
-def markdown_table(table: pd.DataFrame) -> str:
-    """A DataFrame as a Markdown table, floats to 4 decimals (pandas.to_markdown needs tabulate)."""
-    def cell(v) -> str:
-        return f"{v:.4f}" if isinstance(v, float) else str(v)
-    rows = [[str(c) for c in table.columns], ["---"] * table.shape[1]]
-    rows += [[cell(v) for v in r] for r in table.itertuples(index=False)]
-    return "\n".join("| " + " | ".join(r) + " |" for r in rows)
-
-
 # ------------------------------------------------------- one line per figure
 def _read_histogram(h, K: int, m: int, s: float) -> str:
     line = (f"{h.share_high:.0%} of the {h.n_values} relevances ({K} prototypes x {m} dimensions) are "
@@ -268,7 +253,7 @@ def _read_histogram(h, K: int, m: int, s: float) -> str:
                    "relevances.")
 
 
-def _read_perturbation(effect: pd.DataFrame, sens, relevances, proto_images, row: int,
+def _read_perturbation(effect: pd.DataFrame, rho: float, proto_images, row: int,
                        n_draws: int, sigma: float, left_out: int) -> str:
     from scipy.spatial.distance import pdist
 
@@ -276,7 +261,6 @@ def _read_perturbation(effect: pd.DataFrame, sens, relevances, proto_images, row
     lo, hi = by.iloc[0], by.iloc[-1]
     spread = (float(np.mean(pdist(proto_images)) / np.sqrt(proto_images.shape[1]))
               if len(proto_images) > 1 else float("nan"))
-    rho = D.sensitivity_correlation(relevances, sens)
     return (f"Top: node {row}, then disturbed (N(0, {sigma}^2) noise) only where its relevance is in the "
             f"named class. Measured over the {len(proto_images)} prototypes with learned relevances "
             f"({left_out} never updated left out) x {n_draws} draws (RMS change per "

@@ -5,11 +5,10 @@ import math
 
 import numpy as np
 import pytest
-from scipy import stats
 from statsmodels.distributions.empirical_distribution import ECDF
 
 from analysis import cdf
-from analysis.table import AnalysisError
+from analysis.errors import AnalysisError
 
 
 def test_dkw_epsilon_formula():
@@ -54,11 +53,3 @@ def test_conditional_cdfs_distance_is_the_ks_statistic(table200, sens200):
         assert c["behavioural"].iloc[-1] == 1 and c["non_behavioural"].iloc[-1] == 1
         assert c["behavioural"].is_monotonic_increasing
 
-
-def test_outcome_ecdfs_is_tidy_per_outcome(table200):
-    t = table200.assign(z=table200["y"] ** 2)
-    tidy = cdf.outcome_ecdfs(t, ["y", "z"])
-    assert set(tidy["outcome"]) == {"y", "z"}
-    assert (tidy.groupby("outcome")["F"].max() == 1).all()
-    ks = stats.kstest(t["y"], lambda x: np.interp(x, *tidy.loc[tidy.outcome == "y", ["x", "F"]].to_numpy().T))
-    assert ks.statistic < 0.01  # the ECDF reproduces the sample it came from

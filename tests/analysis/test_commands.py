@@ -13,9 +13,9 @@ def study(tmp_path_factory):
     """A 24-point study over the paper's initial space, run in-process with tests/analysis/fake_trial."""
     from studies import storage as st
     from studies import study as sy
-    from studies.commands import quiet_optuna
     from studies.design import sample
     from studies.space import resolve_space
+    from studies.storage import quiet_optuna
     from studies.worker import run_worker
 
     quiet_optuna()
@@ -42,11 +42,15 @@ def test_analyze_a_study(study, capsys):
     assert "wrote" in capsys.readouterr().out
 
 
-def test_refine_and_best_a_study(study):
+def test_refine_and_best_a_study(study, monkeypatch):
+    from analysis import sensitivity
     from studies.space import load_space
 
     name, url, results = study
+    calls, analyze = [], sensitivity.analyze
+    monkeypatch.setattr(sensitivity, "analyze", lambda *a, **k: calls.append(1) or analyze(*a, **k))
     assert main(["refine", "--study", name, "--storage", url, "--results", str(results)]) == 0
+    assert len(calls) == 1  # the plan and the refined space come from one analysis
     refined = load_space(results / name / "refined.toml")
     assert not refined.dims["a_t"].fixed and refined.dims["a_t"].low > 0.95
     assert refined.dims["lr"].fixed
@@ -86,3 +90,24 @@ def test_empty_table_is_one_line(tmp_path, capsys):
     path.write_text("a_t,nmi,purity\n")
     assert main(["analyze", "--table", str(path), "--out", str(tmp_path / "o")]) == 2
     assert "empty" in capsys.readouterr().err
+
+
+def test_best_offers_no_rules_it_would_ignore(tmp_path, capsys):
+    t = synthetic_table(12, 0).rename(columns={"y": "nmi"})
+    t.to_csv(tmp_path / "t.csv", index=False)
+    for flag in ("--alpha", "--behavioural-quantile"):
+        with pytest.raises(SystemExit) as exit_:
+            main(["best", "--table", str(tmp_path / "t.csv"), flag, "0.5"])
+        assert exit_.value.code == 2 and "unrecognized arguments" in capsys.readouterr().err
+
+
+def test_registering_the_commands_loads_no_heavy_library():
+    """``dcsomrl-study --help`` builds every parser: analysis' part must not import pandas, numpy or torch."""
+    import subprocess
+    import sys
+
+    code = ("import argparse, sys; import analysis.commands as a, analysis.inspect as i; "
+            "sub = argparse.ArgumentParser().add_subparsers(); a.add_commands(sub); i.add_commands(sub); "
+            "print(sorted(m for m in ('pandas', 'numpy', 'torch', 'optuna', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

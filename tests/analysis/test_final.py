@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from analysis import final as F
-from analysis.table import AnalysisError
+from analysis.errors import AnalysisError
 from studies.cli import main
 from studies.space import load_space, resolve_space
 
@@ -58,7 +58,7 @@ def test_a_space_with_ranges_is_refused_naming_its_parameters(tmp_path, capsys):
     assert "a_t, repel" in message and "lr" not in message and len(message.splitlines()) == 1
     # the command refuses before it creates anything
     assert main(["final", "--space", str(tmp_path / "partly.toml"), "--dataset", "digits",
-                 "--out", str(tmp_path / "results")]) == 2
+                 "--results", str(tmp_path / "results")]) == 2
     err_text = capsys.readouterr().err
     assert err_text.startswith("dcsomrl-study: error: ") and "a_t, repel" in err_text
     assert len(err_text.strip().splitlines()) == 1 and not (tmp_path / "results").exists()
@@ -170,11 +170,12 @@ def test_no_paper_rows_for_digits():
 # ----- end to end --------------------------------------------------------------------------------
 
 def test_final_on_digits_end_to_end(tmp_path, capsys):
-    """Two seeds, one epoch each, with the real trainer, through local workers."""
+    """Two seeds, one epoch each, with the real trainer, through local workers; the old --out still works."""
     out = tmp_path / "results"
     assert main(["final", "--space", "best", "--dataset", "digits", "--seeds", "2", "--seed", "3",
                  "--epochs", "1", "--k", "16", "--devices", "cpu", "--study", "fin", "--out", str(out)]) == 0
-    assert "wrote" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert "wrote" in printed.out and "--out is deprecated" in printed.err
     table = pd.read_csv(out / "fin" / "final.csv")
     assert table["method"].tolist() == ["DC-SOMRL", "k-means (16), raw inputs", "k-means (16), latent codes"]
     assert table["runs"].tolist() == [2, 2, 2] and (table["dataset"] == "digits").all()
@@ -194,7 +195,7 @@ def test_final_on_digits_end_to_end(tmp_path, capsys):
 def test_the_chain_analyze_refine_lhs_best_final(tmp_path, capsys):
     """lhs -> analyze -> refine -> lhs --space -> best -> final, with the fast stand-in trial function."""
     out = str(tmp_path / "results")
-    common = ["--dataset", "digits", "--devices", "cpu", "--out", out, "--trial-fn", FAKE]
+    common = ["--dataset", "digits", "--devices", "cpu", "--results", out, "--trial-fn", FAKE]
     assert main(["lhs", "--n", "12", "--space", "initial", "--study", "s1", *common]) == 0
     src = ["--study", "s1", "--results", out]
     assert main(["analyze", *src, "--no-importance", "--outcomes", "nmi"]) == 0

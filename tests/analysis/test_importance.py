@@ -6,7 +6,8 @@ import optuna
 import pytest
 
 from analysis import importance as I
-from analysis.table import AnalysisError, prepare
+from analysis.errors import AnalysisError
+from analysis.table import prepare
 from analysis.testfunctions import INFLUENTIAL, NON_INFLUENTIAL, synthetic_table
 
 FAST = dict(n_trees=16, max_depth=6, resamples=3)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from analysis.inspect import data as D
-from analysis.inspect import write_inspection
+from analysis.inspect.report import Page, write_inspection
 
 # A planted latent space of m = 8 dimensions whose relevances cover every case of Fig. 3:
 # w < 0.3: dims 0, 1; w < 0.4: + dim 2; w < 0.5: + dim 3; w > 0.6: dims 5, 6, 7.
@@ -237,11 +237,10 @@ def digits_run(tmp_path_factory):
 
 @pytest.mark.slow
 def test_drawn_edges_are_the_maps_topology(digits_run):
-    from analysis.inspect.report import map_arrays
-    from dcsomrl.trainer import load_run
+    from dcsomrl.trainer import load_run, som_arrays
     run, _ = digits_run
     _, som, _ = load_run(run)
-    state = map_arrays(som)
+    state = som_arrays(som)  # what write_inspection draws
     saved = np.load(run / "som_state.npz")
     assert np.array_equal(state["edges"], saved["edges"]) and np.array_equal(state["slots"], saved["slots"])
     assert np.array_equal(state["slots"][state["edges"]], som.topology().numpy())
@@ -306,6 +305,12 @@ def test_tabular_data_are_drawn_as_strips(tmp_path):
     assert "Tabular data" in text and text.count("![") == 7
 
 
+def test_page_header_records_both_seeds(tmp_path):
+    metrics = dict(dataset="digits", model="dcsomrl", seed=1, nmi=0.5, purity=0.6, params=dict(epochs=2, a_t=0.99))
+    header = "\n".join(Page(tmp_path, metrics, 12, 8, seed=3).lines)
+    assert "training seed 1" in header and "Inspection seed 3" in header and "12 prototypes in 8" in header
+
+
 def test_bad_run_directories_are_one_line_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         write_inspection(tmp_path / "nowhere")
@@ -328,4 +333,4 @@ def test_cli_inspect_writes_the_page(digits_run, tmp_path, capsys):
     assert main(["inspect", str(digits_run[0]), "--out", str(tmp_path / "o"), "--tsne-samples", "120",
                  "--seed", "3"]) == 0
     assert "inspection page:" in capsys.readouterr().out
-    assert (tmp_path / "o" / "inspect.md").is_file()
+    assert "Inspection seed 3" in (tmp_path / "o" / "inspect.md").read_text()

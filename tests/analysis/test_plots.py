@@ -6,7 +6,7 @@ import pytest
 from scipy import stats
 
 from analysis import cdf, plots
-from analysis.table import AnalysisError
+from analysis.errors import AnalysisError
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

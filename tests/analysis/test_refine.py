@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.refine import best, best_trial, refine, refine_plan, to_plain
-from analysis.table import AnalysisError
+from analysis.refine import best, best_trial, refine, refine_plan, refined_space, to_plain
+from analysis.errors import AnalysisError
 from analysis.testfunctions import INFLUENTIAL, NON_INFLUENTIAL, space, synthetic_table
 
 
@@ -29,6 +29,7 @@ def test_refine_narrows_influential_and_fixes_the_rest(table200, sens200):
     assert actions[list(INFLUENTIAL)].eq("narrow").all() and actions[list(NON_INFLUENTIAL)].eq("fix").all()
     assert actions["extra"] == "keep"
     assert refine(table200, old, "y") == new
+    assert refined_space(new, old, "y", behavioural_quantile=0.75, alpha=0.01) == new  # dict in, dict out
 
 
 def test_refine_never_leaves_the_original_range_and_rounds_integers_outward(table200):

@@ -5,8 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.report import fit_quality, markdown_table, write_report
-from analysis.table import AnalysisError
+from analysis.markdown import markdown_table, value_text
+from analysis.report import fit_quality, write_report
+from analysis.errors import AnalysisError
 from analysis.testfunctions import INFLUENTIAL, NON_INFLUENTIAL
 
 FAST_METHODS = ("optuna.mdi", "salib.pawn")
@@ -19,7 +20,7 @@ def written(tmp_path_factory, table200):
     t.loc[2, "state"] = "RUNNING"
     t.loc[3, "y"] = np.nan
     out = tmp_path_factory.mktemp("report")
-    path = write_report(t, out, outcomes=("y",), importance_methods=FAST_METHODS)
+    path = write_report(t, out, outcomes=("y",), importance_methods=FAST_METHODS, seed=7)
     return path, path.read_text()
 
 
@@ -34,6 +35,15 @@ def test_writes_tables_and_figures(written):
     assert set(sens["outcome"]) == {"y"} and len(sens) == 6
     imp = pd.read_csv(out / "importance.csv")
     assert set(imp["method"]) == set(FAST_METHODS)
+    assert (imp["seed"] == 7).all()  # the cross-checks' seed, recorded
+
+
+def test_the_rules_name_the_seed(written, table200, tmp_path):
+    _, text = written
+    rules = text[text.index("## Rules"):]
+    assert "Seed of their random forests and bootstraps: 7" in rules
+    quick = write_report(table200, tmp_path, outcomes=("y",), importance_methods=()).read_text()
+    assert "Seed of" not in quick and "Not run for this report." in quick
 
 
 def test_report_is_led_by_the_answer(written):
@@ -70,6 +80,7 @@ def test_fit_quality_rule():
 def test_markdown_table_formats_numbers():
     text = markdown_table(pd.DataFrame({"a": ["x"], "b": [0.123456], "c": [1e-7], "d": [True], "e": [np.nan]}))
     assert text.splitlines()[2] == "| x | 0.123 | 1e-07 | yes | – |"
+    assert [value_text(v) for v in (0.99885, np.float64(0.5), 3, "sym")] == ["0.99885", "0.5", "3", "sym"]
 
 
 def test_degenerate_tables_raise(tmp_path, table200):

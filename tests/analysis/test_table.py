@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from analysis.table import AnalysisError, complete_only, infer_params, prepare, strip_prefixes
+from analysis import table as T
+from analysis.errors import AnalysisError
+from analysis.table import complete_only, infer_params, prepare, varying
 from analysis.testfunctions import synthetic_table
 
 
@@ -24,9 +25,20 @@ def test_infers_parameters_and_skips_metadata():
     assert infer_params(t, ["nmi"]) == ["lin", "mono"]
 
 
-def test_strip_prefixes_renames_optuna_columns():
-    t = pd.DataFrame({"params_a_t": [0.9], "value": [1.0], "user_attrs_seed": [1]})
-    assert list(strip_prefixes(t).columns) == ["a_t", "value", "user_attrs_seed"]
+def test_varying_is_the_one_rule_for_constant_parameters():
+    t = small()
+    t["batch_size"] = 256
+    assert varying(t, ["lin", "batch_size", "null2"]) == ["lin", "null2"]
+    # where an outcome is missing a parameter may be constant among the rest
+    t.loc[t.index[1:], "lin"] = 0.5
+    t.loc[t.index[0], "nmi"] = np.nan
+    prep = prepare(t)
+    assert "lin" in prep.params and "lin" not in prep.outcome_params("nmi")
+    assert "lin" in prep.outcome_params("purity")
+
+
+def test_analysis_error_is_one_class_wherever_it_is_imported():
+    assert T.AnalysisError is AnalysisError and issubclass(AnalysisError, ValueError)
 
 
 def test_only_complete_trials_are_used_and_counted():

@@ -18,6 +18,19 @@ def test_lhs_design_is_stratified_and_seeded():
     assert not design.equals(lhs_design({"a": (0.0, 1.0), "b": (-2.0, 2.0), "k": (10, 50, "int")}, n, seed=5))
 
 
+def test_integer_columns_stay_stratified():
+    """20 points over the 41 integers 10..50: each owns the 1/41 cell around it; one point per stratum."""
+    n = 20
+    k = lhs_design({"k": (10, 50, "int"), "a": (0.0, 1.0)}, n, seed=4)["k"]
+    assert sorted(np.floor((k - 10 + 0.5) / 41 * n).astype(int)) == list(range(n))
+    assert k.nunique() == n  # rounding a float LHS would let two points share a value
+    from studies.design import sample
+    from studies.space import Dimension, Space
+
+    space = Space("s", {"k": Dimension("k", "int", 10, 50), "a": Dimension("a", "float", 0.0, 1.0)})
+    assert k.tolist() == sample(space, n, 4)["k"].tolist()  # the runner's own design
+
+
 def test_known_answer_function_shape():
     base = {name: [(low + high) / 2] for name, (low, high, _) in BOUNDS.items()}
     import pandas as pd

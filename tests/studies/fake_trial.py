@@ -28,7 +28,7 @@ class FakeDiverged(RuntimeError):
         self.reason = reason
 
 
-def run(dataset, params, *, seed, device="cpu", data_dir=None, out_dir=None, progress=False, **_):
+def run(dataset, params, *, seed, device="cpu", model="dcsomrl", data_dir=None, out_dir=None, progress=False):
     start = time.perf_counter()
     log = os.environ.get("FAKE_TRIAL_LOG")
     if log:
@@ -44,7 +44,8 @@ def run(dataset, params, *, seed, device="cpu", data_dir=None, out_dir=None, pro
     a_t = float(params.get("a_t", 0.99))
     nmi = 1.0 / (1.0 + math.exp(-(a_t - 0.97) * 100)) * 0.8 + (seed % 1000) / 1e5
     metrics = {"status": "complete", "nmi": nmi, "purity": min(1.0, nmi + 0.1), "n_nodes": int(params.get("n_max", 50)) // 2,
-               "seconds": time.perf_counter() - start, "seed": seed, "device": device, "validation": [
+               "seconds": time.perf_counter() - start, "seed": seed, "device": device, "model": model,
+               "dataset": str(dataset), "validation": [
                    {"step": 0, "epoch": 0, "nmi": nmi / 2, "purity": nmi / 2, "n_nodes": 1, "loss": 1.0},
                    {"step": 10, "epoch": 1, "nmi": nmi, "purity": nmi, "n_nodes": 3, "loss": 0.5}]}
     if out_dir is not None:

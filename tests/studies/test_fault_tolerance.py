@@ -47,7 +47,7 @@ scale = "log"
 def _lhs(tmp_path, name, url, n, space, workers=1):
     return [sys.executable, "-m", "studies.cli", "lhs", "--n", str(n), "--dataset", "digits", "--space", str(space),
             "--devices", "cpu", "--workers-per-device", str(workers), "--study", name, "--storage", url,
-            "--out", str(tmp_path / "results")]
+            "--results", str(tmp_path / "results")]
 
 
 def _space(tmp_path, epochs, low, high):

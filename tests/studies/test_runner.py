@@ -28,7 +28,7 @@ FAKE = "tests.studies.fake_trial:run"
 
 def lhs_args(tmp_path, name, n=4, storage=None, extra=()):
     args = ["lhs", "--n", str(n), "--dataset", "digits", "--space", "adjusted", "--devices", "cpu",
-            "--out", str(tmp_path / "results"), "--study", name, "--trial-fn", FAKE, *extra]
+            "--results", str(tmp_path / "results"), "--study", name, "--trial-fn", FAKE, *extra]
     return args + (["--storage", storage] if storage else [])
 
 
@@ -90,7 +90,7 @@ def test_lhs_runs_resumes_and_exports(tmp_path, capsys):
     assert "resumed" in capsys.readouterr().out
     assert len(study.get_trials()) == 5
     # status and export
-    assert main(["status", "--study", name, "--out", str(tmp_path / "results")]) == 0
+    assert main(["status", "--study", name, "--results", str(tmp_path / "results")]) == 0
     assert "design points: 5 complete" in capsys.readouterr().out
     csv, curves = tmp_path / "t.csv", tmp_path / "c.csv"
     assert main(["export", "--study", name, "--results", str(tmp_path / "results"), "--out", str(csv),
@@ -136,7 +136,7 @@ def test_failed_trials_are_recorded_with_their_reason(tmp_path, monkeypatch, cap
     by_alpha = sorted(study.get_trials(), key=lambda t: t.params["alpha"])
     assert [t.state for t in by_alpha] == [TrialState.COMPLETE] * 4 + [TrialState.FAIL] * 2
     assert by_alpha[4].user_attrs["reason"].startswith("diverged: loss is nan")
-    assert by_alpha[5].user_attrs["reason"] == "RuntimeError: boom"
+    assert by_alpha[5].user_attrs["reason"] == "RuntimeError: boom second line"  # one line
     assert "2 failed" in capsys.readouterr().out
 
 
@@ -160,7 +160,7 @@ def test_racing_workers_never_run_a_trial_twice(tmp_path, monkeypatch):
         "--workers-per-device", "2"])], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for(lambda: Path(st.journal_path(url)).exists() and study_exists(url, name), 60)
     joiners = [subprocess.Popen([sys.executable, "-m", "studies.worker", "--study", name, "--storage", url,
-                                 "--device", "cpu", "--out", str(tmp_path / "results")], cwd=ROOT,
+                                 "--device", "cpu", "--results", str(tmp_path / "results")], cwd=ROOT,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)]
     assert lhs.wait(120) == 0
     for j in joiners:

@@ -5,7 +5,7 @@ import pytest
 
 from dcsomrl.params import PARAMS
 from studies.errors import SpaceError, StudiesError
-from studies.space import (SPACES_DIR, Space, dump_space, load_space, parse_space, resolve_space,
+from studies.space import (SPACES_DIR, Space, dump_space, is_space_file, load_space, parse_space, resolve_space,
                            shipped_spaces, write_space)
 
 # The paper's Table 2 as printed (appendix A.1): initial (min, max), adjusted (min, max or fixed),
@@ -109,6 +109,18 @@ def test_missing_file_and_unknown_name():
     with pytest.raises(SpaceError, match="no space 'middle' for dataset 'mnist'; shipped: .*initial"):
         resolve_space("middle", "mnist")
     assert issubclass(SpaceError, StudiesError) and issubclass(SpaceError, ValueError)
+
+
+def test_a_directory_is_not_a_space_file(tmp_path):
+    folder = tmp_path / "dir.toml"
+    folder.mkdir()
+    with pytest.raises(SpaceError, match=f"^{folder}: is a directory, not a space file$"):
+        resolve_space(str(folder), "digits")
+
+
+def test_names_and_paths_of_spaces_are_told_apart():
+    assert [is_space_file(x) for x in ("initial", "best", "my.toml", "spaces/x", "./x")] == [
+        False, False, True, True, True]
 
 
 def test_writer_round_trips_and_is_validated(tmp_path):

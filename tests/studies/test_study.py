@@ -46,6 +46,14 @@ def test_storage_urls(tmp_path):
         st.open_storage("postgresql://u:secret@127.0.0.1:1/db")
 
 
+def test_resolve_url_takes_the_option_then_the_environment_then_the_journal(tmp_path, monkeypatch):
+    monkeypatch.delenv(st.STORAGE_ENV, raising=False)
+    assert st.resolve_url(None, "s1", tmp_path) == st.default_url("s1", tmp_path)
+    monkeypatch.setenv(st.STORAGE_ENV, "postgresql://u:p@h/db")
+    assert st.resolve_url(None, "s1", tmp_path) == "postgresql://u:p@h/db"
+    assert st.resolve_url("journal:///x.log", "s1", tmp_path) == "journal:///x.log"
+
+
 def test_heartbeat_settings_are_checked(monkeypatch):
     monkeypatch.setenv("DCSOMRL_HEARTBEAT_INTERVAL", "5")
     monkeypatch.delenv("DCSOMRL_GRACE_PERIOD", raising=False)
