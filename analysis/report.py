@@ -66,6 +66,17 @@ def _evidence(s: pd.Series) -> str:
     return ", ".join(parts) + f"; adjusted p {_p(s['p_adj'])}"
 
 
+HINT_P = 0.05  # a non-significant parameter is still named as a signal below this unadjusted p
+
+
+def _tendency(s: pd.Series, outcome: str) -> str:
+    """The sign of the monotone association in words (PRCC, else Spearman)."""
+    r = s["prcc"] if not np.isnan(s["prcc"]) else s["spearman_rho"]
+    if np.isnan(r) or abs(r) < 0.1:
+        return "no monotone trend (a non-monotone effect: see the KS/KW tests and the figures)"
+    return f"higher values tend to {'raise' if r > 0 else 'lower'} {outcome}"
+
+
 def answer(sens: pd.DataFrame, table: pd.DataFrame, outcome: str, *, alpha: float,
            behavioural_quantile: float) -> list[str]:
     """The answer paragraph of one outcome, as Markdown lines."""
@@ -79,10 +90,16 @@ def answer(sens: pd.DataFrame, table: pd.DataFrame, outcome: str, *, alpha: floa
         lines += [f"- **{s['parameter']}**: {s['direction']}; {_evidence(s)}" for _, s in sig.iterrows()]
     else:
         lines.append(f"**No parameter has a detectable effect** on {outcome} (n = {n} trials).")
-    if len(non):
+    hints = non.loc[non["p_min"] < HINT_P].head(3)
+    if len(hints):
+        lines += ["", f"**Strongest signals, not significant after correction** (unadjusted p < {HINT_P:g}; "
+                  f"confirm with more trials, or narrow the other ranges with `refine`):"]
+        lines += [f"- {s['parameter']}: {_tendency(s, outcome)}; {_evidence(s)}" for _, s in hints.iterrows()]
+    rest = non.drop(hints.index)
+    if len(rest):
         lines.append("")
         lines.append("No detectable effect: " + ", ".join(
-            f"{s['parameter']} (adjusted p {_p(s['p_adj'])})" for _, s in non.iterrows()) + ".")
+            f"{s['parameter']} (adjusted p {_p(s['p_adj'])})" for _, s in rest.iterrows()) + ".")
     quality = fit_quality(first["r2"], first["r2_rank"])
     lines += ["", f"**How sure.** p-values are Bonferroni-adjusted over the {m} tests performed for {outcome} "
               f"(PRCC, KS and KW per parameter, where computable); significant = adjusted p < {alpha:g}. "

@@ -89,3 +89,17 @@ def test_degenerate_tables_raise(tmp_path, table200):
     with pytest.raises(AnalysisError, match="outcome column"):
         write_report(table200, tmp_path)  # default outcomes nmi, purity are absent
     assert not (tmp_path / "report.md").exists()
+
+
+def test_a_strong_but_uncorrected_signal_is_named_with_its_direction(tmp_path):
+    """24 noisy trials: nothing survives Bonferroni, but lin's unadjusted PRCC p < 0.05 is named."""
+    from analysis.testfunctions import synthetic_table
+    t = synthetic_table(24, 0, noise=1.0)
+    text = write_report(t, tmp_path, outcomes=("y",), importance_methods=()).read_text()
+    y = text[text.index("### y\n"):text.index("**How sure.**")]
+    assert "No parameter has a detectable effect" in y
+    signals = y[y.index("**Strongest signals, not significant after correction**"):y.index("No detectable effect:")]
+    assert "- lin: higher values tend to raise y; PRCC +0.5" in signals
+    for p in NON_INFLUENTIAL:
+        assert f"- {p}:" not in signals
+    assert "lin (adjusted p" not in y  # named once, among the signals
