@@ -147,13 +147,15 @@ class SOMRL(nn.Module):
 
     # ------------------------------------------------------------------ update
     @torch.no_grad()
-    def update(self, x: torch.Tensor) -> None:
+    def update(self, x: torch.Tensor, *, validate: bool = True) -> None:
         """One self-organizing step on a batch x (B, m) in [0, 1] (SPEC 3, steps 1-7).
 
         The step works on the K pre-step active slots (``idx``, ascending, so
         "lowest slot" is "lowest index" below) and writes the result back.
+        ``validate=False`` skips the input check (a host sync) for callers that
+        have checked x themselves, as the trainer does once per batch.
         """
-        x = self._check_input(x)
+        x = self._check_input(x) if validate else x.to(self.centers.dtype)
         n, dtype, dev = self.n_max, self.centers.dtype, x.device
         idx = self.active.nonzero().squeeze(1)               # (K,) pre-step active slots
         K = idx.numel()
@@ -165,10 +167,9 @@ class SOMRL(nn.Module):
             return
         c, w, d = self.centers[idx], self.relevances[idx], self.distances[idx]  # (K, m)
 
-        # 2. Competition (argmax returns the first maximum: ties to the lowest slot).
+        # 2. Competition (max returns the first maximum: ties to the lowest slot).
         A = activation(x, c, w)                              # (B, K)
-        win = A.argmax(dim=1)                                # (B,) index into idx
-        a = A.gather(1, win[:, None]).squeeze(1)             # (B,)
+        a, win = A.max(dim=1)                                # (B,): activation, index into idx
         high = a >= self.a_t                                 # (B,)
 
         # 3. Groups by winner: group g is "the samples won by node g"; its high
@@ -253,12 +254,12 @@ class SOMRL(nn.Module):
         return torch.triu(both, diagonal=1).nonzero()
 
     # ------------------------------------------------------------------ loss
-    def loss(self, z: torch.Tensor) -> torch.Tensor:
+    def loss(self, z: torch.Tensor, *, validate: bool = True) -> torch.Tensor:
         """Clustering loss (section 4) on the current map; gradient flows into z only.
 
         L_c = mean_i sum_d w_{win_i, d} (z_id - c_{win_i, d})^2
         """
-        zd = self._check_input(z.detach(), "z")
+        zd = self._check_input(z.detach(), "z") if validate else z.detach().to(self.centers.dtype)
         idx = self.active.nonzero().squeeze(1)               # (K,) active slots
         if idx.numel() == 0:
             self._check_not_empty()

@@ -111,11 +111,11 @@ def train_step(som: SOMRL, ae: Autoencoder | None, opt, xb: torch.Tensor, alpha:
     if ae is None:
         som.update(xb)
         return float("nan")
-    z = ae.encode(xb)                                    # (B, m)
+    z = ae.encode(xb)                                    # (B, m), sigmoid: in [0, 1] when finite
     if not bool(torch.isfinite(z).all()):
         raise TrialFailed("diverged: latent codes are not finite")
-    som.update(z.detach())
-    loss = nn.functional.mse_loss(ae.decode(z), xb) + alpha * som.loss(z)
+    som.update(z.detach(), validate=False)               # checked just above
+    loss = nn.functional.mse_loss(ae.decode(z), xb) + alpha * som.loss(z, validate=False)
     value = loss.item()
     if not math.isfinite(value):
         raise TrialFailed(f"diverged: loss is {value}")

@@ -538,3 +538,21 @@ def test_constructor_domain_errors(name, value):
     with pytest.raises(ParameterError) as info:
         SOMRL(**dict(KWARGS, **{name: value}))
     assert name in str(info.value) and "\n" not in str(info.value)
+
+
+def test_validate_false_skips_only_the_check():
+    """update/loss with validate=False give the same result as with the check."""
+    import torch
+    from dcsomrl.somrl import SOMRL
+    g = torch.Generator().manual_seed(0)
+    a = SOMRL(dim=4, n_max=10, a_t=0.99, lr=0.1, rho=0.5, ld=0.2, beta=0.1, gamma=1.0, s=0.4)
+    b = SOMRL(**a.hyperparameters())
+    for _ in range(5):
+        x = torch.rand(16, 4, generator=g)
+        a.update(x)
+        b.update(x, validate=False)
+    for name, buf in a.state_dict().items():
+        assert torch.equal(buf, b.state_dict()[name]), name
+    assert torch.equal(a.loss(x), b.loss(x, validate=False))
+    with pytest.raises(ValueError):
+        a.update(x * 2)
