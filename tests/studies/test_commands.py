@@ -54,14 +54,6 @@ def test_a_gpu_the_machine_lacks_is_refused_before_anything_starts(monkeypatch):
     assert [s.visible for s in launch.plan_slots("cuda:1", 1, gpus=lambda: 2)] == ["1"]
 
 
-def test_lhs_on_a_missing_gpu_exits_2_and_creates_no_study(tmp_path, capsys):
-    argv = ["lhs", "--n", "2", "--dataset", "digits", "--devices", "cuda:99", "--study", "gpu",
-            "--results", str(tmp_path), "--trial-fn", FAKE]
-    assert main(argv) == 2
-    assert "device cuda:99 is not visible" in one_line_error(capsys)
-    assert not (tmp_path / "gpu").exists()
-
-
 def test_a_worker_on_a_missing_device_takes_no_trial(tmp_path, capsys):
     name = "dev"
     study, url = make_study(tmp_path, name, n=2, drain=False)
@@ -116,12 +108,16 @@ def test_python_m_studies_worker_goes_through_the_cli(tmp_path):
 
 # --------------------------------------------------------------------------- bad input, one line
 
-def test_lhs_checks_the_dataset_before_creating_the_study(tmp_path, capsys):
-    argv = ["lhs", "--n", "3", "--dataset", "mnsit", "--devices", "cpu", "--study", "typo",
+@pytest.mark.parametrize("dataset,devices,message", [
+    ("digits", "cuda:99", "device cuda:99 is not visible"),  # a missing GPU
+    ("mnsit", "cpu", "unknown dataset 'mnsit'"),            # a typo in the data set
+])
+def test_lhs_refuses_bad_input_before_creating_the_study(tmp_path, capsys, dataset, devices, message):
+    argv = ["lhs", "--n", "2", "--dataset", dataset, "--devices", devices, "--study", "bad",
             "--results", str(tmp_path), "--trial-fn", FAKE]
     assert main(argv) == 2
-    assert "unknown dataset 'mnsit'" in one_line_error(capsys)
-    assert not (tmp_path / "typo").exists()
+    assert message in one_line_error(capsys)
+    assert not (tmp_path / "bad").exists()
 
 
 def test_lhs_records_the_canonical_dataset_name(tmp_path, capsys):
