@@ -118,20 +118,19 @@ class SOMRL(nn.Module):
                              f"(min {x.min().item():.4g}, max {x.max().item():.4g})")
         return x.to(self.centers.dtype)
 
-    def _check_not_empty(self) -> None:
-        if not bool(self.active.any()):
+    def _active_nodes(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(slots (K,), centers (K, m), relevances (K, m)) of the active nodes, in
+        ascending slot order, so a first maximum over them is the lowest slot."""
+        idx = self.active.nonzero().squeeze(1)
+        if idx.numel() == 0:
             raise ValueError("the SOMRL map has no active node yet; call update() first")
+        return idx, self.centers[idx], self.relevances[idx]
 
     # -------------------------------------------------------------- activation
     def _activation(self, x: torch.Tensor) -> torch.Tensor:
         """act_j(x) for all slots (eq. 1-2); inactive slots 0.   x: (B, m) -> (B, n_max)"""
         act = activation(x, self.centers, self.relevances)
         return torch.where(self.active, act, torch.zeros_like(act))
-
-    def _winners(self, act: torch.Tensor) -> torch.Tensor:
-        """argmax over active slots; ties go to the lowest slot.   (B, n_max) -> (B,)"""
-        masked = torch.where(self.active, act, torch.full_like(act, -1.0))
-        return masked.argmax(dim=1)  # torch.argmax returns the first maximal index
 
     @torch.no_grad()
     def activation(self, x: torch.Tensor) -> torch.Tensor:
@@ -142,8 +141,8 @@ class SOMRL(nn.Module):
     def predict(self, x: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
         """LongTensor (B,): the winning slot of each row (no update)."""
         x = self._check_input(x)
-        self._check_not_empty()
-        return torch.cat([self._winners(self._activation(xb)) for xb in x.split(chunk)])
+        idx, c, w = self._active_nodes()
+        return torch.cat([idx[activation(xb, c, w).argmax(dim=1)] for xb in x.split(chunk)])
 
     # ------------------------------------------------------------------ update
     @torch.no_grad()
@@ -260,9 +259,7 @@ class SOMRL(nn.Module):
         L_c = mean_i sum_d w_{win_i, d} (z_id - c_{win_i, d})^2
         """
         zd = self._check_input(z.detach(), "z") if validate else z.detach().to(self.centers.dtype)
-        idx = self.active.nonzero().squeeze(1)               # (K,) active slots
-        if idx.numel() == 0:
-            self._check_not_empty()
-        c, w = self.centers[idx].detach(), self.relevances[idx].detach()  # (K, m): no gradient into the map
+        _, c, w = self._active_nodes()
+        c, w = c.detach(), w.detach()                        # (K, m): no gradient into the map
         win = activation(zd, c, w).argmax(dim=1)             # (B,) ties to the lowest slot
         return (w[win] * (z.to(c.dtype) - c[win]) ** 2).sum(1).mean()
