@@ -132,9 +132,8 @@ def train(data: Dataset, hp: dict[str, Any], *, seed: int, device: torch.device,
     Raises TrialFailed when the loss or the codes stop being finite.
     """
     x = data.x_train.to(device)
-    x_test, y_test = data.x_test.to(device), data.y_test.to(device)
-    val = validation_indices(data.y_test, per_class=10, seed=seed).to(device)
-    x_val, y_val = x_test[val], y_test[val]
+    val = validation_indices(data.y_test, per_class=10, seed=seed)  # 10 test samples per class
+    x_val, y_val = data.x_test[val].to(device), data.y_test[val].to(device)
 
     with torch.random.fork_rng(devices=[]):  # weights from the trial's seed only
         torch.manual_seed(seed)
