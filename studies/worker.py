@@ -164,6 +164,21 @@ def sigterm_interrupts() -> Iterator[None]:
             signal.signal(sig, previous)
 
 
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """Hold SIGTERM and SIGINT while the block runs; one that arrived meanwhile is delivered after it."""
+    held = {signal.SIGTERM, signal.SIGINT}
+    try:
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    except (AttributeError, ValueError, OSError):  # no POSIX signal masks here
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def run_worker(study_name: str, storage_url: str, *, device: str = "cpu", device_label: str | None = None,
                out: str | os.PathLike = "results", data_dir: str | None = None, threads: int | None = None,
                max_trials: int | None = None, trial_fn: str | None = None,
@@ -194,12 +209,21 @@ def run_worker(study_name: str, storage_url: str, *, device: str = "cpu", device
     if spec == TRIAL_FN and model == "dcsomrl":
         dataset = _preload(dataset, data_dir)  # once per worker, not once per trial
     while max_trials is None or len(result.complete) + len(result.failed) < max_trials:
-        trial_id = st.pop_waiting(storage, study_id)
-        if trial_id is None:
-            break
-        number = storage.get_trial(trial_id).number
-        state = run_one(study, storage, trial_id, space=space, fn=fn, dataset=dataset, model=model,
-                        device=device, label=label, out=pathlib.Path(out), data_dir=data_dir, log=log)
+        trial_id = None
+        try:
+            with signals_held():  # a signal never lands between taking a trial and knowing its id
+                trial_id = st.pop_waiting(storage, study_id)
+            if trial_id is None:
+                break
+            number = storage.get_trial(trial_id).number
+            state = run_one(study, storage, trial_id, space=space, fn=fn, dataset=dataset, model=model,
+                            device=device, label=label, out=pathlib.Path(out), data_dir=data_dir, log=log)
+        except (KeyboardInterrupt, Interrupted):
+            # whatever the worker was doing with the trial (set-up, training, reporting), it goes back;
+            # a trial already finished is left as it is (the storage refuses the second change)
+            if trial_id is not None:
+                _put_back(study, storage, trial_id, "interrupted (worker stopped)", count_retry=False)
+            raise
         (result.complete if state == TrialState.COMPLETE else result.failed).append(number)
         sy.recover(study, storage)
     return result
@@ -249,8 +273,7 @@ def run_one(study: optuna.Study, storage: optuna.storages.BaseStorage, trial_id:
             metrics = fn(dataset, params, seed=seed, device=device, model=model, data_dir=data_dir,
                          out_dir=str(run_dir), progress=False)
     except (KeyboardInterrupt, Interrupted):
-        _put_back(study, storage, trial_id, "interrupted (worker stopped)", count_retry=False)
-        raise
+        raise  # put back by run_worker, which holds the trial from the moment it takes it
     except _environment_errors() as err:
         _put_back(study, storage, trial_id, f"environment: {one_line(err, with_type=True)}", count_retry=False)
         raise EnvironmentProblem(one_line(err, with_type=True)) from None

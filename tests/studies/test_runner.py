@@ -217,3 +217,32 @@ def test_sigterm_puts_running_trials_back_and_the_rerun_finishes(tmp_path, monke
     from studies.export import study_table
     table = study_table(study)
     assert table.loc[table.state == "COMPLETE", "retry_of"].dropna().tolist() == [0]
+
+
+@pytest.mark.parametrize("where", ["set-up", "reporting"])
+def test_an_interrupt_at_any_moment_of_a_held_trial_puts_it_back(tmp_path, monkeypatch, where):
+    """A SIGTERM may land before the trial function runs or while its result is being stored (CI caught the first)."""
+    from studies import worker as wk
+
+    space = resolve_space("adjusted", "digits")
+    design = sy.design_attrs(space, 2, 0, "digits", trial_fn=FAKE)
+    url = st.default_url("held", tmp_path / "results")
+    study, _ = sy.create_or_resume(st.open_storage(url), "held", design, sample(space, 2, 0).to_dict("records"))
+
+    def interrupt(*args, **kwargs):
+        raise wk.Interrupted("signal 15")
+
+    if where == "set-up":
+        monkeypatch.setattr(wk, "_completed_twin", interrupt)
+    else:
+        monkeypatch.setattr(wk.optuna.Trial, "set_user_attr",
+                            lambda self, key, value: interrupt() if key == "purity" else
+                            self.storage.set_trial_user_attr(self._trial_id, key, value))
+    with pytest.raises(wk.Interrupted):
+        wk.run_worker("held", url, out=tmp_path / "results", trial_fn=FAKE, log=lambda message: None)
+    trials = sy.load(st.open_storage(url), "held").get_trials()
+    first = trials[0]
+    assert first.state == TrialState.FAIL and first.user_attrs["reason"] == "interrupted (worker stopped)"
+    copy = [t for t in trials if t.system_attrs.get("requeued_from") == first.number]
+    assert len(copy) == 1 and copy[0].state == TrialState.WAITING and copy[0].params == first.params
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
