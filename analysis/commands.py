@@ -67,6 +67,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--params", default=None, help="comma-separated parameter columns (default: all that vary)")
     p.add_argument("--out", default=None,
                    help="output folder (default <results>/<study>/analysis, or <table>-analysis beside the table)")
+    p.add_argument("--space", default=None,
+                   help="space file or shipped name whose scales (log, log1m) the figures' axes use "
+                        "(default: the study's space; with --table, linear axes)")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the importance cross-checks (recorded in report.md and importance.csv)")
     p.add_argument("--no-importance", action="store_true", help="skip the Optuna/SALib cross-checks")
@@ -161,9 +164,11 @@ def analyze_command(args: argparse.Namespace) -> int:
     from .report import write_report
 
     table = load_table(args)
+    space = load_space(args, table) if args.space or table.attrs.get("design") else None
+    scales = {name: dim.scale for name, dim in space.dims.items()} if space else {}
     out = Path(args.out) if args.out else _default_out(args, "analysis")
     outcomes = [o.strip() for o in args.outcomes.split(",") if o.strip()]
-    path = write_report(table, out, params=args.params, outcomes=outcomes,
+    path = write_report(table, out, params=args.params, outcomes=outcomes, scales=scales,
                         behavioural_quantile=args.behavioural_quantile, alpha=args.alpha, seed=args.seed,
                         importance_methods=() if args.no_importance else importance.METHODS,
                         title=f"Sensitivity report: {args.study or Path(args.table).name}")

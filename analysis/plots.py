@@ -8,6 +8,9 @@ canvas, no pyplot state), so they run headless and touch no global state.
   with the OLS line y = b0 + b1 x and its 95 % confidence band of the mean
   (statsmodels ``get_prediction().summary_frame``) -- the paper's Fig. 6;
   panels ordered by :func:`parameter_order` (a_t first).
+  Parameters sampled on a ``log`` scale get a log x-axis and those on
+  ``log1m`` (uniform in log(1 - x), e.g. a_t) a logit x-axis, when the
+  renderers are given the space's scales.
 * :func:`render_ecdf`: the outcome's ECDF with its DKW band (:func:`analysis.cdf.ecdf`).
 * :func:`render_conditional_cdfs`: each parameter's CDF over behavioural vs
   non-behavioural trials (:func:`analysis.cdf.conditional_cdfs`).
@@ -24,6 +27,7 @@ import pandas as pd
 import statsmodels.api as sm
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from .cdf import conditional_cdfs
 from .errors import AnalysisError
@@ -38,19 +42,47 @@ def parameter_order(params) -> list[str]:
     return [p for p in FIRST if p in params] + [p for p in params if p not in FIRST]
 
 
+#: Matplotlib x-axis scale for each sampling scale of a space (studies.space.SCALES).
+AXIS_SCALES = {"linear": "linear", "log": "log", "log1m": "logit"}
+
+
+def grid_on_scale(low: float, high: float, n: int, scale: str = "linear") -> np.ndarray:
+    """``n`` values from ``low`` to ``high``, evenly spaced on ``scale`` (linear, log, log1m)."""
+    if scale == "log" and low > 0:
+        return np.geomspace(low, high, n)
+    if scale == "log1m" and high < 1:
+        return 1.0 - np.geomspace(1.0 - low, 1.0 - high, n)
+    return np.linspace(low, high, n)
+
+
+def _set_axis_scale(ax, scale: str, values: pd.Series) -> None:
+    """Use the scale's axis when the values allow it (log: all > 0; logit: all in (0, 1))."""
+    axis = AXIS_SCALES.get(scale, "linear")
+    ok = {"log": bool((values > 0).all()), "logit": bool(((values > 0) & (values < 1)).all())}
+    if not ok.get(axis, True):
+        return
+    ax.set_xscale(axis)
+    if axis == "log" and values.max() / values.min() < 100:  # under two decades: 1-2-5 steps, not 2x10^-1...
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def scatter_fit(data: pd.DataFrame, param: str, outcome: str, *, alpha: float = 0.05,
-                n_grid: int = 50) -> tuple[pd.DataFrame, pd.DataFrame]:
+                n_grid: int = 50, scale: str = "linear") -> tuple[pd.DataFrame, pd.DataFrame]:
     """Points and OLS fit of ``outcome`` on ``param``.
 
     Returns ``points`` (x, y: the finite pairs) and ``fit`` (x: n_grid values
-    over [min x, max x]; mean: b0 + b1 x; lower, upper: the 1 - alpha
-    confidence band of the mean, statsmodels' mean_ci_lower/upper).
+    over [min x, max x], evenly spaced on ``scale`` so the line is smooth on
+    that axis; mean: b0 + b1 x; lower, upper: the 1 - alpha confidence band
+    of the mean, statsmodels' mean_ci_lower/upper). The fit itself is on x as
+    it is (a straight line in x, as in the paper's Fig. 6).
     """
     points = data[[param, outcome]].dropna().set_axis(["x", "y"], axis=1).reset_index(drop=True)
     if len(points) < 3 or points["x"].nunique() < 2:
         raise AnalysisError(f"scatter of {outcome} vs {param}: need 3 trials and 2 distinct values")
     fit = sm.OLS(points["y"].to_numpy(float), sm.add_constant(points["x"].to_numpy(float))).fit()
-    grid = np.linspace(points["x"].min(), points["x"].max(), n_grid)
+    grid = grid_on_scale(points["x"].min(), points["x"].max(), n_grid, scale)
     frame = fit.get_prediction(sm.add_constant(grid, has_constant="add")).summary_frame(alpha=alpha)
     band = pd.DataFrame({"x": grid, "mean": frame["mean"].to_numpy(),
                          "lower": frame["mean_ci_lower"].to_numpy(), "upper": frame["mean_ci_upper"].to_numpy()})
@@ -89,12 +121,19 @@ def _save(fig: Figure, path) -> Path:
     return path
 
 
-def render_scatter_fits(data: pd.DataFrame, params, outcome: str, path, *, alpha: float = 0.05) -> Path:
-    """One panel per parameter (a_t first): points, OLS line, 1 - alpha band (paper Fig. 6)."""
+def render_scatter_fits(data: pd.DataFrame, params, outcome: str, path, *, alpha: float = 0.05,
+                        scales: dict[str, str] | None = None) -> Path:
+    """One panel per parameter (a_t first): points, OLS line, 1 - alpha band (paper Fig. 6).
+
+    ``scales``: each parameter's sampling scale (default linear), drawn as its axis.
+    """
     params = parameter_order(params)
+    scales = scales or {}
     fig, axes = _grid(len(params))
     for ax, p in zip(axes, params):
-        points, band = scatter_fit(data, p, outcome, alpha=alpha)
+        scale = scales.get(p, "linear")
+        points, band = scatter_fit(data, p, outcome, alpha=alpha, scale=scale)
+        _set_axis_scale(ax, scale, points["x"])
         ax.fill_between(band["x"], band["lower"], band["upper"], color="C0", alpha=0.25,
                         label=f"{int(round((1 - alpha) * 100))}% CI")
         ax.plot(band["x"], band["mean"], color="C0", label="OLS fit")
@@ -122,12 +161,14 @@ def render_ecdf(ecdf_frame: pd.DataFrame, outcome: str, path, *, alpha: float = 
 
 
 def render_conditional_cdfs(data: pd.DataFrame, params, outcome: str, path, *,
-                            behavioural_quantile: float = 0.75) -> Path:
-    """One panel per parameter: its CDF over behavioural vs non-behavioural trials."""
+                            behavioural_quantile: float = 0.75, scales: dict[str, str] | None = None) -> Path:
+    """One panel per parameter: its CDF over behavioural vs non-behavioural trials (``scales`` as above)."""
     params = parameter_order(params)
+    scales = scales or {}
     fig, axes = _grid(len(params))
     for ax, p in zip(axes, params):
         c = conditional_cdfs(data, p, outcome, behavioural_quantile)
+        _set_axis_scale(ax, scales.get(p, "linear"), c["x"])
         ax.step(c["x"], c["behavioural"], where="post", color="C2", label="behavioural")
         ax.step(c["x"], c["non_behavioural"], where="post", color="C3", label="non-behavioural")
         ax.set_xlabel(p)

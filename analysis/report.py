@@ -132,17 +132,17 @@ def _trial_counts(prep: Prepared) -> str:
 
 
 def write_figures(prep: Prepared, sens: pd.DataFrame, out_dir: Path, *,
-                  behavioural_quantile: float = 0.75) -> dict[str, list[Path]]:
-    """The four PNG figures of each outcome; returns {outcome: [paths]}."""
+                  behavioural_quantile: float = 0.75, scales: dict[str, str] | None = None) -> dict[str, list[Path]]:
+    """The four PNG figures of each outcome; returns {outcome: [paths]} (``scales``: see analysis.plots)."""
     figures = {}
     for o in prep.outcomes:
         data, params = prep.outcome_data(o), prep.outcome_params(o)
         slug = _slug(o)
         figures[o] = [
-            plots.render_scatter_fits(data, params, o, out_dir / f"scatter_{slug}.png"),
+            plots.render_scatter_fits(data, params, o, out_dir / f"scatter_{slug}.png", scales=scales),
             plots.render_ecdf(cdf.ecdf(data[o]), o, out_dir / f"ecdf_{slug}.png"),
             plots.render_conditional_cdfs(data, params, o, out_dir / f"mcf_{slug}.png",
-                                          behavioural_quantile=behavioural_quantile),
+                                          behavioural_quantile=behavioural_quantile, scales=scales),
             plots.render_sensitivity_bars(plots.sensitivity_bars(sens, o), o, out_dir / f"sensitivity_{slug}.png"),
         ]
     return figures
@@ -156,8 +156,12 @@ _CAPTIONS = ("outcome vs each parameter with the OLS fit and its 95% confidence 
 
 def write_report(table: pd.DataFrame, out_dir, params=None, outcomes=("nmi", "purity"), *,
                  behavioural_quantile: float = 0.75, alpha: float = 0.01, seed: int = 0,
-                 importance_methods=importance.METHODS, title: str = "Sensitivity report") -> Path:
+                 importance_methods=importance.METHODS, title: str = "Sensitivity report",
+                 scales: dict[str, str] | None = None) -> Path:
     """Analyse ``table`` and write the report, tables and figures into ``out_dir``; returns report.md's path.
+
+    ``scales``: each parameter's sampling scale (``{"lr": "log", "a_t": "log1m"}``,
+    from the study's space), used for the figures' x-axes; missing ones are linear.
 
     ``importance_methods``: the cross-checks to run (empty: none); ``seed``
     seeds them and is recorded (the Rules section, importance.csv's ``seed``
@@ -171,7 +175,7 @@ def write_report(table: pd.DataFrame, out_dir, params=None, outcomes=("nmi", "pu
            else pd.DataFrame(columns=importance.COLUMNS))
     sens.to_csv(out_dir / "sensitivity.csv", index=False)
     imp.to_csv(out_dir / "importance.csv", index=False)
-    figures = write_figures(prep, sens, out_dir, behavioural_quantile=behavioural_quantile)
+    figures = write_figures(prep, sens, out_dir, behavioural_quantile=behavioural_quantile, scales=scales)
 
     lines = [f"# {title}", "", "## Answer", "", "Trials: " + _trial_counts(prep), ""]
     for o in prep.outcomes:

@@ -42,6 +42,24 @@ def test_analyze_a_study(study, capsys):
     assert "wrote" in capsys.readouterr().out
 
 
+def test_analyze_draws_the_spaces_scales(study, tmp_path, monkeypatch):
+    from analysis import report
+
+    name, url, results = study
+    seen, write = [], report.write_report
+    monkeypatch.setattr(report, "write_report", lambda *a, **k: seen.append(k["scales"]) or write(*a, **k))
+    common = ["--no-importance", "--outcomes", "nmi"]
+    assert main(["analyze", "--study", name, "--storage", url, "--results", str(results),
+                 "--out", str(tmp_path / "s"), *common]) == 0
+    assert seen[-1]["lr"] == "log" and seen[-1]["a_t"] == "log1m"  # the study's own space (initial)
+    table = tmp_path / "t.csv"
+    assert main(["export", "--study", name, "--storage", url, "--out", str(table)]) == 0
+    assert main(["analyze", "--table", str(table), "--out", str(tmp_path / "t"), *common]) == 0
+    assert seen[-1] == {}  # a CSV table alone: linear axes
+    assert main(["analyze", "--table", str(table), "--space", "initial", "--out", str(tmp_path / "u"), *common]) == 0
+    assert seen[-1]["lr"] == "log"
+
+
 def test_refine_and_best_a_study(study, monkeypatch):
     from analysis import sensitivity
     from studies.space import load_space

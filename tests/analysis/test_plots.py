@@ -59,3 +59,38 @@ def test_renderers_write_png_files(tmp_path, table200, sens200):
     for p in paths:
         data = p.read_bytes()
         assert data.startswith(PNG) and len(data) > 5000
+
+
+def test_grid_on_scale_is_even_on_its_scale():
+    lin = plots.grid_on_scale(1.0, 3.0, 5)
+    assert np.allclose(np.diff(lin), 0.5)
+    log = plots.grid_on_scale(1e-4, 1e-1, 4, "log")
+    assert np.allclose(log, [1e-4, 1e-3, 1e-2, 1e-1])
+    at = plots.grid_on_scale(0.9, 0.9999, 4, "log1m")
+    assert np.allclose(at, [0.9, 0.99, 0.999, 0.9999]) and at[0] == pytest.approx(0.9)
+    assert np.allclose(plots.grid_on_scale(-1.0, 1.0, 3, "log"), [-1.0, 0.0, 1.0])  # not positive: linear
+
+
+def test_scatter_fit_on_a_log_scale_is_the_same_line(table200):
+    data = table200.assign(pos=table200["lin"] - table200["lin"].min() + 0.01)
+    points, fit = plots.scatter_fit(data, "pos", "y", n_grid=7, scale="log")
+    _, linear = plots.scatter_fit(data, "pos", "y", n_grid=7)
+    assert np.allclose(np.diff(np.log(fit["x"])), np.log(fit["x"]).diff().iloc[1])  # geometric grid
+    slope = np.polyfit(points["x"], points["y"], 1)
+    assert np.allclose(fit["mean"], np.polyval(slope, fit["x"]))
+    assert np.allclose(np.polyfit(linear["x"], linear["mean"], 1), slope)
+
+
+def test_renderers_draw_each_parameter_on_its_scale(monkeypatch, tmp_path, table200):
+    figures = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig) or path)
+    data = table200.assign(lr=10 ** (-4 + 3 * table200["null1"].rank(pct=True)),
+                           a_t=1 - 10 ** (-1 - 3 * table200["null2"].rank(pct=True)),
+                           neg=table200["lin"] - 1)
+    params = ["lr", "a_t", "neg", "mono"]
+    scales = {"lr": "log", "a_t": "log1m", "neg": "log"}  # neg has values <= 0: stays linear
+    plots.render_scatter_fits(data, params, "y", tmp_path / "s.png", scales=scales)
+    plots.render_conditional_cdfs(data, params, "y", tmp_path / "m.png", scales=scales)
+    for fig in figures:
+        got = {ax.get_xlabel(): ax.get_xscale() for ax in fig.axes if ax.get_visible()}
+        assert got == {"a_t": "logit", "lr": "log", "neg": "linear", "mono": "linear"}
