@@ -33,6 +33,11 @@ from dcsomrl import params as P
 
 EPS = 1e-7
 
+#: A life at or below this counts as 0 (step 7). Repeated ``life -= ld`` leaves a
+#: rounding residue: 1 - 0.1 ten times is 1.4e-16 in float64, not 0, which would
+#: cost an 11th loss; exact arithmetic removes a node after ceil(1/ld) losses.
+LIFE_EPS = 1e-6
+
 
 def repel(v: torch.Tensor, form: str) -> torch.Tensor:
     """The repel term of eq. 3 for v = cbar - c (SPEC 3).
@@ -240,8 +245,8 @@ class SOMRL(nn.Module):
         self.distances.masked_fill_(new[:, None], 0.0)
         self.life.masked_fill_(new, 1.0)
 
-        # 7b. Removal at life <= 0 (new nodes start at 1 and are never removed here).
-        self.active.copy_((self.active & (self.life > 0)) | new)
+        # 7b. Removal at life <= 0, up to rounding (LIFE_EPS); new nodes start at 1 and stay.
+        self.active.copy_((self.active & (self.life > LIFE_EPS)) | new)
 
     # -------------------------------------------------------------- topology
     @torch.no_grad()

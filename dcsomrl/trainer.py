@@ -49,6 +49,8 @@ from dcsomrl.util import host_name
 
 MODELS = ("dcsomrl", "somrl")
 RUN_FILES = ("metrics.json", "validation_curve.csv", "som_state.npz", "som.pt", "autoencoder.pt")
+#: Seed of the validation set (SPEC 4: a fixed set, one per data set, whatever the trial's seed).
+VALIDATION_SEED = 0
 
 
 class TrialFailed(RuntimeError):
@@ -132,7 +134,9 @@ def train(data: Dataset, hp: dict[str, Any], *, seed: int, device: torch.device,
     Raises TrialFailed when the loss or the codes stop being finite.
     """
     x = data.x_train.to(device)
-    val = validation_indices(data.y_test, per_class=10, seed=seed)  # 10 test samples per class
+    # 10 test samples per class, the same for every trial of a data set (not drawn from the trial's
+    # seed), so curves of different seeds and settings are measured on the same samples
+    val = validation_indices(data.y_test, per_class=10, seed=VALIDATION_SEED)
     x_val, y_val = data.x_test[val].to(device), data.y_test[val].to(device)
 
     with torch.random.fork_rng(devices=[]):  # weights from the trial's seed only

@@ -190,7 +190,7 @@ def run_study(name: str, url: str, design: dict, points: list[dict], *, slots, o
     from studies import launch
     from studies import storage as st
     from studies import study as sy
-    from studies.worker import sigterm_interrupts
+    from studies.signals import sigterm_interrupts
 
     storage = st.open_storage(url)
     study, created = sy.create_or_resume(storage, name, design, points)
@@ -266,11 +266,12 @@ def worker_command(args: argparse.Namespace) -> int:
     """``dcsomrl-study worker``: drain the queue; 0 when done, 3 on a problem of the machine, 130 if stopped."""
     from studies import storage as st
     from studies import worker as wk
+    from studies.signals import sigterm_interrupts
 
     st.quiet_optuna()
     url = st.resolve_url(args.storage, args.study, args.results)
     try:
-        with wk.sigterm_interrupts():
+        with sigterm_interrupts():
             result = wk.run_worker(args.study, url, device=args.device, device_label=args.device_label,
                                    out=args.results, data_dir=args.data_dir, threads=args.threads,
                                    max_trials=args.max_trials, trial_fn=args.trial_fn)

@@ -38,7 +38,8 @@ import optuna
 from studies import storage as st
 from studies import study as sy
 from studies.errors import StudyError
-from studies.worker import EXIT_ENVIRONMENT, Interrupted
+from studies.signals import Interrupted, held, released
+from studies.worker import EXIT_ENVIRONMENT
 
 _PROJECT_ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -190,47 +191,49 @@ def supervise(study: optuna.Study, storage: optuna.storages.BaseStorage, slots: 
     def counts() -> dict[str, int]:  # one read of the trials per poll
         return sy.count_points(study.get_trials(deepcopy=False), n)
 
-    first = counts()
-    for i, slot in enumerate(slots[:first["waiting"]]):
-        procs[i] = start(slot, i)
-    t0, base_done, fatal = time.monotonic(), first["complete"] + first["failed"], False
     try:
-        while True:
-            for i, proc in list(procs.items()):
-                rc = proc.poll()
-                if rc is None:
-                    continue
-                del procs[i]
-                if rc == 0:
-                    continue
-                why = f"signal {-rc}" if rc < 0 else f"exit status {rc}"
-                detail = last_line(log_dir / f"worker-{i}.log")
-                messages.append(f"worker {i} ({slots[i].label}) stopped with {why}" + (f": {detail}" if detail else ""))
-                sy.recover(study, storage)
-                if rc in (EXIT_ENVIRONMENT, 2):
-                    fatal = True
-                elif not fatal and budget > 0 and counts()["waiting"] > 0:
-                    budget -= 1
-                    procs[i] = start(slots[i], i)
-            if not procs:  # all workers gone: put back what they lost, restart if trials wait
-                sy.recover(study, storage)
-            c = counts()
-            done = c["complete"] + c["failed"] - base_done
-            rate = done / (time.monotonic() - t0)  # design points finished per second
-            progress(c, (c["waiting"] + c["running"]) / rate if done else float("nan"))
-            if not procs:
-                if c["waiting"] and not fatal and budget > 0:
-                    for i, slot in enumerate(slots[:c["waiting"]]):
+        with held():  # see studies.signals
+            first = counts()
+            for i, slot in enumerate(slots[:first["waiting"]]):
+                procs[i] = start(slot, i)
+            t0, base_done, fatal = time.monotonic(), first["complete"] + first["failed"], False
+            while True:
+                for i, proc in list(procs.items()):
+                    rc = proc.poll()
+                    if rc is None:
+                        continue
+                    del procs[i]
+                    if rc == 0:
+                        continue
+                    why = f"signal {-rc}" if rc < 0 else f"exit status {rc}"
+                    detail = last_line(log_dir / f"worker-{i}.log")
+                    messages.append(f"worker {i} ({slots[i].label}) stopped with {why}" + (f": {detail}" if detail else ""))
+                    sy.recover(study, storage)
+                    if rc in (EXIT_ENVIRONMENT, 2):
+                        fatal = True
+                    elif not fatal and budget > 0 and counts()["waiting"] > 0:
                         budget -= 1
-                        procs[i] = start(slot, i)
-                    continue
-                if fatal:
-                    return Outcome(EXIT_ENVIRONMENT, messages)
-                if c["waiting"]:
-                    messages.append(f"{c['waiting']} design points still wait: workers kept failing; "
-                                    f"see {log_dir}")
-                return Outcome(0 if c["waiting"] == 0 else 1, messages)
-            time.sleep(poll)
+                        procs[i] = start(slots[i], i)
+                if not procs:  # all workers gone: put back what they lost, restart if trials wait
+                    sy.recover(study, storage)
+                c = counts()
+                done = c["complete"] + c["failed"] - base_done
+                rate = done / (time.monotonic() - t0)  # design points finished per second
+                progress(c, (c["waiting"] + c["running"]) / rate if done else float("nan"))
+                if not procs:
+                    if c["waiting"] and not fatal and budget > 0:
+                        for i, slot in enumerate(slots[:c["waiting"]]):
+                            budget -= 1
+                            procs[i] = start(slot, i)
+                        continue
+                    if fatal:
+                        return Outcome(EXIT_ENVIRONMENT, messages)
+                    if c["waiting"]:
+                        messages.append(f"{c['waiting']} design points still wait: workers kept failing; "
+                                        f"see {log_dir}")
+                    return Outcome(0 if c["waiting"] == 0 else 1, messages)
+                with released():  # interrupts land here, never inside a storage call
+                    time.sleep(poll)
     except (KeyboardInterrupt, Interrupted):
         _stop(procs, stop_grace)
         sy.recover(study, storage)

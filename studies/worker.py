@@ -41,13 +41,11 @@ import importlib
 import math
 import os
 import pathlib
-import signal
 import sys
 import time
 import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import optuna
 from optuna.trial import TrialState
@@ -55,14 +53,11 @@ from optuna.trial import TrialState
 from dcsomrl.util import one_line
 from studies import storage as st
 from studies import study as sy
+from studies.signals import Interrupted, held, released
 from studies.space import Space
 
 TRIAL_FN = "dcsomrl.trainer:run_trial"
 EXIT_OK, EXIT_ENVIRONMENT, EXIT_INTERRUPTED = 0, 3, 130
-
-
-class Interrupted(BaseException):
-    """Raised in the worker by SIGTERM (like KeyboardInterrupt for SIGINT)."""
 
 
 class EnvironmentProblem(Exception):
@@ -140,45 +135,6 @@ def _suggest(trial: optuna.Trial, name: str, dist: optuna.distributions.BaseDist
     return trial.suggest_float(name, dist.low, dist.high, log=dist.log)
 
 
-@contextmanager
-def sigterm_interrupts() -> Iterator[None]:
-    """Turn the first SIGTERM or SIGINT into :class:`Interrupted` while the block runs.
-
-    Further signals are ignored so that the clean-up (putting the running trial
-    back in the queue) is not itself interrupted. Main thread only.
-    """
-    def handler(signum, frame):
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        raise Interrupted(f"signal {signum}")
-
-    try:
-        old = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        for sig, previous in old.items():
-            signal.signal(sig, previous)
-
-
-@contextmanager
-def signals_held() -> Iterator[None]:
-    """Hold SIGTERM and SIGINT while the block runs; one that arrived meanwhile is delivered after it."""
-    held = {signal.SIGTERM, signal.SIGINT}
-    try:
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    except (AttributeError, ValueError, OSError):  # no POSIX signal masks here
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
 def run_worker(study_name: str, storage_url: str, *, device: str = "cpu", device_label: str | None = None,
                out: str | os.PathLike = "results", data_dir: str | None = None, threads: int | None = None,
                max_trials: int | None = None, trial_fn: str | None = None,
@@ -186,9 +142,19 @@ def run_worker(study_name: str, storage_url: str, *, device: str = "cpu", device
     """Drain the study's queue (or run ``max_trials``); the numbers of the trials it finished.
 
     Raises :class:`EnvironmentProblem` (trial put back) or :class:`Interrupted`
-    / KeyboardInterrupt (trial put back).
+    / KeyboardInterrupt (trial put back). Under :func:`sigterm_interrupts`, a
+    signal interrupts only the trial's training or the data loading; one that
+    arrives while the worker talks to the storage waits until that is done
+    (:mod:`studies.signals`).
     """
-    log = log or _log
+    with held():
+        return _drain(study_name, storage_url, device=device, device_label=device_label, out=out,
+                      data_dir=data_dir, threads=threads, max_trials=max_trials, trial_fn=trial_fn, log=log or _log)
+
+
+def _drain(study_name: str, storage_url: str, *, device: str, device_label: str | None, out, data_dir: str | None,
+           threads: int | None, max_trials: int | None, trial_fn: str | None,
+           log: Callable[[str], None]) -> WorkerResult:
     device = check_device(device)
     storage = st.open_storage(storage_url, create=False)
     study = sy.load(storage, study_name)
@@ -207,17 +173,18 @@ def run_worker(study_name: str, storage_url: str, *, device: str = "cpu", device
         return result
     dataset: Any = design["dataset"]
     if spec == TRIAL_FN and model == "dcsomrl":
-        dataset = _preload(dataset, data_dir)  # once per worker, not once per trial
+        with released():  # no storage work here: a signal may stop it at once
+            dataset = _preload(dataset, data_dir)  # once per worker, not once per trial
     while max_trials is None or len(result.complete) + len(result.failed) < max_trials:
         trial_id = None
         try:
-            with signals_held():  # a signal never lands between taking a trial and knowing its id
-                trial_id = st.pop_waiting(storage, study_id)
+            trial_id = st.pop_waiting(storage, study_id)
             if trial_id is None:
                 break
             number = storage.get_trial(trial_id).number
-            state = run_one(study, storage, trial_id, space=space, fn=fn, dataset=dataset, model=model,
-                            device=device, label=label, out=pathlib.Path(out), data_dir=data_dir, log=log)
+            with st.heartbeat(storage, trial_id):  # from taking the trial to storing its result
+                state = run_one(study, storage, trial_id, space=space, fn=fn, dataset=dataset, model=model,
+                                device=device, label=label, out=pathlib.Path(out), data_dir=data_dir, log=log)
         except (KeyboardInterrupt, Interrupted):
             # whatever the worker was doing with the trial (set-up, training, reporting), it goes back;
             # a trial already finished is left as it is (the storage refuses the second change)
@@ -269,7 +236,7 @@ def run_one(study: optuna.Study, storage: optuna.storages.BaseStorage, trial_id:
         params = {name: _suggest(trial, name, _distribution(space, name)) for name in space.names}
     log(f"trial {number} (design point {index}, seed {seed}) on {label}: started")
     try:
-        with st.heartbeat(storage, trial_id):
+        with released():  # the only place a signal interrupts the trial itself
             metrics = fn(dataset, params, seed=seed, device=device, model=model, data_dir=data_dir,
                          out_dir=str(run_dir), progress=False)
     except (KeyboardInterrupt, Interrupted):

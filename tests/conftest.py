@@ -25,3 +25,16 @@ def shared_data() -> Path:
     if os.environ.get("CI") == "true":
         pytest.fail(msg)
     pytest.skip(msg)
+
+
+@pytest.fixture(autouse=True)
+def _same_conditions_for_every_test(monkeypatch):
+    """One torch thread in the test process (results must not depend on which test ran before or on
+    the core count) and no study storage taken from the developer's shell."""
+    import torch
+
+    monkeypatch.delenv("DCSOMRL_STORAGE", raising=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -250,7 +250,7 @@ class ReferenceSOMRL:
                 self.life[k] = self.life[k] - self.ld
                 trace["decremented"] += 1
         for k in pre_active:
-            if self.life[k] <= 0.0:
+            if self.life[k] <= 1e-6:  # 0 up to the rounding of repeated subtraction (1 - 10 * 0.1 > 0)
                 self.active[k] = False
                 trace["removed"] += 1
                 trace["removed_at_exact_zero"] += int(self.life[k] == 0.0)

@@ -9,6 +9,8 @@ names (empty map, capacity, mass removal, exact-zero life, ties, repel forms).
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -233,17 +235,29 @@ def test_mass_removal_at_exact_zero_life(ld):
     np.testing.assert_array_equal(som.active.numpy(), [True] + [False] * 11)
 
 
-@pytest.mark.parametrize("ld", [0.25, 0.5, 1.0])
+@pytest.mark.parametrize("ld", [0.25, 0.5, 1.0, 0.1, 0.2, 1 / 3, 0.3, 0.36, 0.05])
 def test_life_runs_out_after_exactly_one_over_ld_losses(ld):
-    """A node that never wins: life 1 - n*ld reaches exactly 0 after 1/ld steps and is removed then."""
+    """A node that never wins: life 1 - n*ld reaches 0 after ceil(1/ld) steps and is removed then,
+    also where repeated subtraction leaves a rounding residue (ld = 0.1, 1/3, ... in float64)."""
     som, ref = make_pair(dim=2, n_max=4, ld=ld)
     load_nodes(som, {0: [0.25, 0.25], 1: [0.75, 0.75]})
     X = np.array([[0.25, 0.25], [0.25, 0.3]])
-    losses = round(1 / ld)
+    losses = math.ceil(round(1 / ld, 9))
     for n in range(1, losses + 1):
         step(som, ref, X, where=f"loss {n}")
         assert bool(som.active[1]) == (n < losses), f"after {n} losses life={float(som.life[1])}"
     assert float(som.life[0]) == 1.0
+
+
+@pytest.mark.parametrize("ld", [0.1, 1 / 3, 0.2, 0.36, 0.05])
+def test_float32_life_runs_out_after_the_same_number_of_losses(ld):
+    som = SOMRL(**dict(KWARGS, dim=2, n_max=4, ld=ld))
+    load_nodes(som, {0: [0.25, 0.25], 1: [0.75, 0.75]})
+    X = torch.tensor([[0.25, 0.25], [0.25, 0.3]])
+    losses = math.ceil(round(1 / ld, 9))
+    for n in range(1, losses + 1):
+        som.update(X)
+        assert bool(som.active[1]) == (n < losses), f"after {n} losses life={float(som.life[1])}"
 
 
 def test_all_high_batch_inserts_nothing():

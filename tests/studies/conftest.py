@@ -20,9 +20,10 @@ def postgres_url(monkeypatch) -> str:
         if os.environ.get("CI") == "true":
             pytest.fail(msg + "; it is required when CI=true")
         pytest.skip(msg)
-    # short heartbeats so that a lost worker is noticed within seconds
+    # heartbeats on; a generous grace period, so that a worker stalled by a loaded machine is not taken
+    # for dead (local deaths are found by pid; test_stale_heartbeat... shortens it to test staleness)
     monkeypatch.setenv("DCSOMRL_HEARTBEAT_INTERVAL", "1")
-    monkeypatch.setenv("DCSOMRL_GRACE_PERIOD", "3")
+    monkeypatch.setenv("DCSOMRL_GRACE_PERIOD", "30")
     return url
 
 

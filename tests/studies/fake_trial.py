@@ -6,6 +6,9 @@ Behaviour, set through the environment (the worker processes inherit it):
 - ``FAKE_TRIAL_LOG``: a file to which every *start* of a trial appends one line
   ``<seed> <pid>`` (O_APPEND, so parallel workers can share it): the tests
   count how often each design point ran;
+- ``FAKE_TRIAL_MIN_WORKERS``: with ``FAKE_TRIAL_LOG``, a trial waits (up to
+  60 s) until that many distinct processes have started trials, so a test of
+  parallel workers does not depend on how fast the first one drains the queue;
 - ``FAKE_TRIAL_RAISE_ALPHA``: trials with ``alpha`` above it raise a plain
   ``RuntimeError`` (checked first);
 - ``FAKE_TRIAL_FAIL_ALPHA``: trials with ``alpha`` above it raise a
@@ -28,6 +31,15 @@ class FakeDiverged(RuntimeError):
         self.reason = reason
 
 
+def _wait_for_workers(log: str, n: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while n > 1 and time.monotonic() < deadline:
+        pids = {line.split()[1] for line in pathlib.Path(log).read_text().splitlines() if line.strip()}
+        if len(pids) >= n:
+            return
+        time.sleep(0.02)
+
+
 def run(dataset, params, *, seed, device="cpu", model="dcsomrl", data_dir=None, out_dir=None, progress=False):
     start = time.perf_counter()
     log = os.environ.get("FAKE_TRIAL_LOG")
@@ -35,6 +47,7 @@ def run(dataset, params, *, seed, device="cpu", model="dcsomrl", data_dir=None, 
         fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         os.write(fd, f"{seed} {os.getpid()}\n".encode())
         os.close(fd)
+        _wait_for_workers(log, int(os.environ.get("FAKE_TRIAL_MIN_WORKERS", "1")))
     time.sleep(float(os.environ.get("FAKE_TRIAL_SLEEP", "0.05")))
     alpha = float(params.get("alpha", 0.0))
     if "FAKE_TRIAL_RAISE_ALPHA" in os.environ and alpha > float(os.environ["FAKE_TRIAL_RAISE_ALPHA"]):

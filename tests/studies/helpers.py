@@ -27,8 +27,12 @@ def wait_for(predicate, timeout):
     raise AssertionError("timed out")
 
 
-def kill_a_running_worker(url, name, timeout=120, settle=0.3):
-    """Wait for a RUNNING trial with a recorded worker, kill -9 that worker; the trial's number."""
+def wait_for_running_trial(url, name, timeout=120, settle=0.3):
+    """A trial RUNNING for ``settle`` s with a recorded worker, checked again just now: (number, worker pid).
+
+    The caller kills at once: the trial must still be running (the fake and the
+    tiny real trials last a second or more) and nothing has yet noticed a death.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -41,9 +45,15 @@ def kill_a_running_worker(url, name, timeout=120, settle=0.3):
         if running:
             trial = running[0]
             time.sleep(settle)  # inside the trial function by now
-            os.kill(trial.user_attrs["worker"]["pid"], signal.SIGKILL)
-            state = storage.get_trial(trial._trial_id).state
-            assert state == TrialState.RUNNING, "the trial ended before the kill; make it longer"
-            return trial.number
+            if storage.get_trial(trial._trial_id).state == TrialState.RUNNING:
+                return trial.number, trial.user_attrs["worker"]["pid"]
+            continue  # it ended meanwhile: take the next one
         time.sleep(0.05)
     raise AssertionError("no trial started")
+
+
+def kill_a_running_worker(url, name, timeout=120, settle=0.3):
+    """Kill -9 the worker of a running trial (:func:`wait_for_running_trial`); the trial's number."""
+    number, pid = wait_for_running_trial(url, name, timeout, settle)
+    os.kill(pid, signal.SIGKILL)
+    return number

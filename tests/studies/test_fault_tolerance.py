@@ -21,7 +21,7 @@ from optuna.trial import TrialState
 
 from studies import storage as st
 from studies import study as sy
-from tests.studies.helpers import kill_a_running_worker
+from tests.studies.helpers import wait_for_running_trial
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,9 +67,9 @@ def test_killed_study_resumes_with_each_point_completed_once(tmp_path, storage_u
     first = subprocess.Popen(cmd, cwd=ROOT, env=_env(), start_new_session=True,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        victim = kill_a_running_worker(storage_url, study_name, timeout=180)
+        victim, _ = wait_for_running_trial(storage_url, study_name, timeout=180)
     finally:
-        os.killpg(first.pid, signal.SIGKILL)  # the machine dies: parent and workers
+        os.killpg(first.pid, signal.SIGKILL)  # the machine dies: parent and workers, at once
         first.wait()
     storage = st.open_storage(storage_url)
     study = sy.load(storage, study_name)

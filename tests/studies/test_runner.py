@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -154,6 +155,7 @@ def test_racing_workers_never_run_a_trial_twice(tmp_path, monkeypatch):
     log = tmp_path / "starts.log"
     monkeypatch.setenv("FAKE_TRIAL_LOG", str(log))
     monkeypatch.setenv("FAKE_TRIAL_SLEEP", "0.02")
+    monkeypatch.setenv("FAKE_TRIAL_MIN_WORKERS", "2")  # the first worker cannot drain the queue alone
     name, n = "fake-race", 16
     url = st.default_url(name, tmp_path / "results")
     lhs = subprocess.Popen([sys.executable, "-m", "studies.cli", *lhs_args(tmp_path, name, n=n, extra=[
@@ -195,28 +197,35 @@ def test_supervisor_replaces_a_killed_worker(tmp_path, monkeypatch, capsys):
 
 
 def test_sigterm_puts_running_trials_back_and_the_rerun_finishes(tmp_path, monkeypatch):
-    monkeypatch.setenv("FAKE_TRIAL_SLEEP", "3")
+    monkeypatch.setenv("FAKE_TRIAL_SLEEP", "600")  # the signal cuts it short; it must not end first
     name, n = "fake-term", 2
     url = st.default_url(name, tmp_path / "results")
     cmd = [sys.executable, "-m", "studies.cli", *lhs_args(tmp_path, name, n=n)]
     lhs = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_for(lambda: study_exists(url, name) and any(
-        "worker" in t.user_attrs for t in sy.load(st.open_storage(url), name).get_trials(
-            states=(TrialState.RUNNING,))), 60)
+    running = []
+
+    def one_running():
+        if not study_exists(url, name):
+            return False
+        running[:] = [t.number for t in sy.load(st.open_storage(url), name).get_trials(states=(TrialState.RUNNING,))
+                      if "worker" in t.user_attrs]
+        return bool(running)
+
+    wait_for(one_running, 60)
     lhs.send_signal(signal.SIGTERM)
     out, err = lhs.communicate(timeout=60)
     assert lhs.returncode == 130 and "re-run the command to resume" in err
     study = sy.load(st.open_storage(url), name)
-    first = study.get_trials()[0]
-    assert first.state == TrialState.FAIL and first.user_attrs["reason"] == "interrupted (worker stopped)"
+    held = [t for t in study.get_trials() if t.number == running[0]][0]
+    assert held.state == TrialState.FAIL and held.user_attrs["reason"] == "interrupted (worker stopped)"
     assert not study.get_trials(states=(TrialState.RUNNING,))
     monkeypatch.setenv("FAKE_TRIAL_SLEEP", "0.01")
-    assert subprocess.run(cmd, cwd=ROOT, capture_output=True).returncode == 0
+    assert subprocess.run(cmd, cwd=ROOT, capture_output=True, timeout=120).returncode == 0
     study = sy.load(st.open_storage(url), name)
     assert completed_points(study) == Counter(range(n))
     from studies.export import study_table
     table = study_table(study)
-    assert table.loc[table.state == "COMPLETE", "retry_of"].dropna().tolist() == [0]
+    assert table.loc[table.state == "COMPLETE", "retry_of"].dropna().tolist() == [running[0]]
 
 
 @pytest.mark.parametrize("where", ["set-up", "reporting"])
@@ -246,3 +255,32 @@ def test_an_interrupt_at_any_moment_of_a_held_trial_puts_it_back(tmp_path, monke
     copy = [t for t in trials if t.system_attrs.get("requeued_from") == first.number]
     assert len(copy) == 1 and copy[0].state == TrialState.WAITING and copy[0].params == first.params
     assert not [t for t in trials if t.state == TrialState.RUNNING]
+
+
+def test_a_sigterm_during_set_up_waits_and_the_trial_never_starts(tmp_path, monkeypatch):
+    """A real signal while the worker talks to the storage is held until training would start."""
+    import os
+    from studies import worker as wk
+    from studies.signals import sigterm_interrupts
+
+    space = resolve_space("adjusted", "digits")
+    design = sy.design_attrs(space, 2, 0, "digits", trial_fn=FAKE)
+    url = st.default_url("held2", tmp_path / "results")
+    sy.create_or_resume(st.open_storage(url), "held2", design, sample(space, 2, 0).to_dict("records"))
+    started = tmp_path / "started.log"
+    monkeypatch.setenv("FAKE_TRIAL_LOG", str(started))
+    twin = wk._completed_twin
+
+    def signal_then_look(*args):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)  # the handler runs here, and only records the signal
+        return twin(*args)
+
+    monkeypatch.setattr(wk, "_completed_twin", signal_then_look)
+    with sigterm_interrupts(), pytest.raises(wk.Interrupted):
+        wk.run_worker("held2", url, out=tmp_path / "results", trial_fn=FAKE, log=lambda message: None)
+    assert not started.exists()  # the trial function never ran
+    trials = sy.load(st.open_storage(url), "held2").get_trials()
+    assert trials[0].state == TrialState.FAIL and trials[0].user_attrs["reason"] == "interrupted (worker stopped)"
+    assert [t.state for t in trials[1:]] == [TrialState.WAITING, TrialState.WAITING]
+    assert trials[-1].system_attrs["requeued_from"] == 0

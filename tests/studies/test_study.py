@@ -206,7 +206,8 @@ def test_orphaned_running_trials_are_requeued_after_a_while(tmp_path, study_name
 
 
 @pytest.mark.postgres
-def test_stale_heartbeat_fails_and_requeues_on_postgres(postgres_url, study_name):
+def test_stale_heartbeat_fails_and_requeues_on_postgres(postgres_url, study_name, monkeypatch):
+    monkeypatch.setenv("DCSOMRL_GRACE_PERIOD", "3")
     design, points = _design(n=2)
     storage = st.open_storage(postgres_url)
     study, _ = sy.create_or_resume(storage, study_name, design, points)

@@ -1,0 +1,91 @@
+"""Stopping a worker or a supervisor cleanly on SIGTERM / Ctrl-C.
+
+:func:`sigterm_interrupts` turns the first SIGTERM or SIGINT into
+:class:`Interrupted`, so the clean-up (putting the running trial back in the
+queue, stopping the workers) runs as an ``except`` block.
+
+An exception raised at an arbitrary bytecode can land inside Optuna's storage
+code and leave that process's view of the study half updated (the journal
+storage, for one, counts a log record as read before it applies it), and the
+clean-up then writes through that view. So the code that talks to the storage
+runs inside :func:`held`: a signal that arrives there is only recorded, and
+:class:`Interrupted` is raised where the holder says it is safe, in
+:func:`released` (around the trial's training, or the supervisor's sleep) or
+when the outermost :func:`held` block ends.
+
+A Python-level flag rather than ``pthread_sigmask``: a process with other
+threads (BLAS, PyTorch) gets the signal on one of them, and the main thread's
+mask does not stop Python from running the handler.
+"""
+from __future__ import annotations
+
+import signal
+from contextlib import contextmanager
+from typing import Iterator
+
+
+class Interrupted(BaseException):
+    """Raised by SIGTERM (and SIGINT) inside :func:`sigterm_interrupts` (like KeyboardInterrupt)."""
+
+
+class _State:
+    depth = 0  # how many held() blocks are open (0: interrupts are raised at once)
+    pending: int | None = None  # a signal that arrived while held
+
+
+def _raise(signum: int) -> None:
+    raise Interrupted(f"signal {signum}")
+
+
+def _handler(signum, frame) -> None:
+    # Further signals are ignored so that the clean-up is not itself interrupted.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if _State.depth:
+        _State.pending = signum
+        return
+    _raise(signum)
+
+
+@contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """Turn the first SIGTERM or SIGINT into :class:`Interrupted` while the block runs (main thread only)."""
+    try:
+        old = {sig: signal.signal(sig, _handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    except ValueError:  # not the main thread: signals stay as they are
+        yield
+        return
+    _State.pending = None
+    try:
+        yield
+    finally:
+        for sig, previous in old.items():
+            signal.signal(sig, previous)
+
+
+@contextmanager
+def held() -> Iterator[None]:
+    """Defer interrupts while the block runs; one that arrived is raised when the outermost block ends."""
+    _State.depth += 1
+    try:
+        yield
+    except BaseException:
+        _State.depth -= 1
+        raise  # already leaving; a pending signal is raised by the next released() or outer held()
+    _State.depth -= 1
+    if _State.depth == 0 and _State.pending is not None:
+        signum, _State.pending = _State.pending, None
+        _raise(signum)
+
+
+@contextmanager
+def released() -> Iterator[None]:
+    """Inside :func:`held`: let interrupts through while the block runs (a pending one is raised first)."""
+    depth, _State.depth = _State.depth, 0
+    try:
+        if _State.pending is not None:
+            signum, _State.pending = _State.pending, None
+            _raise(signum)
+        yield
+    finally:
+        _State.depth = depth

@@ -1,0 +1,73 @@
+"""studies.signals: a SIGTERM inside held() waits for released() or the end of the hold."""
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from studies import signals as sg
+
+
+def _term():
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(0.05)  # let the handler run (Python runs it in the main thread between bytecodes)
+
+
+def test_outside_held_a_sigterm_interrupts_at_once():
+    with sg.sigterm_interrupts():
+        with pytest.raises(sg.Interrupted, match="signal 15"):
+            _term()
+            time.sleep(5)  # never reached in full
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored
+
+
+def test_a_held_sigterm_is_raised_when_the_hold_ends():
+    steps = []
+    with sg.sigterm_interrupts():
+        with pytest.raises(sg.Interrupted):
+            with sg.held():
+                with sg.held():
+                    _term()
+                    steps.append("inner")
+                steps.append("outer")  # the inner end is not the outermost: still held
+            steps.append("never")
+    assert steps == ["inner", "outer"]
+
+
+def test_released_raises_a_pending_signal_first_and_lets_new_ones_through():
+    ran = []
+    with sg.sigterm_interrupts():
+        with pytest.raises(sg.Interrupted):
+            with sg.held():
+                _term()
+                with sg.released():
+                    ran.append("body")  # not reached: the pending signal is raised on entry
+    assert ran == []
+    with sg.sigterm_interrupts():
+        with pytest.raises(sg.Interrupted):
+            with sg.held():
+                with sg.released():
+                    _term()
+                    ran.append("after")
+    assert ran == []
+
+
+def test_held_works_while_other_threads_run():
+    """With other threads (BLAS, torch) the kernel may pick any of them; the hold must still hold."""
+    stop = threading.Event()
+    threads = [threading.Thread(target=stop.wait) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        with sg.sigterm_interrupts():
+            with pytest.raises(sg.Interrupted):
+                with sg.held():
+                    for _ in range(3):
+                        _term()  # later ones are ignored
+                    survived = True
+            assert survived
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
