@@ -16,6 +16,8 @@ canvas, no pyplot state), so they run headless and touch no global state.
   non-behavioural trials (:func:`analysis.cdf.conditional_cdfs`).
 * :func:`sensitivity_bars` / :func:`render_sensitivity_bars`: PRCC and the KS
   statistic per parameter, in the order of the sensitivity ranking.
+* :func:`choice_groups` / :func:`render_choices`: the outcome per choice of a
+  categorical parameter (box plot with the trials as dots).
 """
 from __future__ import annotations
 
@@ -99,6 +101,13 @@ def sensitivity_bars(sens: pd.DataFrame, outcome: str, measures=("prcc", "ks_sta
     order = {p: i for i, p in enumerate(rows["parameter"])}
     tidy = tidy.assign(_o=tidy["parameter"].map(order), _m=tidy["measure"].map(list(measures).index))
     return tidy.sort_values(["_o", "_m"])[["parameter", "measure", "value", "significant"]].reset_index(drop=True)
+
+
+def choice_groups(data: pd.DataFrame, param: str, outcome: str) -> dict[str, np.ndarray]:
+    """{choice: the finite outcome values of its trials}, choices in sorted order."""
+    finite = data[[param, outcome]].dropna()
+    keys = finite[param].astype(str)
+    return {c: finite.loc[keys == c, outcome].to_numpy(float) for c in sorted(keys.unique())}
 
 
 # ----- renderers -------------------------------------------------------------------------------
@@ -198,4 +207,20 @@ def render_sensitivity_bars(bars: pd.DataFrame, outcome: str, path) -> Path:
     ax.set_xlabel("value (* = significant)")
     ax.set_title(f"Sensitivity of {outcome}, ranked")
     ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
+def render_choices(data: pd.DataFrame, params, outcome: str, path) -> Path:
+    """One panel per categorical parameter: a box of the outcome per choice, the trials as dots."""
+    fig, axes = _grid(len(params))
+    for ax, p in zip(axes, params):
+        groups = choice_groups(data, p, outcome)
+        ax.boxplot(list(groups.values()), showfliers=False)
+        for i, values in enumerate(groups.values(), start=1):
+            jitter = np.linspace(-0.12, 0.12, len(values)) if len(values) > 1 else np.zeros(1)
+            ax.scatter(i + jitter, values, s=12, color="k", alpha=0.7)
+        ax.set_xticks(range(1, len(groups) + 1), [f"{c}\n(n={len(v)})" for c, v in groups.items()])
+        ax.set_xlabel(p)
+        ax.set_ylabel(outcome)
+    fig.suptitle(f"{outcome} per choice")
     return _save(fig, path)

@@ -22,8 +22,12 @@ to adjusted ranges). On the COMPLETE trials with a finite ``outcome``:
    value becomes that fixed value;
 3. a non-influential parameter is **fixed** at the best trial's value
    (clipped to the original range);
-4. fixed and categorical parameters, and varying ones the analysis could
-   not use (absent from the table, or constant in it), are **kept** as they are.
+4. a categorical parameter is tested across its choices
+   (:mod:`analysis.categorical`, same Bonferroni family): influential, it
+   keeps the choices that have a behavioural trial (one left: fixed at it);
+   not influential, it is fixed at the best trial's choice;
+5. fixed parameters, and varying ones the analysis could not use (absent
+   from the table, or constant in it), are **kept** as they are.
 
 **best rule** (:func:`best`): every parameter of the space is fixed at the
 value of the best trial (the COMPLETE trial with the highest finite
@@ -39,7 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import sensitivity
+from . import categorical, sensitivity
 from .errors import AnalysisError
 from .table import complete_only
 
@@ -138,15 +142,22 @@ def refine_plan(table: pd.DataFrame, space, outcome: str = "nmi", *, behavioural
                   and n in table.columns]
     if not candidates:
         raise AnalysisError("no varying numeric parameter of the space is in the table")
-    sens = sensitivity.analyze(table, candidates, [outcome], behavioural_quantile=behavioural_quantile,
-                               alpha=alpha, n_classes=n_classes).set_index("parameter")
+    choices = [n for n, e in entries.items() if "choices" in e and n in table.columns]
+    table = table.assign(**{n: table[n].where(table[n].isna(), table[n].astype(str)) for n in choices})
+    result = sensitivity.analyze(table, candidates + choices, [outcome], behavioural_quantile=behavioural_quantile,
+                                 alpha=alpha, n_classes=n_classes)
+    sens = result.set_index("parameter")
+    cats = sensitivity.categorical_table(result).set_index("parameter")
     row = best_trial(table, outcome)
     new, plan = {}, []
     for name, entry in entries.items():
         old = _describe(entry)
+        if name in cats.index:
+            new[name], action, reason = _refine_choices(entry, cats.loc[name])
+            plan.append(dict(parameter=name, action=action, old=old, new=_describe(new[name]), reason=reason))
+            continue
         if name not in sens.index:
-            why = ("fixed in the space" if "value" in entry else "categorical: not analysed"
-                   if entry.get("type") == "categorical" or "choices" in entry
+            why = ("fixed in the space" if "value" in entry
                    else "not in the table" if name not in table.columns else "constant in the COMPLETE trials")
             new[name] = dict(entry)
             plan.append(dict(parameter=name, action="keep", old=old, new=old, reason=why))
@@ -172,6 +183,22 @@ def refine_plan(table: pd.DataFrame, space, outcome: str = "nmi", *, behavioural
             reason = f"not influential (p_adj {s['p_adj']:.2g}); best trial's value"
         plan.append(dict(parameter=name, action=action, old=old, new=_describe(new[name]), reason=reason))
     return new, pd.DataFrame(plan, columns=PLAN_COLUMNS)
+
+
+def _refine_choices(entry: dict, c: pd.Series) -> tuple[dict, str, str]:
+    """(new entry, action, reason) of a categorical parameter (rule 4 of the module docstring)."""
+    by_text = {str(v): v for v in entry["choices"]}
+    if c["significant"]:
+        good = set(str(c["behavioural_choices"]).split(categorical.SEP))
+        kept = [v for v in entry["choices"] if str(v) in good]  # in the space's order
+        reason = (f"influential (p_adj {c['p_adj']:.2g}; best choice {c['best_choice']}); "
+                  f"choices with behavioural trials: {', '.join(map(str, kept))}")
+        if len(kept) > 1:
+            return {**entry, "choices": kept}, "narrow", reason
+        return {"type": "categorical", "value": kept[0]}, "fix", reason
+    value = by_text.get(str(c["best_value"]), c["best_value"])
+    return ({"type": "categorical", "value": value}, "fix",
+            f"not influential (p_adj {c['p_adj']:.2g}); best trial's choice")
 
 
 def _behavioural_range(s: pd.Series) -> str:

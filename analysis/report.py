@@ -9,8 +9,11 @@
   the best trial), then the figures, then the tables, then the rules;
 * ``sensitivity.csv`` (:func:`analysis.sensitivity.analyze`),
   ``importance.csv`` (:func:`analysis.importance.analyze`);
+* ``categorical.csv``: the categorical parameters (e.g. ``repel``) compared
+  across their choices (:mod:`analysis.categorical`);
 * per outcome ``scatter_<o>.png`` (paper Fig. 6), ``ecdf_<o>.png``,
-  ``mcf_<o>.png`` (conditional CDFs), ``sensitivity_<o>.png`` (ranked bars).
+  ``mcf_<o>.png`` (conditional CDFs), ``sensitivity_<o>.png`` (ranked bars),
+  and ``choices_<o>.png`` when a categorical parameter varies.
 
 How far regression measures are trusted (:func:`fit_quality`): R² >= 0.7
 "good", >= 0.4 "partial", else "poor" (then rely on KS/KW and the figures);
@@ -24,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import cdf, importance, plots, sensitivity
+from . import categorical, cdf, importance, plots, sensitivity
 from .markdown import markdown_table, value_text
 from .refine import best_trial, trial_label
 from .table import Prepared, prepare
@@ -81,28 +84,42 @@ def answer(sens: pd.DataFrame, table: pd.DataFrame, outcome: str, *, alpha: floa
            behavioural_quantile: float) -> list[str]:
     """The answer paragraph of one outcome, as Markdown lines."""
     rows = sens.loc[sens["outcome"] == outcome].sort_values("rank")
+    cats = sensitivity.categorical_table(sens)
+    cats = cats.loc[cats["outcome"] == outcome]
     first = rows.iloc[0]
-    n, m = int(first["n"]), int(rows[["prcc_p", "ks_p", "kw_p"]].notna().to_numpy().sum())
+    n, m = int(first["n"]), sensitivity.n_tests(rows) + categorical.n_tests(cats)
     sig, non = rows.loc[rows["significant"]], rows.loc[~rows["significant"]]
+    sig_cats = cats.loc[cats["significant"].astype(bool)]
     lines = [f"### {outcome}", ""]
-    if len(sig):
+    if len(sig) or len(sig_cats):
         lines.append(f"**Parameters that matter** (n = {n} trials, in order of evidence):")
         lines += [f"- **{s['parameter']}**: {s['direction']}; {_evidence(s)}" for _, s in sig.iterrows()]
+        lines += [f"- **{c['parameter']}** (categorical): best choice **{c['best_choice']}** by median "
+                  f"{outcome}; {c['groups']}; {_choice_evidence(c)}" for _, c in sig_cats.iterrows()]
     else:
         lines.append(f"**No parameter has a detectable effect** on {outcome} (n = {n} trials).")
     hints = non.loc[non["p_min"] < HINT_P].head(3)
-    if len(hints):
+    idle_cats = cats.loc[~cats["significant"].astype(bool)]
+    cat_hints = idle_cats.loc[idle_cats["p_min"].astype(float) < HINT_P]
+    if len(hints) or len(cat_hints):
         lines += ["", f"**Strongest signals, not significant after correction** (unadjusted p < {HINT_P:g}; "
                   f"confirm with more trials, or narrow the other ranges with `refine`):"]
         lines += [f"- {s['parameter']}: {_tendency(s, outcome)}; {_evidence(s)}" for _, s in hints.iterrows()]
+        lines += [f"- {c['parameter']} (categorical): {c['best_choice']} has the highest median {outcome}; "
+                  f"{c['groups']}; {_choice_evidence(c)}" for _, c in cat_hints.iterrows()]
     rest = non.drop(hints.index)
     if len(rest):
         lines.append("")
         lines.append("No detectable effect: " + ", ".join(
             f"{s['parameter']} (adjusted p {_p(s['p_adj'])})" for _, s in rest.iterrows()) + ".")
+    for _, c in idle_cats.drop(cat_hints.index).iterrows():
+        lines += ["", f"{c['parameter']} (categorical): no detectable difference between its choices "
+                      f"({c['groups']}); {_choice_evidence(c)}."]
     quality = fit_quality(first["r2"], first["r2_rank"])
+    per_choice = "; Kruskal-Wallis and behavioural share per categorical parameter" if len(cats) else ""
     lines += ["", f"**How sure.** p-values are Bonferroni-adjusted over the {m} tests performed for {outcome} "
-              f"(PRCC, KS and KW per parameter, where computable); significant = adjusted p < {alpha:g}. "
+              f"(PRCC, KS and KW per parameter, where computable{per_choice}); "
+              f"significant = adjusted p < {alpha:g}. "
               f"Regression measures (SRC, SRRC, PCC, PRCC) are trusted only as far as the regressions "
               f"explain {outcome}: R² = {_p(first['r2'])} (linear), rank R² = {_p(first['r2_rank'])} "
               f"-- fit {quality}."
@@ -114,9 +131,16 @@ def answer(sens: pd.DataFrame, table: pd.DataFrame, outcome: str, *, alpha: floa
     lines += ["", f"**Best range.** The behavioural trials ({outcome} >= {first['threshold']:.4g}, "
               f"the top {top:.0f}%, {int(first['n_behavioural'])} trials) have {ranges}."]
     best = best_trial(table, outcome)
-    values = ", ".join(f"{p}={value_text(best[p])}" for p in rows["parameter"] if p in best.index)
+    values = ", ".join(f"{p}={value_text(best[p])}" for p in [*rows["parameter"], *cats["parameter"]]
+                       if p in best.index)
     lines += [f"Best trial: {trial_label(best)}, {outcome} = {float(best[outcome]):.4g} at {values}.", ""]
     return lines
+
+
+def _choice_evidence(c: pd.Series) -> str:
+    """The categorical tests of one parameter (analysis.categorical)."""
+    return (f"KW p {_p(c['kw_p'])}, behavioural share p {_p(c['share_p'])}; "
+            f"adjusted p {_p(c['p_adj'])}")
 
 
 def _trial_counts(prep: Prepared) -> str:
@@ -132,26 +156,30 @@ def _trial_counts(prep: Prepared) -> str:
 
 
 def write_figures(prep: Prepared, sens: pd.DataFrame, out_dir: Path, *,
-                  behavioural_quantile: float = 0.75, scales: dict[str, str] | None = None) -> dict[str, list[Path]]:
-    """The four PNG figures of each outcome; returns {outcome: [paths]} (``scales``: see analysis.plots)."""
+                  behavioural_quantile: float = 0.75,
+                  scales: dict[str, str] | None = None) -> dict[str, list[tuple[Path, str]]]:
+    """The PNG figures of each outcome; returns {outcome: [(path, caption)]} (``scales``: see analysis.plots)."""
     figures = {}
     for o in prep.outcomes:
         data, params = prep.outcome_data(o), prep.outcome_params(o)
         slug = _slug(o)
         figures[o] = [
-            plots.render_scatter_fits(data, params, o, out_dir / f"scatter_{slug}.png", scales=scales),
-            plots.render_ecdf(cdf.ecdf(data[o]), o, out_dir / f"ecdf_{slug}.png"),
-            plots.render_conditional_cdfs(data, params, o, out_dir / f"mcf_{slug}.png",
-                                          behavioural_quantile=behavioural_quantile, scales=scales),
-            plots.render_sensitivity_bars(plots.sensitivity_bars(sens, o), o, out_dir / f"sensitivity_{slug}.png"),
+            (plots.render_scatter_fits(data, params, o, out_dir / f"scatter_{slug}.png", scales=scales),
+             "outcome vs each parameter with the OLS fit and its 95% confidence band (cf. paper Fig. 6)"),
+            (plots.render_ecdf(cdf.ecdf(data[o]), o, out_dir / f"ecdf_{slug}.png"),
+             "empirical CDF with the 95% DKW band"),
+            (plots.render_conditional_cdfs(data, params, o, out_dir / f"mcf_{slug}.png",
+                                           behavioural_quantile=behavioural_quantile, scales=scales),
+             "Monte-Carlo filtering: each parameter's CDF over behavioural vs non-behavioural trials"),
+            (plots.render_sensitivity_bars(plots.sensitivity_bars(sens, o), o, out_dir / f"sensitivity_{slug}.png"),
+             "ranked sensitivity: PRCC and KS statistic (* = significant)"),
         ]
+        choices = prep.categorical_data(o)
+        cats = [c for c in prep.categorical if choices[c].nunique() > 1]
+        if cats:
+            figures[o].append((plots.render_choices(choices, cats, o, out_dir / f"choices_{slug}.png"),
+                               "outcome per choice of each categorical parameter (box: quartiles; dots: trials)"))
     return figures
-
-
-_CAPTIONS = ("outcome vs each parameter with the OLS fit and its 95% confidence band (cf. paper Fig. 6)",
-             "empirical CDF with the 95% DKW band",
-             "Monte-Carlo filtering: each parameter's CDF over behavioural vs non-behavioural trials",
-             "ranked sensitivity: PRCC and KS statistic (* = significant)")
 
 
 def write_report(table: pd.DataFrame, out_dir, params=None, outcomes=("nmi", "purity"), *,
@@ -175,6 +203,7 @@ def write_report(table: pd.DataFrame, out_dir, params=None, outcomes=("nmi", "pu
            else pd.DataFrame(columns=importance.COLUMNS))
     sens.to_csv(out_dir / "sensitivity.csv", index=False)
     imp.to_csv(out_dir / "importance.csv", index=False)
+    sensitivity.categorical_table(sens).to_csv(out_dir / "categorical.csv", index=False)
     figures = write_figures(prep, sens, out_dir, behavioural_quantile=behavioural_quantile, scales=scales)
 
     lines = [f"# {title}", "", "## Answer", "", "Trials: " + _trial_counts(prep), ""]
@@ -185,11 +214,11 @@ def write_report(table: pd.DataFrame, out_dir, params=None, outcomes=("nmi", "pu
         lines += ["Notes:", *[f"- {n}" for n in notes], ""]
 
     lines += ["## Figures", ""]
-    for o, paths in figures.items():
-        for path, caption in zip(paths, _CAPTIONS):
+    for o, drawn in figures.items():
+        for path, caption in drawn:
             lines += [f"![{o}: {caption}]({path.name})", "", f"*{o}: {caption}.*", ""]
 
-    lines += ["## Tables", "", "Full tables: `sensitivity.csv`, `importance.csv`.", ""]
+    lines += ["## Tables", "", "Full tables: `sensitivity.csv`, `importance.csv`, `categorical.csv`.", ""]
     for o in prep.outcomes:
         rows = sens.loc[sens["outcome"] == o]
         lines += [f"### Sensitivity of {o}", "",

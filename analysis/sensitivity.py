@@ -30,8 +30,13 @@ pair gets:
 
 **Significance rule.** p_min = the smallest of the PRCC, KS and KW p-values
 (those that could be computed); p_adj = min(1, p_min * m), m = the number of
-such tests performed for the outcome over all parameters (Bonferroni);
-``significant`` = p_adj < ``alpha`` (default 0.01).
+such tests performed for the outcome over all parameters, plus the tests of
+the categorical parameters (:mod:`analysis.categorical`; Bonferroni over one
+family); ``significant`` = p_adj < ``alpha`` (default 0.01).
+
+Categorical parameters (e.g. ``repel``) are compared across their choices by
+:mod:`analysis.categorical`; :func:`analyze` keeps that table in
+``result.attrs["categorical"]`` (read it with :func:`categorical_table`).
 
 **Direction.** For a significant parameter: "increasing"/"decreasing" when the
 monotone test (PRCC, or Spearman where PRCC could not be computed) is
@@ -51,6 +56,7 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
+from . import categorical
 from .errors import AnalysisError
 from .table import Prepared, prepare, varying
 
@@ -157,8 +163,11 @@ def _correlations(x, y) -> tuple[float, float, float, float]:
 
 def analyze_outcome(data: pd.DataFrame, params: list[str], outcome: str, *,
                     behavioural_quantile: float = 0.75, n_classes: int | None = None,
-                    alpha: float = 0.01, notes: list[str] | None = None) -> pd.DataFrame:
-    """All measures of one outcome; ``data`` holds finite numeric columns ``params + [outcome]``."""
+                    alpha: float = 0.01, notes: list[str] | None = None, extra_tests: int = 0) -> pd.DataFrame:
+    """All measures of one outcome; ``data`` holds finite numeric columns ``params + [outcome]``.
+
+    ``extra_tests``: tests of the same outcome done elsewhere (categorical parameters), counted by Bonferroni.
+    """
     notes = notes if notes is not None else []
     y = data[outcome].to_numpy(float)
     kept = varying(data, params)
@@ -199,13 +208,18 @@ def analyze_outcome(data: pd.DataFrame, params: list[str], outcome: str, *,
         row.update({c: float(v[j]) for c, v in reg.items()})
         rows.append(row)
     out = pd.DataFrame(rows)
-    return _significance(out, alpha)
+    return _significance(out, alpha, extra_tests)
 
 
-def _significance(out: pd.DataFrame, alpha: float) -> pd.DataFrame:
+def n_tests(out: pd.DataFrame) -> int:
+    """How many of the PRCC, KS and KW tests could be computed (for the Bonferroni count)."""
+    return int(out[["prcc_p", "ks_p", "kw_p"]].notna().to_numpy().sum())
+
+
+def _significance(out: pd.DataFrame, alpha: float, extra_tests: int = 0) -> pd.DataFrame:
     """Add p_min, p_adj, significant, direction, effect and rank (rules in the module docstring)."""
     tests = out[["prcc_p", "ks_p", "kw_p"]]
-    m = max(int(tests.notna().to_numpy().sum()), 1)
+    m = max(n_tests(out) + extra_tests, 1)
     out["p_min"] = tests.min(axis=1, skipna=True)
     out["p_adj"] = (out["p_min"] * m).clip(upper=1.0)
     out["significant"] = (out["p_adj"] < alpha).fillna(False).astype(bool)
@@ -240,12 +254,34 @@ def analyze(table, params=None, outcomes=("nmi", "purity"), *, behavioural_quant
         raise AnalysisError(f"n_classes={n_classes!r} must be at least 2")
     prep = table if isinstance(table, Prepared) else prepare(table, params, outcomes)
     notes = list(prep.notes)
-    frames = [analyze_outcome(prep.outcome_data(o), prep.params, o,
-                              behavioural_quantile=behavioural_quantile, n_classes=n_classes,
-                              alpha=alpha, notes=notes)
-              for o in prep.outcomes]
+    frames, cats = [], []
+    for o in prep.outcomes:
+        cat = _categorical_tests(prep, o, behavioural_quantile)
+        extra = categorical.n_tests(cat)
+        frames.append(analyze_outcome(prep.outcome_data(o), prep.params, o,
+                                      behavioural_quantile=behavioural_quantile, n_classes=n_classes,
+                                      alpha=alpha, notes=notes, extra_tests=extra))
+        if len(cat):
+            cats.append(categorical.adjust(cat, n_tests(frames[-1]) + extra, alpha))
     result = pd.concat(frames, ignore_index=True)[COLUMNS]
+    # records, not a DataFrame: pandas compares attrs when it concatenates frames
+    result.attrs["categorical"] = pd.concat(cats, ignore_index=True).to_dict("records") if cats else []
     result.attrs["notes"] = notes
     result.attrs["counts"] = prep.counts
     result.attrs["rules"] = dict(behavioural_quantile=behavioural_quantile, alpha=alpha)
     return result
+
+
+def categorical_table(sens: pd.DataFrame) -> pd.DataFrame:
+    """The categorical parameters' tests that :func:`analyze` kept with ``sens`` (columns categorical.COLUMNS)."""
+    return pd.DataFrame(sens.attrs.get("categorical", []), columns=categorical.COLUMNS)
+
+
+def _categorical_tests(prep: Prepared, outcome: str, behavioural_quantile: float) -> pd.DataFrame:
+    """Unadjusted categorical tests of ``outcome`` (empty when no categorical parameter varies)."""
+    data = prep.categorical_data(outcome)
+    params = varying(data, prep.categorical)
+    if not params:
+        return pd.DataFrame(columns=categorical.COLUMNS)
+    mask = behavioural(data[outcome].to_numpy(float), behavioural_quantile)
+    return categorical.analyze_outcome(data, params, outcome, mask)

@@ -13,8 +13,9 @@ per trial: parameter columns (``a_t``, ``lr``, ...), outcome columns
 * a trial whose parameter value is missing is dropped (counted);
 * a non-finite outcome (NaN, inf) is dropped *for that outcome only*
   (counted in ``counts["nan_outcomes"]``);
-* a non-numeric parameter (e.g. the categorical ``repel``) and a constant
-  parameter (a value the space fixed) are dropped with a note;
+* a non-numeric parameter (e.g. the categorical ``repel``) is kept apart, in
+  ``Prepared.categorical``, for :mod:`analysis.categorical`;
+* a constant parameter (a value the space fixed) is dropped with a note;
 * a constant outcome is dropped with a note.
 
 What was dropped and why is in ``Prepared.notes``, which the report prints.
@@ -27,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import AnalysisError  # noqa: F401 -- re-exported: analysis.table.AnalysisError
+from .markdown import value_text
 
 #: Fewer usable trials than this and nothing can be estimated.
 MIN_TRIALS = 3
@@ -45,17 +47,22 @@ METADATA = frozenset({
 
 @dataclass
 class Prepared:
-    """The cleaned sample: COMPLETE trials, numeric varying parameters."""
+    """The cleaned sample: COMPLETE trials, numeric varying parameters (and categorical ones apart)."""
 
     data: pd.DataFrame  # COMPLETE trials; outcome columns may hold NaN (see outcome_data)
-    params: list[str]
+    params: list[str]  # numeric parameters that vary
     outcomes: list[str]
     notes: list[str] = field(default_factory=list)
     counts: dict = field(default_factory=dict)
+    categorical: list[str] = field(default_factory=list)  # non-numeric parameters that vary (as text)
 
     def outcome_data(self, outcome: str) -> pd.DataFrame:
         """The parameter columns and ``outcome`` of the trials where ``outcome`` is finite."""
         return self.data.loc[self.data[outcome].notna(), self.params + [outcome]]
+
+    def categorical_data(self, outcome: str) -> pd.DataFrame:
+        """The categorical parameter columns and ``outcome``, on the same trials as :meth:`outcome_data`."""
+        return self.data.loc[self.data[outcome].notna(), self.categorical + [outcome]]
 
     def outcome_params(self, outcome: str) -> list[str]:
         """The parameters that vary among the trials where ``outcome`` is finite (:func:`varying`)."""
@@ -148,27 +155,27 @@ def prepare(table: pd.DataFrame, params=None, outcomes=("nmi", "purity")) -> Pre
         notes.append("used COMPLETE trials only; left out: "
                      + ", ".join(f"{v} {k}" for k, v in sorted(others.items())))
 
-    kept = []
+    kept, choices = [], []
     for p in params:
         col = data[p]
         if not pd.api.types.is_numeric_dtype(col):  # numbers stored as text (a CSV) still count
             numbers = pd.to_numeric(col, errors="coerce")
             col = numbers if numbers.notna().sum() == col.notna().sum() else col
         if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
-            notes.append(f"parameter {p} dropped: not numeric (categorical parameters are not analysed)")
+            choices.append(p)  # categorical: compared across its choices (analysis.categorical)
             continue
         data = data.assign(**{p: col.astype(float)})
         kept.append(p)
-    bad = data[kept].isna().any(axis=1) if kept else pd.Series(False, index=data.index)
+    bad = data[kept + choices].isna().any(axis=1) if kept + choices else pd.Series(False, index=data.index)
     if bad.any():
         notes.append(f"{int(bad.sum())} trial(s) dropped: a parameter value is missing")
         data = data.loc[~bad]
     if len(data) == 0:
         raise AnalysisError(f"no usable COMPLETE trials (of {n_total} in the table)")
 
-    params_out = varying(data, kept)
-    notes += [f"parameter {p} dropped: constant ({data[p].iloc[0]:g}) in the COMPLETE trials"
-              for p in kept if p not in params_out]
+    params_out, categorical = varying(data, kept), varying(data, choices)
+    notes += [f"parameter {p} dropped: constant ({value_text(data[p].iloc[0])}) in the COMPLETE trials"
+              for p in kept + choices if p not in params_out + categorical]
     if not params_out:
         raise AnalysisError("no parameter varies across the COMPLETE trials")
 
@@ -193,5 +200,7 @@ def prepare(table: pd.DataFrame, params=None, outcomes=("nmi", "purity")) -> Pre
 
     counts = {"total": n_total, "complete": int(states.get("COMPLETE", 0)), "used": len(data),
               "states": states, "nan_outcomes": nan_counts}
-    data = data[params_out + outcomes_out].reset_index(drop=True)
-    return Prepared(data=data, params=params_out, outcomes=outcomes_out, notes=notes, counts=counts)
+    data = data[params_out + categorical + outcomes_out].reset_index(drop=True)
+    data = data.assign(**{p: data[p].astype(str) for p in categorical})
+    return Prepared(data=data, params=params_out, outcomes=outcomes_out, notes=notes, counts=counts,
+                    categorical=categorical)

@@ -56,7 +56,27 @@ def test_refine_keeps_what_it_cannot_analyse(table200):
     new, plan = refine_plan(table200, s, "y")
     assert new["repel"] == s["repel"] and new["missing"] == s["missing"]
     reasons = plan.set_index("parameter")["reason"]
-    assert "categorical" in reasons["repel"] and "not in the table" in reasons["missing"]
+    assert "not in the table" in reasons["repel"] and "not in the table" in reasons["missing"]
+
+
+def test_refine_keeps_the_good_choices_of_an_influential_categorical_and_fixes_an_idle_one(table200):
+    rng = np.random.default_rng(5)
+    t = table200.assign(form=rng.choice(["good", "bad", "fine"], len(table200)),
+                        idle=rng.choice(["p", "q"], len(table200)))
+    t["y"] = t["y"] + np.where(t["form"] == "bad", -5.0, 0.0)  # 'bad' is never behavioural
+    s = space()
+    s["form"] = {"type": "categorical", "choices": ["good", "bad", "fine"]}
+    s["idle"] = {"type": "categorical", "choices": ["p", "q"]}
+    new, plan = refine_plan(t, s, "y")
+    assert new["form"] == {"type": "categorical", "choices": ["good", "fine"]}
+    best_row = t.loc[t["y"].idxmax()]
+    assert new["idle"] == {"type": "categorical", "value": best_row["idle"]}
+    actions = plan.set_index("parameter")["action"]
+    assert actions["form"] == "narrow" and actions["idle"] == "fix"
+    # one choice left: fixed at it
+    t["y"] = t["y"] + np.where(t["form"] == "fine", -5.0, 0.0)
+    new, _ = refine_plan(t, s, "y")
+    assert new["form"] == {"type": "categorical", "value": "good"}
 
 
 def test_best_fixes_every_parameter_at_the_best_complete_trial(table200):

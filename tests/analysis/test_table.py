@@ -64,16 +64,19 @@ def test_nan_outcome_is_dropped_for_that_outcome_only():
     assert len(prep.outcome_data("purity")) == len(t)
 
 
-def test_constant_and_categorical_parameters_are_dropped_with_a_note():
+def test_constant_parameters_are_dropped_with_a_note_and_categorical_ones_kept_apart():
     t = small()
     t["batch_size"] = 256
     t["repel"] = "symmetric"
+    t["form"] = ["a", "b"] * (len(t) // 2) + ["a"] * (len(t) % 2)
     t["as_text"] = t["lin"].astype(str)  # numbers read as text still count
     prep = prepare(t)
-    assert "batch_size" not in prep.params and "repel" not in prep.params
+    assert "batch_size" not in prep.params and "repel" not in prep.params and "form" not in prep.params
     assert "as_text" in prep.params
-    assert any("batch_size dropped: constant" in n for n in prep.notes)
-    assert any("repel dropped: not numeric" in n for n in prep.notes)
+    assert prep.categorical == ["form"]  # repel is constant
+    assert any("batch_size dropped: constant (256)" in n for n in prep.notes)
+    assert any("repel dropped: constant (symmetric)" in n for n in prep.notes)
+    assert list(prep.categorical_data("nmi").columns) == ["form", "nmi"]
 
 
 def test_constant_outcome_is_dropped_and_all_constant_is_an_error():
