@@ -191,10 +191,14 @@ def _refine_choices(entry: dict, c: pd.Series) -> tuple[dict, str, str]:
     if c["significant"]:
         good = set(str(c["behavioural_choices"]).split(categorical.SEP))
         kept = [v for v in entry["choices"] if str(v) in good]  # in the space's order
+        if not kept:
+            raise AnalysisError(f"parameter {c.name}: none of the space's choices "
+                                f"({', '.join(map(str, entry['choices']))}) has a behavioural trial in the table "
+                                f"(those do: {c['behavioural_choices']}); is --space the study's space?")
         reason = (f"influential (p_adj {c['p_adj']:.2g}; best choice {c['best_choice']}); "
                   f"choices with behavioural trials: {', '.join(map(str, kept))}")
         if len(kept) > 1:
-            return {**entry, "choices": kept}, "narrow", reason
+            return {**entry, "choices": kept}, "narrow" if len(kept) < len(entry["choices"]) else "keep", reason
         return {"type": "categorical", "value": kept[0]}, "fix", reason
     value = by_text.get(str(c["best_value"]), c["best_value"])
     return ({"type": "categorical", "value": value}, "fix",

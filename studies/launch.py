@@ -38,7 +38,7 @@ import optuna
 from studies import storage as st
 from studies import study as sy
 from studies.errors import StudyError
-from studies.signals import Interrupted, held, released
+from studies.signals import Interrupted, held, pending, released
 from studies.worker import EXIT_ENVIRONMENT
 
 _PROJECT_ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -211,7 +211,7 @@ def supervise(study: optuna.Study, storage: optuna.storages.BaseStorage, slots: 
                     sy.recover(study, storage)
                     if rc in (EXIT_ENVIRONMENT, 2):
                         fatal = True
-                    elif not fatal and budget > 0 and counts()["waiting"] > 0:
+                    elif not fatal and not pending() and budget > 0 and counts()["waiting"] > 0:
                         budget -= 1
                         procs[i] = start(slots[i], i)
                 if not procs:  # all workers gone: put back what they lost, restart if trials wait
@@ -221,7 +221,7 @@ def supervise(study: optuna.Study, storage: optuna.storages.BaseStorage, slots: 
                 rate = done / (time.monotonic() - t0)  # design points finished per second
                 progress(c, (c["waiting"] + c["running"]) / rate if done else float("nan"))
                 if not procs:
-                    if c["waiting"] and not fatal and budget > 0:
+                    if c["waiting"] and not fatal and not pending() and budget > 0:
                         for i, slot in enumerate(slots[:c["waiting"]]):
                             budget -= 1
                             procs[i] = start(slot, i)

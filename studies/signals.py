@@ -15,11 +15,14 @@ when the outermost :func:`held` block ends.
 
 A Python-level flag rather than ``pthread_sigmask``: a process with other
 threads (BLAS, PyTorch) gets the signal on one of them, and the main thread's
-mask does not stop Python from running the handler.
+mask does not stop Python from running the handler. Python runs handlers in
+the main thread only, so :func:`held` and :func:`released` act there and are
+no-ops in other threads.
 """
 from __future__ import annotations
 
 import signal
+import threading
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -35,6 +38,15 @@ class _State:
 
 def _raise(signum: int) -> None:
     raise Interrupted(f"signal {signum}")
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def pending() -> bool:
+    """Whether a signal arrived inside :func:`held` and waits to be raised (e.g. to skip restarting workers)."""
+    return _State.pending is not None
 
 
 def _handler(signum, frame) -> None:
@@ -59,6 +71,7 @@ def sigterm_interrupts() -> Iterator[None]:
     try:
         yield
     finally:
+        _State.pending = None  # one left by a block that ended in another error: it goes with it
         for sig, previous in old.items():
             signal.signal(sig, previous)
 
@@ -66,12 +79,17 @@ def sigterm_interrupts() -> Iterator[None]:
 @contextmanager
 def held() -> Iterator[None]:
     """Defer interrupts while the block runs; one that arrived is raised when the outermost block ends."""
+    if not _main_thread():
+        yield
+        return
     _State.depth += 1
     try:
         yield
     except BaseException:
         _State.depth -= 1
-        raise  # already leaving; a pending signal is raised by the next released() or outer held()
+        if _State.depth == 0:
+            _State.pending = None  # already leaving with another error, which stands for the signal too
+        raise
     _State.depth -= 1
     if _State.depth == 0 and _State.pending is not None:
         signum, _State.pending = _State.pending, None
@@ -80,7 +98,13 @@ def held() -> Iterator[None]:
 
 @contextmanager
 def released() -> Iterator[None]:
-    """Inside :func:`held`: let interrupts through while the block runs (a pending one is raised first)."""
+    """Inside :func:`held`: let interrupts through while the block runs (a pending one is raised first).
+
+    ``with released(): pass`` is a checkpoint: it raises a pending interrupt, if any.
+    """
+    if not _main_thread():
+        yield
+        return
     depth, _State.depth = _State.depth, 0
     try:
         if _State.pending is not None:

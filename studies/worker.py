@@ -176,6 +176,8 @@ def _drain(study_name: str, storage_url: str, *, device: str, device_label: str 
         with released():  # no storage work here: a signal may stop it at once
             dataset = _preload(dataset, data_dir)  # once per worker, not once per trial
     while max_trials is None or len(result.complete) + len(result.failed) < max_trials:
+        with released():  # checkpoint: a signal held while the last result was stored stops here
+            pass
         trial_id = None
         try:
             trial_id = st.pop_waiting(storage, study_id)

@@ -81,3 +81,15 @@ def test_a_weak_choice_effect_is_named_as_a_signal(tmp_path):
     text = write_report(t, tmp_path, outcomes=("y",), importance_methods=()).read_text()
     signals = text[text.index("**Strongest signals"):text.index("**How sure")]
     assert "- form (categorical): b has the highest median y" in signals
+
+
+def test_refine_with_a_space_whose_choices_do_not_match_the_table_is_one_clear_error():
+    from analysis.errors import AnalysisError
+    from analysis.refine import refine_plan
+    from analysis.testfunctions import space
+
+    t = with_choices(shift=5.0)  # every behavioural trial has form 'b'
+    s = space()
+    s["form"] = {"type": "categorical", "choices": ["a"]}
+    with pytest.raises(AnalysisError, match="parameter form: none of the space's choices"):
+        refine_plan(t, s, "y")

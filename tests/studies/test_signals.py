@@ -71,3 +71,44 @@ def test_held_works_while_other_threads_run():
         stop.set()
         for t in threads:
             t.join()
+
+
+def test_other_threads_neither_hold_nor_disturb_the_main_threads_count():
+    seen = []
+
+    def worker():
+        with sg.held():
+            with sg.released():
+                seen.append(sg._State.depth)
+
+    with sg.sigterm_interrupts():
+        with sg.held():
+            t = threading.Thread(target=worker)
+            t.start()
+            t.join()
+            assert sg._State.depth == 1
+    assert seen == [1] and sg._State.depth == 0
+
+
+def test_a_signal_held_by_a_block_that_failed_otherwise_does_not_fire_later():
+    with sg.sigterm_interrupts():
+        with pytest.raises(KeyError):
+            with sg.held():
+                _term()
+                raise KeyError("the real error")
+        assert not sg.pending()
+    with sg.held():
+        with sg.released():
+            pass  # no stale interrupt
+    assert sg._State.depth == 0
+
+
+def test_released_is_a_checkpoint():
+    with sg.sigterm_interrupts():
+        with sg.held():
+            _term()
+            assert sg.pending()
+            with pytest.raises(sg.Interrupted):
+                with sg.released():
+                    pass
+            assert not sg.pending()
