@@ -32,6 +32,7 @@ import csv
 import json
 import math
 import numbers
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -128,9 +129,11 @@ def train_step(som: SOMRL, ae: Autoencoder | None, opt, xb: torch.Tensor, alpha:
 
 
 def train(data: Dataset, hp: dict[str, Any], *, seed: int, device: torch.device,
-          model: str = "dcsomrl", progress: bool = False):
+          model: str = "dcsomrl", progress: bool | str = False):
     """Train one model; returns (som, ae or None, validation curve rows).
 
+    ``progress``: False (silent), True or "bar" (a tqdm bar, for a terminal),
+    "lines" (one line per epoch on stderr, for a log file).
     Raises TrialFailed when the loss or the codes stop being finite.
     """
     x = data.x_train.to(device)
@@ -151,8 +154,8 @@ def train(data: Dataset, hp: dict[str, Any], *, seed: int, device: torch.device,
     steps_per_epoch = math.ceil(n / bs)
     total = hp["epochs"] * steps_per_epoch
     curve: list[dict[str, Any]] = []
-    bar = _progress(total, progress)
-    step = 0
+    bar = _progress(total, progress in (True, "bar"))
+    step, start = 0, time.perf_counter()
     for epoch in range(hp["epochs"]):
         perm = torch.randperm(n, generator=gen).to(device)
         for idx in perm.split(bs):
@@ -166,6 +169,10 @@ def train(data: Dataset, hp: dict[str, Any], *, seed: int, device: torch.device,
                 curve.append(row)
                 bar.set_postfix(nodes=row["n_nodes"], nmi=f"{row['nmi']:.3f}", loss=f"{loss_value:.4f}")
             bar.update(1)
+        if progress == "lines":
+            last = f", validation NMI {curve[-1]['nmi']:.3f}" if curve else ""
+            print(f"epoch {epoch + 1}/{hp['epochs']}: step {step}, {som.n_active} nodes{last}, "
+                  f"loss {loss_value:.4f}, {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
     bar.close()
     return som, ae, curve
 
@@ -177,7 +184,7 @@ def _progress(total: int, enabled: bool):
 
 def run_trial(dataset: str | Dataset, params: dict[str, Any] | None = None, *, seed: int,
               device: str = "cpu", model: str = "dcsomrl", data_dir=None, out_dir=None,
-              save_model: bool = True, progress: bool = False) -> dict[str, Any]:
+              save_model: bool = True, progress: bool | str = False) -> dict[str, Any]:
     """Train and measure one trial; write its run directory when ``out_dir`` is given.
 
     ``params``: any subset of dcsomrl.params names; the rest are the dataset's

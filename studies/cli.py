@@ -64,7 +64,8 @@ def cmd_train(args) -> int:
     try:
         r = run_trial(args.dataset, overrides, seed=args.seed, device=args.device, model=args.model,
                       data_dir=args.data_dir, out_dir=out, save_model=not args.no_save_model,
-                      progress=sys.stderr.isatty() or os.environ.get("DCSOMRL_PROGRESS") == "1")
+                      progress="bar" if sys.stderr.isatty() or os.environ.get("DCSOMRL_PROGRESS") == "1"
+                      else "lines")  # a log file gets one line per epoch
     except TrialFailed as exc:
         print(f"{PROG}: trial failed: {exc.reason} (see {out / 'metrics.json'})", file=sys.stderr)
         return 1

@@ -1,5 +1,6 @@
 """`dcsomrl-study train` and the CLI's error contract (one line, non-zero exit)."""
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,8 +17,11 @@ def test_train_on_digits_prints_metrics_and_writes_the_run_dir(tmp_path, capsys)
     rc = main(["train", "--dataset", "digits", "--epochs", "1", "--seed", "2", "--device", "cpu",
                "--out", str(out), "--set", "n_max=40", "--set", "repel=paper"])
     assert rc == 0
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
     assert "NMI" in printed and "Purity" in printed
+    # not a terminal: one progress line per epoch, for a log file
+    assert re.search(r"^epoch 1/1: step \d+, \d+ nodes, validation NMI 0\.\d{3}, loss ", captured.err, re.M)
     m = json.loads((out / "metrics.json").read_text())
     assert m["params"]["n_max"] == 40 and m["params"]["repel"] == "paper" and m["seed"] == 2
     assert m["n_nodes"] <= 40
