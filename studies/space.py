@@ -183,8 +183,8 @@ def resolve_space(name_or_path: str | pathlib.Path, dataset: str | None = None) 
                 space = load_space(candidate)
                 return Space(stem, space.dims, space.description)
         known = ", ".join(shipped_spaces())
-        raise SpaceError(f"no space {text!r} for dataset {dataset!r}; shipped: {known}; "
-                         "or give a .toml file")
+        where = f" for dataset {dataset!r}" if dataset else ""
+        raise SpaceError(f"no space {text!r}{where}; shipped: {known}; or give a .toml file")
     return load_space(text)
 
 

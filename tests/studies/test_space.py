@@ -108,6 +108,8 @@ def test_missing_file_and_unknown_name():
         load_space("/no/such/space.toml")
     with pytest.raises(SpaceError, match="no space 'middle' for dataset 'mnist'; shipped: .*initial"):
         resolve_space("middle", "mnist")
+    with pytest.raises(SpaceError, match="^no space 'middle'; shipped: "):  # a CSV table has no dataset
+        resolve_space("middle")
     assert issubclass(SpaceError, StudiesError) and issubclass(SpaceError, ValueError)
 
 
