@@ -73,7 +73,7 @@ def activation(x: torch.Tensor, c: torch.Tensor, w: torch.Tensor) -> torch.Tenso
     dist = torch.addmm((wc * c).sum(1), x * x, w.T)                   # (B, K) sum w x^2 + sum w c^2
     dist = torch.addmm(dist, x, wc.T, alpha=-2).clamp_(min=0)        #        - 2 sum w x c
     sw = w.sum(1)                                                     # (K,)
-    return sw / (dist + EPS).add_(sw)
+    return sw / dist.add_(sw + EPS)
 
 
 class SOMRL(nn.Module):
@@ -160,7 +160,7 @@ class SOMRL(nn.Module):
         have checked x themselves, as the trainer does once per batch.
         """
         x = self._check_input(x) if validate else x.to(self.centers.dtype)
-        n, dtype, dev = self.n_max, self.centers.dtype, x.device
+        dtype, dev = self.centers.dtype, x.device
         idx = self.active.nonzero().squeeze(1)               # (K,) pre-step active slots
         K = idx.numel()
 
@@ -176,14 +176,17 @@ class SOMRL(nn.Module):
         a, win = A.max(dim=1)                                # (B,): activation, index into idx
         high = a >= self.a_t                                 # (B,)
 
-        # 3. Groups by winner: group g is "the samples won by node g"; its high
-        #    input xg (below) and its low mean xl are means of its samples.
-        onehot = (win[:, None] == torch.arange(K, device=dev)).to(dtype)  # (B, K)
-        H = onehot * high[:, None].to(dtype)                 # (B, K) high samples per node
-        L = onehot - H                                       # (B, K) low samples per node
-        n_high, n_low = H.sum(0), L.sum(0)                   # (K,)
+        # 3. Groups by winner: group g is "the samples won by node g", split into
+        #    its high and its low samples. One product sums, per node, the inputs
+        #    of its low and of its high samples and counts both.
+        m = x.shape[1]
+        onehot = torch.zeros(x.shape[0], K, dtype=dtype, device=dev).scatter_(1, win[:, None], 1.0)  # (B, K)
+        hi = high.to(dtype)[:, None]                         # (B, 1)
+        lo = 1 - hi
+        sums = onehot.T @ torch.cat([x * lo, x * hi, lo, hi], dim=1)  # (K, 2m + 2)
+        n_low, n_high = sums[:, 2 * m], sums[:, 2 * m + 1]   # (K,)
         has_high, has_low = n_high > 0, n_low > 0            # (K,) node g has a high/low group
-        xl = (L.T @ x) / n_low.clamp(min=1)[:, None]         # (K, m) low-group means
+        xl = sums[:, :m] / n_low.clamp(min=1)[:, None]       # (K, m) low-group means
 
         # 4. Learning rates eta[g, k] (section 3.5) for the G nodes g that have a
         #    high group: lr for the winner k = g; for another node k with
@@ -192,9 +195,9 @@ class SOMRL(nn.Module):
         gid = has_high.nonzero().squeeze(1)                  # (G,) nodes with a high group
         G = gid.numel()
         if G > 0:
-            xg = (H[:, gid].T @ x) / n_high[gid, None]        # (G, m) high-group inputs
+            xg = sums[gid, m:2 * m] / n_high[gid, None]      # (G, m) high-group inputs (means)
             ag = activation(xg, c, w)                        # (G groups, K nodes)
-            own = gid[:, None] == torch.arange(K, device=dev)  # (G, K) the group's winner
+            own = torch.zeros(G, K, dtype=torch.bool, device=dev).scatter_(1, gid[:, None], True)  # (G, K) winner
             neighbour = (ag >= self.a_t) & ~own              # (G, K)
             eta = own.to(dtype) * self.lr                    # (G, K)
             # Rank only among the J nodes that are some group's neighbour: every node
@@ -233,17 +236,15 @@ class SOMRL(nn.Module):
         self.life[idx] = torch.where(won, 1.0, self.life[idx] - self.ld)
 
         # 6. Insertion: low groups in ascending slot order fill the lowest free
-        #    slots while any remain. P[g, k]: the low group of node g creates slot k.
-        free = ~self.active                                  # (n,)
-        free_pos = torch.cumsum(free.long(), 0) - 1          # (n,) rank of each free slot
-        group_pos = torch.cumsum(has_low.long(), 0) - 1      # (K,) rank of each low group
-        creates = has_low & (group_pos < n - K)              # (K,) while free slots remain
-        P = creates[:, None] & free[None, :] & (group_pos[:, None] == free_pos[None, :])  # (K, n)
-        new = P.any(0)                                       # (n,)
-        self.centers.copy_(torch.where(new[:, None], P.to(dtype).T @ xl, self.centers))
-        self.relevances.masked_fill_(new[:, None], 1.0)
-        self.distances.masked_fill_(new[:, None], 0.0)
-        self.life.masked_fill_(new, 1.0)
+        #    slots while any remain (the i-th group takes the i-th free slot).
+        free_slots = (~self.active).nonzero().squeeze(1)    # (n - K,) ascending
+        makers = has_low.nonzero().squeeze(1)[:free_slots.numel()]  # (I,) ascending
+        slots = free_slots[:makers.numel()]                  # (I,) the new nodes' slots
+        self.centers[slots] = xl[makers]
+        self.relevances[slots] = 1.0
+        self.distances[slots] = 0.0
+        self.life[slots] = 1.0
+        new = torch.zeros_like(self.active).index_fill_(0, slots, True)  # (n,)
 
         # 7b. Removal at life <= 0, up to rounding (LIFE_EPS); new nodes start at 1 and stay.
         self.active.copy_((self.active & (self.life > LIFE_EPS)) | new)

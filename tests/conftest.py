@@ -27,14 +27,23 @@ def shared_data() -> Path:
     pytest.skip(msg)
 
 
-@pytest.fixture(autouse=True)
-def _same_conditions_for_every_test(monkeypatch):
-    """One torch thread in the test process (results must not depend on which test ran before or on
-    the core count) and no study storage taken from the developer's shell."""
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread():
+    """One torch thread in the test process, from the start of the session (module fixtures that train
+    run before any function fixture): results must not depend on the core count or on test order."""
     import torch
 
-    monkeypatch.delenv("DCSOMRL_STORAGE", raising=False)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def _same_conditions_for_every_test(monkeypatch):
+    """No study storage taken from the developer's shell; one torch thread again after a test that changed it."""
+    import torch
+
+    monkeypatch.delenv("DCSOMRL_STORAGE", raising=False)
+    yield
+    torch.set_num_threads(1)
