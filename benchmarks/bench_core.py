@@ -99,7 +99,7 @@ def bench_step_ratio(device, rounds=60, batch=256) -> tuple[float, float, float]
 def mixed_batch(som: SOMRL, batch=256, seed=1) -> torch.Tensor:
     """Half the rows close to active centers (high samples: steps 4-5), half uniform (low: step 6)."""
     g = torch.Generator().manual_seed(seed)
-    slots = som.active.nonzero().squeeze(1)
+    slots = som.slots
     near = som.centers[slots[torch.randint(len(slots), (batch // 2,), generator=g)]].cpu()
     near = (near + 0.005 * torch.randn(near.shape, generator=g, dtype=near.dtype)).clamp(0, 1)
     far = torch.rand(batch - batch // 2, som.dim, generator=g, dtype=near.dtype)

@@ -112,6 +112,11 @@ class SOMRL(nn.Module):
     def n_active(self) -> int:
         return int(self.active.sum())
 
+    @property
+    def slots(self) -> torch.Tensor:
+        """LongTensor (K,): the active slots, ascending (so a first maximum over them is the lowest slot)."""
+        return self.active.nonzero().squeeze(1)
+
     # ------------------------------------------------------------------ checks
     def _check_input(self, x: torch.Tensor, name: str = "x") -> torch.Tensor:
         if x.dim() != 2 or x.shape[1] != self.dim:
@@ -124,9 +129,8 @@ class SOMRL(nn.Module):
         return x.to(self.centers.dtype)
 
     def _active_nodes(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(slots (K,), centers (K, m), relevances (K, m)) of the active nodes, in
-        ascending slot order, so a first maximum over them is the lowest slot."""
-        idx = self.active.nonzero().squeeze(1)
+        """(slots (K,), centers (K, m), relevances (K, m)) of the active nodes (:attr:`slots` order)."""
+        idx = self.slots
         if idx.numel() == 0:
             raise ValueError("the SOMRL map has no active node yet; call update() first")
         return idx, self.centers[idx], self.relevances[idx]
@@ -161,7 +165,7 @@ class SOMRL(nn.Module):
         """
         x = self._check_input(x) if validate else x.to(self.centers.dtype)
         dtype, dev = self.centers.dtype, x.device
-        idx = self.active.nonzero().squeeze(1)               # (K,) pre-step active slots
+        idx = self.slots                                     # (K,) pre-step active slots
         K = idx.numel()
 
         # 1. Empty map: one node at the batch mean; nothing else this step.

@@ -237,7 +237,7 @@ def som_arrays(som: SOMRL) -> dict[str, np.ndarray]:
     """The map's K active nodes as numpy arrays (the contents of som_state.npz):
     centers, relevances, distances (K, m), life, slots (K,), edges (E, 2) as
     row indices into those arrays, and a_t."""
-    slots = som.active.nonzero().squeeze(1).cpu()
+    slots = som.slots.cpu()
     row_of = torch.full((som.n_max,), -1, dtype=torch.long)
     row_of[slots] = torch.arange(len(slots))
     edges = row_of[som.topology().cpu()].reshape(-1, 2)

@@ -40,6 +40,13 @@ def _raise(signum: int) -> None:
     raise Interrupted(f"signal {signum}")
 
 
+def _raise_pending() -> None:
+    """Raise the signal recorded while held, if any (and forget it)."""
+    if _State.pending is not None:
+        signum, _State.pending = _State.pending, None
+        _raise(signum)
+
+
 def _main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
@@ -86,14 +93,13 @@ def held() -> Iterator[None]:
     try:
         yield
     except BaseException:
-        _State.depth -= 1
-        if _State.depth == 0:
+        if _State.depth == 1:
             _State.pending = None  # already leaving with another error, which stands for the signal too
         raise
-    _State.depth -= 1
-    if _State.depth == 0 and _State.pending is not None:
-        signum, _State.pending = _State.pending, None
-        _raise(signum)
+    finally:
+        _State.depth -= 1
+    if _State.depth == 0:
+        _raise_pending()
 
 
 @contextmanager
@@ -107,9 +113,7 @@ def released() -> Iterator[None]:
         return
     depth, _State.depth = _State.depth, 0
     try:
-        if _State.pending is not None:
-            signum, _State.pending = _State.pending, None
-            _raise(signum)
+        _raise_pending()
         yield
     finally:
         _State.depth = depth

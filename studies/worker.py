@@ -68,7 +68,6 @@ class EnvironmentProblem(Exception):
 class WorkerResult:
     complete: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
-    requeued: list[int] = field(default_factory=list)
 
 
 def resolve_trial_fn(spec: str) -> Callable[..., dict]:
@@ -191,7 +190,7 @@ def _drain(study_name: str, storage_url: str, *, device: str, device_label: str 
             # whatever the worker was doing with the trial (set-up, training, reporting), it goes back;
             # a trial already finished is left as it is (the storage refuses the second change)
             if trial_id is not None:
-                _put_back(study, storage, trial_id, "interrupted (worker stopped)", count_retry=False)
+                _put_back(study, storage, trial_id, "interrupted (worker stopped)")
             raise
         (result.complete if state == TrialState.COMPLETE else result.failed).append(number)
         sy.recover(study, storage)
@@ -241,10 +240,8 @@ def run_one(study: optuna.Study, storage: optuna.storages.BaseStorage, trial_id:
         with released():  # the only place a signal interrupts the trial itself
             metrics = fn(dataset, params, seed=seed, device=device, model=model, data_dir=data_dir,
                          out_dir=str(run_dir), progress=False)
-    except (KeyboardInterrupt, Interrupted):
-        raise  # put back by run_worker, which holds the trial from the moment it takes it
-    except _environment_errors() as err:
-        _put_back(study, storage, trial_id, f"environment: {one_line(err, with_type=True)}", count_retry=False)
+    except _environment_errors() as err:  # (an interrupt is a BaseException: run_worker puts the trial back)
+        _put_back(study, storage, trial_id, f"environment: {one_line(err, with_type=True)}")
         raise EnvironmentProblem(one_line(err, with_type=True)) from None
     except Exception as err:
         # TrialFailed's message is its one-line reason; anything else says its kind
@@ -287,24 +284,20 @@ def _finish_failed(study: optuna.Study, trial: optuna.Trial, reason: str, state:
     return state
 
 
-def _put_back(study: optuna.Study, storage: optuna.storages.BaseStorage, trial_id: int, reason: str,
-              count_retry: bool) -> None:
+def _put_back(study: optuna.Study, storage: optuna.storages.BaseStorage, trial_id: int, reason: str) -> None:
     """Fail the trial and enqueue its design point again (same parameters, seed, index).
 
-    ``count_retry``: the copy counts against the design point's retry budget
-    (:data:`studies.storage.MAX_RETRY`; a lost worker). Not for interruptions
-    and machine problems, which say nothing about the design point.
+    For interruptions and machine problems, which say nothing about the design
+    point: unlike a lost worker's trial (:func:`studies.storage.requeue`), the
+    copy does not count against the point's retry budget.
     """
     frozen = storage.get_trial(trial_id)
     if not sy.fail(study, storage, frozen, reason):
         return
-    if count_retry:
-        st.requeue(study, frozen)
-    else:
-        study.add_trial(optuna.trial.create_trial(
-            state=TrialState.WAITING, params=frozen.params, distributions=frozen.distributions,
-            user_attrs={k: v for k, v in frozen.user_attrs.items() if k in st.DESIGN_ATTRS},
-            system_attrs={**frozen.system_attrs, "requeued_from": frozen.number}))
+    study.add_trial(optuna.trial.create_trial(
+        state=TrialState.WAITING, params=frozen.params, distributions=frozen.distributions,
+        user_attrs={k: v for k, v in frozen.user_attrs.items() if k in st.DESIGN_ATTRS},
+        system_attrs={**frozen.system_attrs, "requeued_from": frozen.number}))
 
 
 # --------------------------------------------------------------------------- command line

@@ -7,11 +7,7 @@ from __future__ import annotations
 
 import math
 
-
-class FakeDiverged(RuntimeError):
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
+from tests.studies.fake_trial import FakeDiverged  # a TrialFailed-like error with a one-line reason
 
 
 def run(dataset, params, *, seed, device="cpu", **_):

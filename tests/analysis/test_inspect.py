@@ -229,7 +229,6 @@ def test_first_step_reaching():
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory):
     from dcsomrl.trainer import run_trial
-    torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("digits_run")
     metrics = run_trial("digits", dict(epochs=2), seed=0, out_dir=out)
     return out, metrics
@@ -283,7 +282,6 @@ def test_run_without_autoencoder_degrades_to_the_maps_own_figures(digits_run, tm
 @pytest.mark.slow
 def test_standalone_somrl_skips_the_decoder_figures(tmp_path):
     from dcsomrl.trainer import run_trial
-    torch.set_num_threads(1)
     run_trial("digits", dict(epochs=1), seed=0, model="somrl", out_dir=tmp_path / "run")
     page = write_inspection(tmp_path / "run", tsne_samples=100, n_draws=2)
     text = page.read_text()
@@ -295,7 +293,6 @@ def test_standalone_somrl_skips_the_decoder_figures(tmp_path):
 @pytest.mark.slow
 def test_tabular_data_are_drawn_as_strips(tmp_path):
     from dcsomrl.trainer import run_trial
-    torch.set_num_threads(1)
     rng = np.random.default_rng(0)
     y = np.repeat([0, 1, 2], 60)
     x = rng.normal(size=(3, 6))[y] + rng.normal(0, 0.2, (180, 6))

@@ -1,4 +1,4 @@
-"""Helpers of the runner's process-level tests: wait for a study, kill a worker mid-trial."""
+"""Helpers of the runner's tests: build a study in-process, wait for a study, kill a worker mid-trial."""
 import os
 import signal
 import time
@@ -7,7 +7,28 @@ from optuna.trial import TrialState
 
 from studies import storage as st
 from studies import study as sy
+from studies.design import sample
 from studies.errors import StudyError
+from studies.space import resolve_space
+
+#: The fast stand-in trial function (tests/studies/fake_trial.py).
+FAKE = "tests.studies.fake_trial:run"
+
+
+def make_study(results, name: str, n: int = 3, model: str = "dcsomrl", drain: bool = True):
+    """A study of ``n`` points over digits' adjusted space, with the fake trial function; (study, url).
+
+    ``drain``: run a worker in this process until the queue is empty.
+    """
+    from studies import worker as wk
+
+    space = resolve_space("adjusted", "digits")
+    design = sy.design_attrs(space, n, 0, "digits", model=model, trial_fn=FAKE)
+    url = st.default_url(name, results)
+    study, _ = sy.create_or_resume(st.open_storage(url), name, design, sample(space, n, 0).to_dict("records"))
+    if drain:
+        wk.run_worker(name, url, out=results, log=lambda msg: None)
+    return study, url
 
 
 def study_exists(url, name):

@@ -18,23 +18,10 @@ from studies import storage as st
 from studies import study as sy
 from studies import worker as wk
 from studies.cli import main
-from studies.design import sample
 from studies.errors import StudyError
-from studies.space import resolve_space
+from tests.studies.helpers import FAKE, make_study
 
 ROOT = Path(__file__).resolve().parents[2]
-FAKE = "tests.studies.fake_trial:run"
-
-
-def make_study(results: Path, name: str, n: int = 3, model: str = "dcsomrl", drain: bool = True):
-    """A study of ``n`` points over digits' adjusted space, with the fake trial function."""
-    space = resolve_space("adjusted", "digits")
-    design = sy.design_attrs(space, n, 0, "digits", model=model, trial_fn=FAKE)
-    url = st.default_url(name, results)
-    study, _ = sy.create_or_resume(st.open_storage(url), name, design, sample(space, n, 0).to_dict("records"))
-    if drain:
-        wk.run_worker(name, url, out=results, log=lambda msg: None)
-    return study, url
 
 
 def one_line_error(capsys) -> str:

@@ -21,10 +21,9 @@ from studies.cli import main
 from studies.design import sample
 from studies.errors import StudyError
 from studies.space import resolve_space
-from tests.studies.helpers import kill_a_running_worker, study_exists, wait_for
+from tests.studies.helpers import FAKE, kill_a_running_worker, make_study, study_exists, wait_for, wait_for_running_trial
 
 ROOT = Path(__file__).resolve().parents[2]
-FAKE = "tests.studies.fake_trial:run"
 
 
 def lhs_args(tmp_path, name, n=4, storage=None, extra=()):
@@ -202,21 +201,12 @@ def test_sigterm_puts_running_trials_back_and_the_rerun_finishes(tmp_path, monke
     url = st.default_url(name, tmp_path / "results")
     cmd = [sys.executable, "-m", "studies.cli", *lhs_args(tmp_path, name, n=n)]
     lhs = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    running = []
-
-    def one_running():
-        if not study_exists(url, name):
-            return False
-        running[:] = [t.number for t in sy.load(st.open_storage(url), name).get_trials(states=(TrialState.RUNNING,))
-                      if "worker" in t.user_attrs]
-        return bool(running)
-
-    wait_for(one_running, 60)
+    victim, _ = wait_for_running_trial(url, name, timeout=60, settle=0)
     lhs.send_signal(signal.SIGTERM)
     out, err = lhs.communicate(timeout=60)
     assert lhs.returncode == 130 and "re-run the command to resume" in err
     study = sy.load(st.open_storage(url), name)
-    held = [t for t in study.get_trials() if t.number == running[0]][0]
+    held = [t for t in study.get_trials() if t.number == victim][0]
     assert held.state == TrialState.FAIL and held.user_attrs["reason"] == "interrupted (worker stopped)"
     assert not study.get_trials(states=(TrialState.RUNNING,))
     monkeypatch.setenv("FAKE_TRIAL_SLEEP", "0.01")
@@ -225,7 +215,7 @@ def test_sigterm_puts_running_trials_back_and_the_rerun_finishes(tmp_path, monke
     assert completed_points(study) == Counter(range(n))
     from studies.export import study_table
     table = study_table(study)
-    assert table.loc[table.state == "COMPLETE", "retry_of"].dropna().tolist() == [running[0]]
+    assert table.loc[table.state == "COMPLETE", "retry_of"].dropna().tolist() == [victim]
 
 
 @pytest.mark.parametrize("where", ["set-up", "reporting"])
@@ -233,10 +223,7 @@ def test_an_interrupt_at_any_moment_of_a_held_trial_puts_it_back(tmp_path, monke
     """A SIGTERM may land before the trial function runs or while its result is being stored (CI caught the first)."""
     from studies import worker as wk
 
-    space = resolve_space("adjusted", "digits")
-    design = sy.design_attrs(space, 2, 0, "digits", trial_fn=FAKE)
-    url = st.default_url("held", tmp_path / "results")
-    study, _ = sy.create_or_resume(st.open_storage(url), "held", design, sample(space, 2, 0).to_dict("records"))
+    _, url = make_study(tmp_path / "results", "held", n=2, drain=False)
 
     def interrupt(*args, **kwargs):
         raise wk.Interrupted("signal 15")
@@ -259,14 +246,10 @@ def test_an_interrupt_at_any_moment_of_a_held_trial_puts_it_back(tmp_path, monke
 
 def test_a_sigterm_during_set_up_waits_and_the_trial_never_starts(tmp_path, monkeypatch):
     """A real signal while the worker talks to the storage is held until training would start."""
-    import os
     from studies import worker as wk
     from studies.signals import sigterm_interrupts
 
-    space = resolve_space("adjusted", "digits")
-    design = sy.design_attrs(space, 2, 0, "digits", trial_fn=FAKE)
-    url = st.default_url("held2", tmp_path / "results")
-    sy.create_or_resume(st.open_storage(url), "held2", design, sample(space, 2, 0).to_dict("records"))
+    _, url = make_study(tmp_path / "results", "held2", n=2, drain=False)
     started = tmp_path / "started.log"
     monkeypatch.setenv("FAKE_TRIAL_LOG", str(started))
     twin = wk._completed_twin
