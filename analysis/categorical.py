@@ -15,10 +15,10 @@ the same trials as :mod:`analysis.sensitivity`:
   (scipy.stats.fisher_exact), the chi-square test of independence for more
   (scipy.stats.chi2_contingency).
 
-**Significance** is the sensitivity module's rule: p_min = the smaller of the
-two p-values; p_adj = min(1, p_min * m), m = the number of tests performed
-for the outcome over the numeric *and* the categorical parameters
-(Bonferroni over one family); ``significant`` = p_adj < alpha.
+**Significance** is the sensitivity module's rule (:mod:`analysis.bonferroni`):
+p_min = the smaller of the two p-values; p_adj = min(1, p_min * m), m = the
+number of tests performed for the outcome over the numeric *and* the
+categorical parameters; ``significant`` = p_adj < alpha.
 ``best_choice``: the choice with the highest median y; ``best_value``: the
 best trial's choice; ``behavioural_choices``: the choices that have a
 behavioural trial (joined by :data:`SEP`; what ``refine`` keeps).
@@ -30,6 +30,8 @@ import warnings
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+from . import bonferroni
 
 #: Columns of :func:`analyze_outcome`'s result (after :func:`adjust`), in order.
 COLUMNS = ["outcome", "parameter", "significant", "p_adj", "p_min", "kw_stat", "kw_p", "share_p",
@@ -95,15 +97,16 @@ def analyze_outcome(data: pd.DataFrame, params: list[str], outcome: str, mask: n
     return pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in ("significant", "p_adj", "p_min")])
 
 
+#: The p-value columns of the significance rule.
+TESTS = ["kw_p", "share_p"]
+
+
 def n_tests(frame: pd.DataFrame) -> int:
     """How many tests :func:`analyze_outcome` could compute (for the Bonferroni count)."""
-    return int(frame[["kw_p", "share_p"]].notna().to_numpy().sum()) if len(frame) else 0
+    return bonferroni.n_tests(frame, TESTS)
 
 
 def adjust(frame: pd.DataFrame, m: int, alpha: float) -> pd.DataFrame:
     """Add p_min, p_adj (Bonferroni over ``m`` tests) and significant; columns :data:`COLUMNS`."""
-    out = frame.copy()
-    out["p_min"] = out[["kw_p", "share_p"]].min(axis=1, skipna=True)
-    out["p_adj"] = (out["p_min"] * max(m, 1)).clip(upper=1.0)
-    out["significant"] = (out["p_adj"] < alpha).fillna(False).astype(bool)
+    out = bonferroni.adjust(frame.copy(), TESTS, m, alpha)
     return out.sort_values("p_min", na_position="last", kind="stable")[COLUMNS].reset_index(drop=True)

@@ -167,8 +167,7 @@ def analyze_command(args: argparse.Namespace) -> int:
     space = load_space(args, table) if args.space or table.attrs.get("design") else None
     scales = {name: dim.scale for name, dim in space.dims.items()} if space else {}
     out = Path(args.out) if args.out else _default_out(args, "analysis")
-    outcomes = [o.strip() for o in args.outcomes.split(",") if o.strip()]
-    path = write_report(table, out, params=args.params, outcomes=outcomes, scales=scales,
+    path = write_report(table, out, params=args.params, outcomes=args.outcomes, scales=scales,
                         behavioural_quantile=args.behavioural_quantile, alpha=args.alpha, seed=args.seed,
                         importance_methods=() if args.no_importance else importance.METHODS,
                         title=f"Sensitivity report: {args.study or Path(args.table).name}")

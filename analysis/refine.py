@@ -43,7 +43,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import categorical, sensitivity
 from .errors import AnalysisError
 from .table import complete_only
 
@@ -137,6 +136,8 @@ def refine_plan(table: pd.DataFrame, space, outcome: str = "nmi", *, behavioural
 
     ``action`` is "narrow", "fix" or "keep" (rule in the module docstring).
     """
+    from . import sensitivity  # here, not at import: `best` needs no statistics libraries
+
     entries, _ = to_plain(space)
     candidates = [n for n, e in entries.items() if _varies(e) and e.get("type", "float") != "categorical"
                   and n in table.columns]
@@ -187,9 +188,10 @@ def refine_plan(table: pd.DataFrame, space, outcome: str = "nmi", *, behavioural
 
 def _refine_choices(entry: dict, c: pd.Series) -> tuple[dict, str, str]:
     """(new entry, action, reason) of a categorical parameter (rule 4 of the module docstring)."""
+    from .categorical import SEP
     by_text = {str(v): v for v in entry["choices"]}
     if c["significant"]:
-        good = set(str(c["behavioural_choices"]).split(categorical.SEP))
+        good = set(str(c["behavioural_choices"]).split(SEP))
         kept = [v for v in entry["choices"] if str(v) in good]  # in the space's order
         if not kept:
             raise AnalysisError(f"parameter {c.name}: none of the space's choices "

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import categorical, cdf, importance, plots, sensitivity
+from . import cdf, importance, plots, sensitivity
 from .markdown import markdown_table, value_text
 from .refine import best_trial, trial_label
 from .table import Prepared, prepare
@@ -87,7 +87,7 @@ def answer(sens: pd.DataFrame, table: pd.DataFrame, outcome: str, *, alpha: floa
     cats = sensitivity.categorical_table(sens)
     cats = cats.loc[cats["outcome"] == outcome]
     first = rows.iloc[0]
-    n, m = int(first["n"]), sensitivity.n_tests(rows) + categorical.n_tests(cats)
+    n, m = int(first["n"]), sens.attrs["tests"][outcome]
     sig, non = rows.loc[rows["significant"]], rows.loc[~rows["significant"]]
     sig_cats = cats.loc[cats["significant"].astype(bool)]
     lines = [f"### {outcome}", ""]
@@ -174,10 +174,9 @@ def write_figures(prep: Prepared, sens: pd.DataFrame, out_dir: Path, *,
             (plots.render_sensitivity_bars(plots.sensitivity_bars(sens, o), o, out_dir / f"sensitivity_{slug}.png"),
              "ranked sensitivity: PRCC and KS statistic (* = significant)"),
         ]
-        choices = prep.categorical_data(o)
-        cats = [c for c in prep.categorical if choices[c].nunique() > 1]
+        cats = prep.outcome_categorical(o)
         if cats:
-            figures[o].append((plots.render_choices(choices, cats, o, out_dir / f"choices_{slug}.png"),
+            figures[o].append((plots.render_choices(prep.categorical_data(o), cats, o, out_dir / f"choices_{slug}.png"),
                                "outcome per choice of each categorical parameter (box: quartiles; dots: trials)"))
     return figures
 

@@ -56,7 +56,7 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
-from . import categorical
+from . import bonferroni, categorical
 from .errors import AnalysisError
 from .table import Prepared, prepare, varying
 
@@ -211,18 +211,19 @@ def analyze_outcome(data: pd.DataFrame, params: list[str], outcome: str, *,
     return _significance(out, alpha, extra_tests)
 
 
+#: The p-value columns of the significance rule.
+TESTS = ["prcc_p", "ks_p", "kw_p"]
+
+
 def n_tests(out: pd.DataFrame) -> int:
     """How many of the PRCC, KS and KW tests could be computed (for the Bonferroni count)."""
-    return int(out[["prcc_p", "ks_p", "kw_p"]].notna().to_numpy().sum())
+    return bonferroni.n_tests(out, TESTS)
 
 
 def _significance(out: pd.DataFrame, alpha: float, extra_tests: int = 0) -> pd.DataFrame:
     """Add p_min, p_adj, significant, direction, effect and rank (rules in the module docstring)."""
-    tests = out[["prcc_p", "ks_p", "kw_p"]]
     m = max(n_tests(out) + extra_tests, 1)
-    out["p_min"] = tests.min(axis=1, skipna=True)
-    out["p_adj"] = (out["p_min"] * m).clip(upper=1.0)
-    out["significant"] = (out["p_adj"] < alpha).fillna(False).astype(bool)
+    bonferroni.adjust(out, TESTS, m, alpha)
     mono_r = out["prcc"].where(out["prcc"].notna(), out["spearman_rho"])
     mono_p = out["prcc_p"].where(out["prcc_p"].notna(), out["spearman_p"])
     monotone = (mono_p * m) < alpha
@@ -244,7 +245,8 @@ def analyze(table, params=None, outcomes=("nmi", "purity"), *, behavioural_quant
     ``table``: the trial table (or a :class:`~analysis.table.Prepared` sample).
     Measures and rules: see the module docstring; columns: :data:`COLUMNS`.
     What was dropped or skipped is listed in ``result.attrs["notes"]``; the
-    trial counts in ``result.attrs["counts"]``.
+    trial counts in ``result.attrs["counts"]``; each outcome's number of tests
+    (the Bonferroni m) in ``result.attrs["tests"]``.
     """
     if not 0 < alpha < 1:
         raise AnalysisError(f"alpha={alpha!r} must lie in (0, 1)")
@@ -254,18 +256,20 @@ def analyze(table, params=None, outcomes=("nmi", "purity"), *, behavioural_quant
         raise AnalysisError(f"n_classes={n_classes!r} must be at least 2")
     prep = table if isinstance(table, Prepared) else prepare(table, params, outcomes)
     notes = list(prep.notes)
-    frames, cats = [], []
+    frames, cats, tests = [], [], {}
     for o in prep.outcomes:
         cat = _categorical_tests(prep, o, behavioural_quantile)
         extra = categorical.n_tests(cat)
         frames.append(analyze_outcome(prep.outcome_data(o), prep.params, o,
                                       behavioural_quantile=behavioural_quantile, n_classes=n_classes,
                                       alpha=alpha, notes=notes, extra_tests=extra))
+        tests[o] = n_tests(frames[-1]) + extra  # the Bonferroni m of this outcome
         if len(cat):
-            cats.append(categorical.adjust(cat, n_tests(frames[-1]) + extra, alpha))
+            cats.append(categorical.adjust(cat, tests[o], alpha))
     result = pd.concat(frames, ignore_index=True)[COLUMNS]
     # records, not a DataFrame: pandas compares attrs when it concatenates frames
     result.attrs["categorical"] = pd.concat(cats, ignore_index=True).to_dict("records") if cats else []
+    result.attrs["tests"] = tests
     result.attrs["notes"] = notes
     result.attrs["counts"] = prep.counts
     result.attrs["rules"] = dict(behavioural_quantile=behavioural_quantile, alpha=alpha)
@@ -279,8 +283,7 @@ def categorical_table(sens: pd.DataFrame) -> pd.DataFrame:
 
 def _categorical_tests(prep: Prepared, outcome: str, behavioural_quantile: float) -> pd.DataFrame:
     """Unadjusted categorical tests of ``outcome`` (empty when no categorical parameter varies)."""
-    data = prep.categorical_data(outcome)
-    params = varying(data, prep.categorical)
+    data, params = prep.categorical_data(outcome), prep.outcome_categorical(outcome)
     if not params:
         return pd.DataFrame(columns=categorical.COLUMNS)
     mask = behavioural(data[outcome].to_numpy(float), behavioural_quantile)

@@ -68,6 +68,10 @@ class Prepared:
         """The parameters that vary among the trials where ``outcome`` is finite (:func:`varying`)."""
         return varying(self.outcome_data(outcome), self.params)
 
+    def outcome_categorical(self, outcome: str) -> list[str]:
+        """The categorical parameters that vary among the trials where ``outcome`` is finite."""
+        return varying(self.categorical_data(outcome), self.categorical)
+
 
 def varying(data: pd.DataFrame, params) -> list[str]:
     """The columns of ``params`` that take at least two distinct values in ``data`` (order kept).
