@@ -45,6 +45,7 @@ from dcsomrl.util import one_line
 
 from .errors import AnalysisError
 from .markdown import markdown_table, value_text
+from .table import complete_only
 
 #: Columns of ``final.csv`` (one row per method).
 COLUMNS = ["method", "source", "dataset", "runs", "purity_mean", "purity_std", "nmi_mean", "nmi_std",
@@ -124,8 +125,7 @@ def summarize(runs: pd.DataFrame, method: str, *, source: str = THIS_STUDY, data
 
     With a ``state`` column only COMPLETE runs count; ``runs`` is how many did.
     """
-    if "state" in runs.columns:
-        runs = runs[runs["state"] == "COMPLETE"]
+    runs, _ = complete_only(runs)
     row: dict[str, Any] = {"method": method, "source": source, "dataset": dataset, "runs": len(runs)}
     for column, key in (("purity", "purity"), ("nmi", "nmi"), ("n_nodes", "nodes")):
         values = pd.to_numeric(runs[column], errors="coerce").astype(float).dropna() if column in runs \
@@ -179,7 +179,7 @@ def kmeans_latent(trials: pd.DataFrame, data, k: int = 64, n_init: int = N_INIT)
     from dcsomrl.trainer import encode, load_run
 
     rows, notes = [], []
-    done = trials[trials["state"] == "COMPLETE"] if "state" in trials.columns else trials
+    done, _ = complete_only(trials)
     for t in done.itertuples(index=False):
         try:
             _, _, ae = load_run(t.run_dir)
@@ -233,7 +233,7 @@ def final_table(trials: pd.DataFrame, raw: pd.DataFrame, latent: pd.DataFrame, *
 def run_table(trials: pd.DataFrame, raw: pd.DataFrame, latent: pd.DataFrame, *, k: int = 64) -> pd.DataFrame:
     """``final_runs.csv``: every run behind the means (method, seed, trial number, outcomes)."""
     ours, on_raw, on_latent = method_names(k)
-    done = trials[trials["state"] == "COMPLETE"] if "state" in trials.columns else trials
+    done, _ = complete_only(trials)
     parts = [done.assign(method=ours), raw.assign(method=on_raw), latent.assign(method=on_latent)]
     runs = pd.concat([p.reindex(columns=RUN_COLUMNS) for p in parts], ignore_index=True)
     for column in ("seed", "number", "n_nodes"):
