@@ -21,7 +21,7 @@ beta           relevance rate                            float in [0, 1]
 gamma          neighborhood decay                        float > 0
 s              relevance smoothness                      float > 0
 n_max          maximum number of nodes                   int >= 1
-repel          repel term: "symmetric" or "paper"        categorical
+repel          repel term: "radial", "symmetric", "paper"  categorical
 ae_lr          Adam learning rate of the autoencoder     float > 0
 eval_every     validation curve every k steps            int >= 1
 =============  ========================================  =========================
@@ -109,7 +109,8 @@ PARAMS: dict[str, Param] = {p.name: p for p in [
     Param("gamma", "float", 0, None, low_open=True, help="neighborhood decay"),
     Param("s", "float", 0, None, low_open=True, help="relevance smoothness"),
     Param("n_max", "int", 1, None, help="maximum number of nodes"),
-    Param("repel", "categorical", choices=("symmetric", "paper"), help="repel term (SPEC 3)"),
+    Param("repel", "categorical", choices=("radial", "symmetric", "paper"),
+          help="repel term (docs/algorithm.md)"),
     Param("ae_lr", "float", 0, None, low_open=True, help="Adam learning rate of the autoencoder"),
     Param("eval_every", "int", 1, None, help="validation curve every k steps"),
 ]}
@@ -119,7 +120,7 @@ SOMRL_PARAMS = ("dim", "n_max", "a_t", "lr", "rho", "ld", "beta", "gamma", "s", 
 
 # The paper's Table 2 best values (MNIST, Fashion-MNIST); the rest of each
 # default set is the paper's fixed setting (batch 256, 30 epochs, Adam 1e-3).
-_TRAINER_DEFAULTS = dict(repel="symmetric", ae_lr=1e-3, eval_every=50)
+_TRAINER_DEFAULTS = dict(repel="radial", ae_lr=1e-3, eval_every=50)
 DEFAULTS: dict[str, dict[str, Any]] = {
     "mnist": dict(batch_size=256, epochs=30, alpha=0.1145, dim=22, a_t=0.99425, lr=0.1426,
                   rho=1.0, ld=0.36, beta=0.067, gamma=1.382, s=0.426, n_max=200, **_TRAINER_DEFAULTS),
@@ -131,7 +132,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     # dimensions (the activation of a fixed distance rises as dimensions drop).
     "digits": dict(batch_size=64, epochs=30, alpha=0.1, dim=10, a_t=0.99, lr=0.14,
                    rho=1.0, ld=0.36, beta=0.067, gamma=1.382, s=0.426, n_max=100,
-                   repel="symmetric", ae_lr=1e-3, eval_every=10),
+                   repel="radial", ae_lr=1e-3, eval_every=10),
 }
 
 

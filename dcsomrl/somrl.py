@@ -1,5 +1,6 @@
 """SOMRL: a self-organizing map with relevance learning and a time-varying
-number of nodes (the paper's section 3; exact semantics in SPEC section 3).
+number of nodes (the paper's section 3). The algorithm, step by step, with
+every place it departs from the printed paper: ``docs/algorithm.md``.
 
 The map lives in fixed-size buffers of capacity ``n_max`` (no concatenation);
 a boolean mask marks the active slots. For latent dimension m::
@@ -15,16 +16,23 @@ Activation of node j for input x (eq. 1-2), eps = 1e-7::
     D_j(x)   = sum_i w_ji (x_i - c_ji)^2
     act_j(x) = sum_i w_ji / (sum_i w_ji + D_j(x) + eps)
 
-One ``update`` on a batch is computed from the state before the step and
-applied at once, with tensor operations only (no Python loop over samples,
-groups or nodes). Samples are grouped by their winning slot, so "group g"
-below is simply "the samples won by slot g" and every per-group quantity is
-an (n_max, ...) tensor indexed by that slot, with a mask of the slots that
-have a group.
+One ``update`` on a batch is the seven steps of the algorithm, each a small
+function below, computed from the state before the step and applied at once
+with tensor operations only (no Python loop over samples, groups or nodes).
+The steps work on the K pre-step active nodes, in ascending slot order, so
+"lowest slot" is "lowest index" and a first maximum is the lowest slot.
+
+**Exactness** (docs/algorithm.md, "Exactness"): every decision of a step (the
+winner, high or low, neighbour or not, a neighbour's rank) compares
+activations computed in the direct form above, summed over i in one fixed
+order, so identical nodes get bit-identical activations on any BLAS, CPU and
+thread count. A fast matrix-product bound only screens out the entries that
+cannot matter (:func:`activation_bounds`).
 """
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -39,19 +47,24 @@ EPS = 1e-7
 LIFE_EPS = 1e-6
 
 
+# --------------------------------------------------------------- node terms
 def repel(v: torch.Tensor, form: str) -> torch.Tensor:
-    """The repel term of eq. 3 for v = cbar - c (SPEC 3).
+    """The repel term of eq. 3 for v = cbar - c, one row per node (docs/algorithm.md).
 
-    symmetric: v * max(1 - 2|v|, 0)   zero at the map's center and beyond 0.5
-    paper:     max(1 - 2v, 0)         eq. 4 as printed (a drift toward 0)
+    radial:    v * max(1 - 2||v||, 0)   ||v|| the Euclidean norm of the node's row
+    symmetric: v * max(1 - 2|v|, 0)     per dimension
+    paper:     max(1 - 2v, 0)           eq. 4 as printed (a drift toward 0)
+    v: (K, m) -> (K, m)
     """
+    if form == "radial":
+        return v * torch.clamp(1 - 2 * torch.linalg.vector_norm(v, dim=1, keepdim=True), min=0)
     if form == "symmetric":
         return v * torch.clamp(1 - 2 * v.abs(), min=0)
     return torch.clamp(1 - 2 * v, min=0)
 
 
 def relevances_from_distances(d: torch.Tensor, s: float) -> torch.Tensor:
-    """Eq. 6 with the sign of the text and of the public code (SPEC 3).
+    """Eq. 6 with the sign of the text and of the public code (docs/algorithm.md).
 
     w_ki = 1 / (1 + exp((d_ki - mean_i d_k) / (s * (max_i d_k - min_i d_k)))),
     and w_k = 1 where max_i d_k == min_i d_k.       d: (K, m) -> w: (K, m)
@@ -62,18 +75,165 @@ def relevances_from_distances(d: torch.Tensor, s: float) -> torch.Tensor:
     return torch.where(flat, torch.ones_like(d), torch.sigmoid(-z))
 
 
-def activation(x: torch.Tensor, c: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """act_j(x) = sum_i w_ji / (sum_i w_ji + D_j(x) + eps) (eq. 1-2).
+# --------------------------------------------------------------- activation
+def ordered_sum(t: torch.Tensor) -> torch.Tensor:
+    """sum over the last dimension, left to right: ((t_0 + t_1) + t_2) + ...
 
-    x: (B, m), c and w: (K, m) -> (B, K). D_j(x) = sum_i w_ji (x_i - c_ji)^2 is
-    expanded into matrix products (no (B, K, m) temporary); rounding can leave
-    it just below 0, hence the clamp.
+    A sequential scan gives every row the same rounding whatever its position,
+    the thread count or the CPU's vector width (a reduction kernel may not).
+    (..., m) -> (...)
     """
+    return t.cumsum(-1)[..., -1]
+
+
+def weighted_distance(x: torch.Tensor, c: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """D = sum_i w_i (x_i - c_i)^2 (eq. 1) in the direct form, on broadcast rows (..., m) -> (...)."""
+    diff = x - c
+    return ordered_sum(diff * diff * w)
+
+
+def _act(sw: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
+    """act = sw / (sw + D + eps) (eq. 2); monotone in D, also after rounding."""
+    return sw / (sw + dist + EPS)
+
+
+def activation(x: torch.Tensor, c: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Exact act_j(x) of every input for every node (eq. 1-2).   x: (B, m), c, w: (K, m) -> (B, K)"""
+    return _act(ordered_sum(w), weighted_distance(x[:, None, :], c, w))
+
+
+def _matmul_roundoff(dtype: torch.dtype) -> float:
+    """Unit roundoff of a matrix product: TF32/bf16 products when torch allows them for float32."""
+    if dtype == torch.float32 and torch.get_float32_matmul_precision() != "highest":
+        return 2.0 ** -8
+    return torch.finfo(dtype).eps / 2
+
+
+def activation_bounds(x: torch.Tensor, c: torch.Tensor, w: torch.Tensor):
+    """(lo, hi), both (B, K): lo <= activation(x, c, w) <= hi, elementwise, from matrix products.
+
+    D = S1 + S2 - 2 S3 with S1 = sum w x^2, S2 = sum w c^2, S3 = sum w x c. Any
+    summation order of a product of length m errs by at most gamma_{m+4} (S1 +
+    S2 + 2|S3|) <= 2 gamma_{m+4} (S1 + S2), and the direct form by less still,
+    so a margin of 8 (m + 4) u (S1 + S2) covers both twice over. Rounding is
+    monotone, so the bounds computed through :func:`_act` bracket the exact
+    activation as computed.
+    """
+    m = x.shape[1]
     wc = w * c                                                        # (K, m)
-    dist = torch.addmm((wc * c).sum(1), x * x, w.T)                   # (B, K) sum w x^2 + sum w c^2
-    dist = torch.addmm(dist, x, wc.T, alpha=-2).clamp_(min=0)        #        - 2 sum w x c
-    sw = w.sum(1)                                                     # (K,)
-    return sw / dist.add_(sw + EPS)
+    s12 = torch.addmm((wc * c).sum(1), x * x, w.T)                   # (B, K) S1 + S2 >= 0
+    dist = torch.addmm(s12, x, wc.T, alpha=-2)                        # (B, K) ~ D
+    margin = s12 * (8 * (m + 4) * _matmul_roundoff(x.dtype))
+    sw = ordered_sum(w)                                               # (K,)
+    return _act(sw, dist + margin), _act(sw, (dist - margin).clamp_(min=0))
+
+
+def activation_where(x: torch.Tensor, c: torch.Tensor, w: torch.Tensor, need: torch.Tensor) -> torch.Tensor:
+    """Exact activations where ``need`` (B, K) is True, -inf elsewhere (the same values as :func:`activation`)."""
+    b, k = need.nonzero(as_tuple=True)                                # (P,) pairs
+    out = torch.full(need.shape, -math.inf, dtype=x.dtype, device=x.device)
+    out[b, k] = _act(ordered_sum(w)[k], weighted_distance(x[b], c[k], w[k]))
+    return out
+
+
+# ------------------------------------------------------------- the steps
+def compete(x: torch.Tensor, c: torch.Tensor, w: torch.Tensor):
+    """Step 2, competition: win_i = argmax_j act_j(x_i), ties to the lowest index; a_i = act_win(x_i).
+
+    Only the entries whose upper bound reaches the row's best lower bound can
+    win or tie; they are computed exactly.   x: (B, m) -> win (B,) long, a (B,)
+    """
+    lo, hi = activation_bounds(x, c, w)                               # (B, K)
+    exact = activation_where(x, c, w, hi >= lo.amax(dim=1, keepdim=True))
+    a, win = exact.max(dim=1)                                         # max returns the first maximum
+    return win, a
+
+
+class Groups(NamedTuple):
+    """Step 3: the samples grouped by winner, per node k of the K (rows indexed by node)."""
+    n_high: torch.Tensor      # (K,) number of high samples node k won
+    n_low: torch.Tensor       # (K,) number of low samples node k won
+    high_mean: torch.Tensor   # (K, m) mean of node k's high samples (0 where none)
+    low_mean: torch.Tensor    # (K, m) mean of node k's low samples (0 where none)
+
+
+def group(x: torch.Tensor, win: torch.Tensor, high: torch.Tensor, K: int) -> Groups:
+    """Step 3, groups: node k's high group is the high samples it won, its low group the low ones.
+
+    One ``index_add_`` sums each node's high and low inputs and counts them, in
+    sample order.   x: (B, m), win (B,), high (B,) bool -> Groups of (K, ...)
+    """
+    m = x.shape[1]
+    hi = high.to(x.dtype)[:, None]                                    # (B, 1)
+    lo = 1 - hi
+    rows = torch.cat([x * hi, x * lo, hi, lo], dim=1)                 # (B, 2m + 2)
+    sums = torch.zeros(K, 2 * m + 2, dtype=x.dtype, device=x.device).index_add_(0, win, rows)
+    n_high, n_low = sums[:, 2 * m], sums[:, 2 * m + 1]
+    return Groups(n_high, n_low, sums[:, :m] / n_high.clamp(min=1)[:, None],
+                  sums[:, m:2 * m] / n_low.clamp(min=1)[:, None])
+
+
+def learning_rates(xg: torch.Tensor, gid: torch.Tensor, c: torch.Tensor, w: torch.Tensor,
+                   lr: float, gamma: float, a_t: float) -> torch.Tensor:
+    """Step 4, learning rates (section 3.5) of the G high groups for the K nodes.
+
+        eta[g, j_g] = lr                            the group's winner
+        eta[g, k]   = lr * exp(-r / gamma)          another node with act_k(xg) >= a_t,
+                                                    r = 1 + (non-winners ranked above k)
+        eta[g, k]   = 0                             every other node
+
+    xg: (G, m) group inputs, gid: (G,) their winners -> eta (G, K)
+    """
+    G, K, dev = xg.shape[0], c.shape[0], xg.device
+    _, hi = activation_bounds(xg, c, w)
+    ag = activation_where(xg, c, w, hi >= a_t)                        # (G, K) exact where it can reach a_t
+    own = torch.zeros(G, K, dtype=torch.bool, device=dev).scatter_(1, gid[:, None], True)
+    neighbour = (ag >= a_t) & ~own                                    # (G, K)
+    eta = own.to(xg.dtype) * lr
+    # Rank only among the J nodes that are some group's neighbour: every node ranked
+    # above a neighbour of g is itself one (its activation is as high, so >= a_t).
+    # Non-neighbours sort last; a stable sort over ascending slots breaks ties low.
+    cols = neighbour.any(dim=0).nonzero().squeeze(1)                  # (J,)
+    if cols.numel() == 0:
+        return eta
+    J, nb = cols.numel(), neighbour[:, cols]                          # (G, J)
+    order = torch.sort(torch.where(nb, ag[:, cols], -1.0), dim=1, descending=True, stable=True).indices
+    r = torch.empty_like(order).scatter_(1, order, torch.arange(1, J + 1, device=dev).expand(G, J))
+    # exponent floored at the smallest normal number: far ranks would give
+    # denormals (slow on CPUs) where the rate is ~0 anyway
+    floor = math.log(torch.finfo(xg.dtype).tiny) + 1
+    eta[:, cols] = torch.where(nb, lr * torch.exp(torch.clamp(-r.to(xg.dtype) / gamma, min=floor)), eta[:, cols])
+    return eta
+
+
+def node_update(c: torch.Tensor, w: torch.Tensor, d: torch.Tensor, eta: torch.Tensor, xg: torch.Tensor,
+                beta: float, s: float, rho: float, form: str):
+    """Step 5, one combined update per touched node (eq. 3, 5, 6).
+
+        eta_k = max_g eta[g, k],   xk = sum_g eta[g, k] xg / sum_g eta[g, k]
+        d_k <- (1 - beta eta_k) d_k + beta eta_k |xk - c_k|          (eq. 5, old center)
+        w_k <- eq. 6 of d_k
+        c_k <- c_k + eta_k ((xk - c_k) - rho repel(cbar - c_k))       (eq. 3)
+
+    cbar is the mean center of the K pre-step nodes; untouched nodes keep their
+    state.   c, w, d: (K, m), eta: (G, K), xg: (G, m) -> new (c, w, d)
+    """
+    K, m = c.shape
+    eta_k = eta.amax(dim=0)                                           # (K,)
+    touched = (eta_k > 0)[:, None]                                    # (K, 1)
+    # The rate-weighted mean over the (group, node) pairs with a rate, summed in group
+    # order: xk - c cancels when a node sits on its target, so its rounding must not
+    # depend on the BLAS (as a product eta.T @ xg would).
+    gi, ki = eta.nonzero(as_tuple=True)                               # (P,) pairs, group order
+    rate = eta[gi, ki]                                                # (P,)
+    num = torch.zeros(K, m, dtype=c.dtype, device=c.device).index_add_(0, ki, rate[:, None] * xg[gi])
+    den = torch.zeros(K, dtype=c.dtype, device=c.device).index_add_(0, ki, rate)
+    xk = num / den.clamp(min=torch.finfo(c.dtype).tiny)[:, None]      # (K, m)
+    be = (beta * eta_k)[:, None]                                      # (K, 1)
+    d_new = (1 - be) * d + be * (xk - c).abs()
+    w_new = relevances_from_distances(d_new, s)
+    c_new = c + eta_k[:, None] * ((xk - c) - rho * repel(c.mean(0) - c, form))
+    return (torch.where(touched, c_new, c), torch.where(touched, w_new, w), torch.where(touched, d_new, d))
 
 
 class SOMRL(nn.Module):
@@ -86,7 +246,7 @@ class SOMRL(nn.Module):
     """
 
     def __init__(self, dim: int, n_max: int, a_t: float, lr: float, rho: float, ld: float,
-                 beta: float, gamma: float, s: float, repel: str = "symmetric"):
+                 beta: float, gamma: float, s: float, repel: str = "radial"):
         super().__init__()
         # Validation lives in dcsomrl.params (one place for every domain).
         hp = P.validate(dict(dim=dim, n_max=n_max, a_t=a_t, lr=lr, rho=rho, ld=ld,
@@ -136,9 +296,9 @@ class SOMRL(nn.Module):
         return idx, self.centers[idx], self.relevances[idx]
 
     # -------------------------------------------------------------- activation
-    def _activation(self, x: torch.Tensor) -> torch.Tensor:
-        """act_j(x) for all slots (eq. 1-2); inactive slots 0.   x: (B, m) -> (B, n_max)"""
-        act = activation(x, self.centers, self.relevances)
+    def _activation(self, x: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
+        """Exact act_j(x) for all slots (eq. 1-2); inactive slots 0.   x: (B, m) -> (B, n_max)"""
+        act = torch.cat([activation(xb, self.centers, self.relevances) for xb in x.split(chunk)])
         return torch.where(self.active, act, torch.zeros_like(act))
 
     @torch.no_grad()
@@ -151,106 +311,50 @@ class SOMRL(nn.Module):
         """LongTensor (B,): the winning slot of each row (no update)."""
         x = self._check_input(x)
         idx, c, w = self._active_nodes()
-        return torch.cat([idx[activation(xb, c, w).argmax(dim=1)] for xb in x.split(chunk)])
+        return torch.cat([idx[compete(xb, c, w)[0]] for xb in x.split(chunk)])
 
     # ------------------------------------------------------------------ update
     @torch.no_grad()
     def update(self, x: torch.Tensor, *, validate: bool = True) -> None:
-        """One self-organizing step on a batch x (B, m) in [0, 1] (SPEC 3, steps 1-7).
+        """One self-organizing step on a batch x (B, m) in [0, 1]: steps 1-7 of docs/algorithm.md.
 
-        The step works on the K pre-step active slots (``idx``, ascending, so
-        "lowest slot" is "lowest index" below) and writes the result back.
         ``validate=False`` skips the input check (a host sync) for callers that
         have checked x themselves, as the trainer does once per batch.
         """
         x = self._check_input(x) if validate else x.to(self.centers.dtype)
-        dtype, dev = self.centers.dtype, x.device
-        idx = self.slots                                     # (K,) pre-step active slots
-        K = idx.numel()
-
-        # 1. Empty map: one node at the batch mean; nothing else this step.
-        if K == 0:
-            self.centers[0], self.relevances[0], self.distances[0] = x.mean(0), 1.0, 0.0
-            self.life[0], self.active[0] = 1.0, True
-            return
+        idx = self.slots                                              # (K,) pre-step active slots
+        if idx.numel() == 0:
+            return self._first_node(x)                                # 1. empty map
         c, w, d = self.centers[idx], self.relevances[idx], self.distances[idx]  # (K, m)
+        win, a = compete(x, c, w)                                     # 2. competition
+        g = group(x, win, a >= self.a_t, idx.numel())                 # 3. groups
+        gid = (g.n_high > 0).nonzero().squeeze(1)                     # (G,) nodes with a high group
+        if gid.numel() > 0:
+            eta = learning_rates(g.high_mean[gid], gid, c, w, self.lr, self.gamma, self.a_t)  # 4.
+            new = node_update(c, w, d, eta, g.high_mean[gid], self.beta, self.s, self.rho, self.repel)  # 5.
+            self.centers[idx], self.relevances[idx], self.distances[idx] = new
+        inserted = self._insert(g.low_mean[g.n_low > 0])              # 6. insertion
+        self._life_and_removal(idx, won=(g.n_high + g.n_low) > 0, inserted=inserted)  # 7.
 
-        # 2. Competition (max returns the first maximum: ties to the lowest slot).
-        A = activation(x, c, w)                              # (B, K)
-        a, win = A.max(dim=1)                                # (B,): activation, index into idx
-        high = a >= self.a_t                                 # (B,)
+    def _first_node(self, x: torch.Tensor) -> None:
+        """Step 1: an empty map gets one node at the batch mean (w = 1, d = 0, life 1); nothing else."""
+        self.centers[0], self.relevances[0], self.distances[0] = x.mean(0), 1.0, 0.0
+        self.life[0], self.active[0] = 1.0, True
 
-        # 3. Groups by winner: group g is "the samples won by node g", split into
-        #    its high and its low samples. One product sums, per node, the inputs
-        #    of its low and of its high samples and counts both.
-        m = x.shape[1]
-        onehot = torch.zeros(x.shape[0], K, dtype=dtype, device=dev).scatter_(1, win[:, None], 1.0)  # (B, K)
-        hi = high.to(dtype)[:, None]                         # (B, 1)
-        lo = 1 - hi
-        sums = onehot.T @ torch.cat([x * lo, x * hi, lo, hi], dim=1)  # (K, 2m + 2)
-        n_low, n_high = sums[:, 2 * m], sums[:, 2 * m + 1]   # (K,)
-        has_high, has_low = n_high > 0, n_low > 0            # (K,) node g has a high/low group
-        xl = sums[:, :m] / n_low.clamp(min=1)[:, None]       # (K, m) low-group means
+    def _insert(self, means: torch.Tensor) -> torch.Tensor:
+        """Step 6: the low groups' means (in ascending winner order) take the lowest free slots
+        while any remain (c = mean, w = 1, d = 0, life 1). Returns the new slots (I,)."""
+        free = (~self.active).nonzero().squeeze(1)                    # (n_max - K,) ascending
+        slots = free[:means.shape[0]]                                 # (I,)
+        self.centers[slots] = means[:slots.numel()]
+        self.relevances[slots], self.distances[slots], self.life[slots] = 1.0, 0.0, 1.0
+        return slots
 
-        # 4. Learning rates eta[g, k] (section 3.5) for the G nodes g that have a
-        #    high group: lr for the winner k = g; for another node k with
-        #    ag_k >= a_t, lr * exp(-r / gamma) with r its rank among the
-        #    non-winners (1 = most active; ties to the lower slot).
-        gid = has_high.nonzero().squeeze(1)                  # (G,) nodes with a high group
-        G = gid.numel()
-        if G > 0:
-            xg = sums[gid, m:2 * m] / n_high[gid, None]      # (G, m) high-group inputs (means)
-            ag = activation(xg, c, w)                        # (G groups, K nodes)
-            own = torch.zeros(G, K, dtype=torch.bool, device=dev).scatter_(1, gid[:, None], True)  # (G, K) winner
-            neighbour = (ag >= self.a_t) & ~own              # (G, K)
-            eta = own.to(dtype) * self.lr                    # (G, K)
-            # Rank only among the J nodes that are some group's neighbour: every node
-            # ranked above a neighbour of g is itself a neighbour of g (its
-            # activation is as high, so >= a_t), so this rank is the rank among all
-            # non-winners. Non-neighbours sort last; stable sort over ascending
-            # slots breaks ties to the lower slot.
-            cols = neighbour.any(dim=0).nonzero().squeeze(1)  # (J,)
-            if cols.numel() > 0:
-                J, nb = cols.numel(), neighbour[:, cols]     # (G, J)
-                key = torch.where(nb, ag[:, cols], -1.0)
-                order = torch.sort(key, dim=1, descending=True, stable=True).indices
-                r = torch.empty_like(order).scatter_(1, order, torch.arange(1, J + 1, device=dev).expand(G, J))
-                # exponent floored at the smallest normal number: far ranks would
-                # give denormals (slow on CPUs) where the rate is ~0 anyway
-                decay = torch.exp(torch.clamp(-r.to(dtype) / self.gamma, min=math.log(torch.finfo(dtype).tiny) + 1))
-                eta[:, cols] = torch.where(nb, self.lr * decay, eta[:, cols])
-
-            # 5. One combined update per touched node (eq. 3, 5, 6): the largest
-            #    rate and the rate-weighted mean of the group inputs; old center in eq. 5.
-            eta_k = eta.amax(dim=0)                          # (K,)
-            touched = (eta_k > 0)[:, None]                   # (K, 1)
-            xk = (eta.T @ xg) / eta.sum(0).clamp(min=torch.finfo(dtype).tiny)[:, None]  # (K, m)
-            be = (self.beta * eta_k)[:, None]                # (K, 1)
-            d_new = (1 - be) * d + be * (xk - c).abs()
-            w_new = relevances_from_distances(d_new, self.s)
-            cbar = c.mean(0)                                 # (m,) pre-step map center
-            c_new = c + eta_k[:, None] * ((xk - c) - self.rho * repel(cbar - c, self.repel))
-            self.centers[idx] = torch.where(touched, c_new, c)
-            self.relevances[idx] = torch.where(touched, w_new, w)
-            self.distances[idx] = torch.where(touched, d_new, d)
-
-        # 7a. Life (section 3.4): winners of any sample back to 1, the other
-        #     pre-step nodes lose ld; removal below, after insertion.
-        won = (n_high + n_low) > 0
+    def _life_and_removal(self, idx: torch.Tensor, won: torch.Tensor, inserted: torch.Tensor) -> None:
+        """Step 7 (section 3.4): pre-step nodes that won a sample get life 1, the others lose ld;
+        those at life <= 0 (up to rounding, LIFE_EPS) leave. New nodes are neither decremented nor removed."""
         self.life[idx] = torch.where(won, 1.0, self.life[idx] - self.ld)
-
-        # 6. Insertion: low groups in ascending slot order fill the lowest free
-        #    slots while any remain (the i-th group takes the i-th free slot).
-        free_slots = (~self.active).nonzero().squeeze(1)    # (n - K,) ascending
-        makers = has_low.nonzero().squeeze(1)[:free_slots.numel()]  # (I,) ascending
-        slots = free_slots[:makers.numel()]                  # (I,) the new nodes' slots
-        self.centers[slots] = xl[makers]
-        self.relevances[slots] = 1.0
-        self.distances[slots] = 0.0
-        self.life[slots] = 1.0
-        new = torch.zeros_like(self.active).index_fill_(0, slots, True)  # (n,)
-
-        # 7b. Removal at life <= 0, up to rounding (LIFE_EPS); new nodes start at 1 and stay.
+        new = torch.zeros_like(self.active).index_fill_(0, inserted, True)  # (n_max,)
         self.active.copy_((self.active & (self.life > LIFE_EPS)) | new)
 
     # -------------------------------------------------------------- topology
@@ -258,7 +362,7 @@ class SOMRL(nn.Module):
     def topology(self) -> torch.Tensor:
         """LongTensor (E, 2) of connected slot pairs (i < j):
         act_i(c_j) >= a_t and act_j(c_i) >= a_t."""
-        M = self._activation(self.centers)                   # M[k, j] = act_j(c_k)
+        M = self._activation(self.centers)                            # M[k, j] = act_j(c_k)
         both = (M >= self.a_t) & (M.T >= self.a_t) & self.active[:, None] & self.active[None, :]
         return torch.triu(both, diagonal=1).nonzero()
 
@@ -270,6 +374,6 @@ class SOMRL(nn.Module):
         """
         zd = self._check_input(z.detach(), "z") if validate else z.detach().to(self.centers.dtype)
         _, c, w = self._active_nodes()
-        c, w = c.detach(), w.detach()                        # (K, m): no gradient into the map
-        win = activation(zd, c, w).argmax(dim=1)             # (B,) ties to the lowest slot
+        c, w = c.detach(), w.detach()                                 # (K, m): no gradient into the map
+        win, _ = compete(zd, c, w)                                    # (B,) ties to the lowest slot
         return (w[win] * (z.to(c.dtype) - c[win]) ** 2).sum(1).mean()

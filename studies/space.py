@@ -12,7 +12,7 @@ A space is data, a TOML file (``studies/spaces/*.toml``)::
 
     [params.repel]
     type = "categorical"
-    choices = ["symmetric", "paper"]
+    choices = ["radial", "symmetric", "paper"]
 
     [params.batch_size]
     type = "int"

@@ -8,6 +8,10 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
+#: torch threads of the test process: 1, unless DCSOMRL_TEST_TORCH_THREADS says otherwise
+#: (tests/dcsomrl/test_somrl_machines.py reruns the exactness tests with 2).
+TEST_THREADS = int(os.environ.get("DCSOMRL_TEST_TORCH_THREADS", "1"))
+
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
@@ -29,12 +33,12 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session", autouse=True)
 def _one_torch_thread():
-    """One torch thread in the test process, from the start of the session (module fixtures that train
+    """One torch thread (TEST_THREADS) in the test process, from the start of the session (module fixtures that train
     run before any function fixture): results must not depend on the core count or on test order."""
     import torch
 
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(TEST_THREADS)
     yield
     torch.set_num_threads(threads)
 
@@ -46,4 +50,4 @@ def _same_conditions_for_every_test(monkeypatch):
 
     monkeypatch.delenv("DCSOMRL_STORAGE", raising=False)
     yield
-    torch.set_num_threads(1)
+    torch.set_num_threads(TEST_THREADS)

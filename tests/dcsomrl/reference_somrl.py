@@ -1,17 +1,17 @@
-"""A plain, loop-based reference of SOMRL (SPEC section 3), for the tests only.
+"""A plain, loop-based reference of SOMRL (docs/algorithm.md), for the tests only.
 
-Written straight from the SPEC text, independently of ``dcsomrl/somrl.py``, so
-that two readings of the SPEC check each other. It is slow on purpose: float64
-numpy arrays, and Python loops over samples, groups and nodes, in the order the
-SPEC lists the sub-steps. Only the per-dimension arithmetic of one node is
+Written straight from the algorithm's text, independently of ``dcsomrl/somrl.py``, so
+that two readings of the algorithm check each other. It is slow on purpose: float64
+numpy arrays, and Python loops over samples, groups and nodes, in the order
+docs/algorithm.md lists the sub-steps. Only the per-dimension arithmetic of one node is
 left to numpy.
 
-State (SPEC 3), capacity ``n_max``, latent dimension ``m``::
+State (docs/algorithm.md), capacity ``n_max``, latent dimension ``m``::
 
     centers c (n_max, m), relevances w (n_max, m), distances d (n_max, m),
     life (n_max,), active (n_max,) bool
 
-Equations (paper eq. 1-2, 3-6, SPEC 3 steps 1-7)::
+Equations (paper eq. 1-2, 3-6, docs/algorithm.md steps 1-7)::
 
     D_j(x)   = sum_i w_ji (x_i - c_ji)^2
     act_j(x) = sum_i w_ji / (sum_i w_ji + D_j(x) + eps),   eps = 1e-7
@@ -19,8 +19,14 @@ Equations (paper eq. 1-2, 3-6, SPEC 3 steps 1-7)::
     w_ki = 1 / (1 + exp((d_ki - mean_i d_k) / (s (max_i d_k - min_i d_k))))
            (w_k = 1 where max_i d_k == min_i d_k)
     c_k <- c_k + eta_k ((x_k - c_k) - rho repel(cbar - c_k))
-    repel(v) = v max(1 - 2|v|, 0)      ("symmetric", the default)
+    repel(v) = v max(1 - 2||v||, 0)    ("radial", the default; Euclidean norm)
+    repel(v) = v max(1 - 2|v|, 0)      ("symmetric", per dimension)
     repel(v) = max(1 - 2v, 0)          ("paper", printed eq. 4)
+
+Sums run left to right (i = 0, 1, ..., m-1, by np.cumsum; samples and groups
+in their order): the direct form of D, with one rounding order that does
+not depend on a node's slot. The layer sums in the same order, so in float64
+the two compute the same activations to the bit (docs/algorithm.md, "Exactness").
 
 ``update`` returns a *trace* (a dict of counts of what happened in the step:
 insertions refused, removals, ties, ...) so the tests can assert that their
@@ -34,14 +40,15 @@ import numpy as np
 
 EPS = 1e-7
 BUFFERS = ("centers", "relevances", "distances", "life", "active")
+REPEL_FORMS = ("radial", "symmetric", "paper")
 
 
 class ReferenceSOMRL:
-    """SOMRL of SPEC section 3, one obvious loop at a time (float64)."""
+    """SOMRL of docs/algorithm.md, one obvious loop at a time (float64)."""
 
-    def __init__(self, dim, n_max, a_t, lr, rho, ld, beta, gamma, s, repel="symmetric"):
-        if repel not in ("symmetric", "paper"):
-            raise ValueError(f"repel={repel!r}: expected 'symmetric' or 'paper'")
+    def __init__(self, dim, n_max, a_t, lr, rho, ld, beta, gamma, s, repel="radial"):
+        if repel not in REPEL_FORMS:
+            raise ValueError(f"repel={repel!r}: expected one of {REPEL_FORMS}")
         self.dim = int(dim)
         self.n_max = int(n_max)
         self.a_t = float(a_t)
@@ -78,8 +85,10 @@ class ReferenceSOMRL:
         """act_j(x) = sum w_j / (sum w_j + D_j(x) + eps) (paper eq. 1-2)."""
         w = self.relevances[j]
         c = self.centers[j]
-        weighted_distance = float(np.sum(w * (x - c) ** 2))
-        total_relevance = float(np.sum(w))
+        diff = np.asarray(x, dtype=np.float64) - c
+        # np.cumsum adds strictly left to right: (((t_0 + t_1) + t_2) + ...)
+        weighted_distance = float(np.cumsum(diff * diff * w)[-1])
+        total_relevance = float(np.cumsum(w)[-1])
         return total_relevance / (total_relevance + weighted_distance + EPS)
 
     def activation(self, X) -> np.ndarray:
@@ -108,7 +117,7 @@ class ReferenceSOMRL:
 
     # ---------------------------------------------------------- node update
     def relevance_from_distances(self, d) -> np.ndarray:
-        """Relevance of one node from its distance vector (paper eq. 6, SPEC sign)."""
+        """Relevance of one node from its distance vector (paper eq. 6, sign of docs/algorithm.md)."""
         d_max, d_min = float(np.max(d)), float(np.min(d))
         if d_max == d_min:
             return np.ones_like(d)
@@ -120,13 +129,16 @@ class ReferenceSOMRL:
         return w
 
     def repel(self, v) -> np.ndarray:
+        if self.repel_form == "radial":
+            norm = math.sqrt(sum(float(vi) * float(vi) for vi in v))
+            return v * max(1.0 - 2.0 * norm, 0.0)
         if self.repel_form == "symmetric":
             return v * np.maximum(1.0 - 2.0 * np.abs(v), 0.0)
         return np.maximum(1.0 - 2.0 * v, 0.0)
 
     # --------------------------------------------------------------- update
     def update(self, X) -> dict:
-        """One SOMRL step on the batch X (B, m), SPEC 3 steps 1-7. Returns the step's trace."""
+        """One SOMRL step on the batch X (B, m), steps 1-7 of docs/algorithm.md. Returns the step's trace."""
         X = np.asarray(X, dtype=np.float64)
         B = len(X)
         trace = dict(empty_init=0, n_high=0, n_low=0, high_groups=0, low_groups=0,

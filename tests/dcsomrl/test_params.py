@@ -51,3 +51,10 @@ def test_paper_table2_best_values():
     assert (mnist["a_t"], mnist["lr"], mnist["dim"], mnist["n_max"], mnist["batch_size"]) == (0.99425, 0.1426, 22, 200, 256)
     assert P.defaults_for("fashion-mnist")["a_t"] == 0.99885
     assert P.defaults_for("my_file.csv") == P.defaults_for("digits")
+
+
+@pytest.mark.parametrize("dataset", list(P.DEFAULTS))
+def test_radial_is_the_default_repel_and_every_reading_is_a_choice(dataset):
+    assert P.defaults_for(dataset)["repel"] == "radial"
+    assert P.PARAMS["repel"].choices == ("radial", "symmetric", "paper")
+    assert P.parse_set(["repel=radial"]) == {"repel": "radial"}

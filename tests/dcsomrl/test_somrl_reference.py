@@ -1,10 +1,10 @@
-"""The vectorized SOMRL layer against the loop-based reference (SPEC section 3).
+"""The vectorized SOMRL layer against the loop-based reference (docs/algorithm.md).
 
 Each comparison loads the layer's state into the reference, runs one update
 step on both with the same batch, and compares the whole state (active mask
 exactly; centers, relevances, distances, life on active slots to 1e-10) and
 the outputs (predict, activation, topology). Streams and parameters are drawn
-from seeded generators; the hand-built cases pin the corner cases the SPEC
+from seeded generators; the hand-built cases pin the corner cases the algorithm
 names (empty map, capacity, mass removal, exact-zero life, ties, repel forms).
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ import torch
 
 from dcsomrl.params import ParameterError
 from dcsomrl.somrl import SOMRL
-from tests.dcsomrl.reference_somrl import BUFFERS, ReferenceSOMRL
+from tests.dcsomrl.reference_somrl import BUFFERS, REPEL_FORMS, ReferenceSOMRL
 
 ATOL = 1e-10
 N_SEEDS = 40
@@ -36,7 +36,7 @@ def make_pair(**overrides):
 def load_nodes(som, nodes, life=None, distances=None, s=KWARGS["s"]):
     """Write a hand-built state into the layer: nodes = {slot: center}, others inactive.
 
-    Relevances are derived from the distances (w = eq. 6 of d), as the SPEC's
+    Relevances are derived from the distances (w = eq. 6 of d), as the
     update keeps them (pass the layer's s); distances default to 0 (w = 1), life to 1.
     """
     n_max, dim = som.centers.shape
@@ -106,7 +106,7 @@ def step(som, ref, X, where="", atol=ATOL, out_atol=1e-12, probe=None):
 
 # -------------------------------------------------------- random streams
 def random_params(seed):
-    """Seeded parameter set spanning the domains (Table 2 ranges and the edges the SPEC names)."""
+    """Seeded parameter set spanning the domains (Table 2 ranges and the edges the algorithm names)."""
     rng = np.random.default_rng(seed)
     dim = int(rng.choice([1, 2, 3, 5, 8]))
     # act = W / (W + D): a_t = 1 / (1 + t) accepts a mean squared offset per dim of about t.
@@ -121,7 +121,7 @@ def random_params(seed):
                 beta=float(rng.uniform(0.0, 1.0)),
                 gamma=float(rng.uniform(0.17, 7.0)),
                 s=float(rng.uniform(0.1, 2.0)),
-                repel=("symmetric", "paper")[(seed // 4) % 2])
+                repel=REPEL_FORMS[(seed // 4) % 3])
 
 
 def random_stream(seed, dim, n_steps=12):
@@ -343,7 +343,7 @@ A_EQ = 2.0 / (2.0 + 0.0625 + 1e-7)
 
 
 def test_activation_equal_to_a_t_is_high():
-    """SPEC step 2: high samples are a_i >= a_t; a sample exactly at a_t updates, it does not insert."""
+    """Step 2: high samples are a_i >= a_t; a sample exactly at a_t updates, it does not insert."""
     som, ref = make_pair(dim=2, n_max=4, a_t=A_EQ)
     load_nodes(som, {0: [0.5, 0.5]})
     assert float(som.activation(torch.tensor([[0.75, 0.5]], dtype=torch.float64))[0, 0]) == A_EQ
@@ -352,7 +352,7 @@ def test_activation_equal_to_a_t_is_high():
 
 
 def test_neighbor_with_activation_equal_to_a_t_is_updated():
-    """SPEC step 4: a non-winner with ag_k >= a_t gets a rate; at equality it moves."""
+    """Step 4: a non-winner with ag_k >= a_t gets a rate; at equality it moves."""
     som, ref = make_pair(dim=2, n_max=4, a_t=A_EQ, rho=0.0, lr=0.5, gamma=1.0)
     load_nodes(som, {0: [0.5, 0.5], 1: [0.75, 0.5]})
     trace = step(som, ref, np.array([[0.5, 0.5], [0.5, 0.5]]), where="ag == a_t")
@@ -368,7 +368,7 @@ def test_topology_connects_at_equality():
 
 
 # ------------------------------------------------------------------ repel
-@pytest.mark.parametrize("repel", ["symmetric", "paper"])
+@pytest.mark.parametrize("repel", REPEL_FORMS)
 def test_repel_forms_match_reference(repel):
     som, ref = make_pair(dim=3, n_max=6, a_t=0.9, rho=0.8, lr=0.6, repel=repel)
     load_nodes(som, {0: [0.2, 0.3, 0.4], 1: [0.6, 0.5, 0.4], 2: [0.45, 0.9, 0.1]})
@@ -378,9 +378,9 @@ def test_repel_forms_match_reference(repel):
     assert trace["n_high"] == 6
 
 
-@pytest.mark.parametrize("repel, shift", [("symmetric", 0.0), ("paper", -1.0)])
+@pytest.mark.parametrize("repel, shift", [("radial", 0.0), ("symmetric", 0.0), ("paper", -1.0)])
 def test_repel_on_a_lone_node(repel, shift):
-    """One node at cbar, batch at its center: symmetric repel(0) = 0; printed eq. 4 gives 1 (drift down)."""
+    """One node at cbar, batch at its center: radial and symmetric repel(0) = 0; printed eq. 4 gives 1 (drift down)."""
     lr, rho = 0.5, 0.25
     som, ref = make_pair(dim=2, n_max=3, lr=lr, rho=rho, repel=repel)
     load_nodes(som, {0: [0.5, 0.5]})
@@ -570,3 +570,99 @@ def test_validate_false_skips_only_the_check():
     assert torch.equal(a.loss(x), b.loss(x, validate=False))
     with pytest.raises(ValueError):
         a.update(x * 2)
+
+
+# ------------------------------------------------------------- exactness
+def gemm_expansion_activation(x, c, w):
+    """The activation through sum w x^2 + sum w c^2 - 2 sum w x c (matrix products), as the layer
+    once computed it: rounded by column position and cancelling near x = c. The tests below use it
+    only as a witness that their streams are hard: it picks other winners than the direct form."""
+    wc = w * c
+    dist = torch.addmm(torch.addmm((wc * c).sum(1), x * x, w.T), x, wc.T, alpha=-2).clamp(min=0)
+    sw = w.sum(1)
+    return sw / (dist + sw + 1e-7)
+
+
+def crowded_stream(seed, n_steps=40):
+    """A map of 40 nodes within 1e-9 of one point (some exact copies at far slots) and batches
+    around that point, with the printed repel: the map collapses onto near-identical nodes."""
+    rng = np.random.default_rng(500 + seed)
+    dim = [5, 10, 22, 22, 8, 16][seed % 6]
+    params = dict(dim=dim, n_max=64, a_t=0.99, lr=0.3, rho=0.5, ld=0.02, beta=0.3, gamma=2.0, s=0.5,
+                  repel="paper")
+    base = rng.uniform(0.3, 0.7, dim)
+    centers = base + rng.normal(0, 1e-9, (40, dim))
+    centers[20:30] = centers[:10]                        # exact copies, 20 slots apart
+    nodes = {k: centers[k] for k in range(40)}
+    batches = [np.clip(base + rng.normal(0, rng.choice([1e-9, 1e-6, 1e-3]), (32, dim)), 0, 1)
+               for _ in range(n_steps)]
+    return params, nodes, batches
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_crowded_collapsing_map_matches_reference(seed):
+    params, nodes, batches = crowded_stream(seed)
+    som, ref = SOMRL(**params).double(), ReferenceSOMRL(**params)
+    load_nodes(som, nodes, s=params["s"])
+    for n, X in enumerate(batches):
+        step(som, ref, X, where=f"crowded seed {seed} step {n}")
+
+
+def test_crowded_streams_are_hard_for_a_matrix_product_activation():
+    """Witness: on these streams the GEMM expansion picks another winner than the direct form."""
+    differ = 0
+    for seed in range(6):
+        params, nodes, batches = crowded_stream(seed)
+        som = SOMRL(**params).double()
+        load_nodes(som, nodes, s=params["s"])
+        for X in batches:
+            x = torch.as_tensor(X)
+            idx = som.slots
+            c, w = som.centers[idx], som.relevances[idx]
+            differ += int(not torch.equal(idx[gemm_expansion_activation(x, c, w).argmax(1)], som.predict(x)))
+            som.update(x)
+    assert differ >= 3, f"the GEMM expansion disagreed on only {differ} steps"
+
+
+@pytest.mark.parametrize("seed", [0, 7, 13, 22])
+def test_float64_activations_are_the_reference_to_the_bit(seed):
+    """Same state, same sums in the same order: the layer's activations equal the reference's exactly."""
+    params = random_params(seed)
+    som, ref = SOMRL(**params).double(), ReferenceSOMRL(**params)
+    batches, probe = random_stream(seed, params["dim"])
+    for X in batches:
+        som.update(torch.as_tensor(X))
+        ref.load_state(som)
+        np.testing.assert_array_equal(som.activation(torch.as_tensor(probe)).numpy(), ref.activation(probe))
+        np.testing.assert_array_equal(som.predict(torch.as_tensor(X)).numpy(), ref.predict(X))
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_duplicates_at_distant_slots_of_a_full_size_map_tie(dtype):
+    """MNIST sizes (m = 22, n_max = 200): copies 100 slots apart get identical activations, the
+    lower copy wins every sample, and an update moves both copies' twins the same way."""
+    rng = np.random.default_rng(3)
+    som = SOMRL(**dict(KWARGS, dim=22, n_max=200, a_t=0.99)).to(dtype)
+    base = rng.uniform(0.2, 0.8, (100, 22))
+    profiles = rng.uniform(0.0, 0.2, (100, 22))
+    load_nodes(som, {k: base[k % 100] for k in range(200)},
+               distances={k: profiles[k % 100] for k in range(200)})
+    X = np.clip(base[rng.integers(100, size=256)] + rng.normal(0, 0.01, (256, 22)), 0, 1)
+    x = torch.as_tensor(X, dtype=dtype)
+    act = som.activation(x)
+    assert torch.equal(act[:, :100], act[:, 100:]), "identical nodes got different activations"
+    assert int(som.predict(x).max()) < 100
+    pairs = {tuple(p) for p in som.topology().tolist()}
+    assert all((k, k + 100) in pairs for k in range(100)), "a node and its copy must be connected"
+
+
+def test_radial_repel_uses_the_node_distance_to_the_map_center():
+    """radial: v * max(1 - 2||v||, 0) with one factor per node; zero once ||v|| >= 0.5."""
+    from dcsomrl.somrl import repel
+    v = torch.tensor([[0.1, 0.2], [0.3, 0.4], [-0.03, 0.04]], dtype=torch.float64)
+    out = repel(v, "radial")
+    factors = torch.clamp(1 - 2 * v.norm(dim=1), min=0)      # 1 - 2*0.2236, 0 (norm 0.5), 0.9
+    torch.testing.assert_close(out, v * factors[:, None], rtol=0, atol=1e-15)
+    assert torch.equal(out[1], torch.zeros(2, dtype=torch.float64))
+    sym = repel(v, "symmetric")                               # per dimension: 0.4 of 0.3, 0.2 of 0.4
+    torch.testing.assert_close(sym[1], torch.tensor([0.3 * 0.4, 0.4 * 0.2], dtype=torch.float64))

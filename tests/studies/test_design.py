@@ -101,7 +101,9 @@ def test_fixed_values_are_constant_columns_and_types_are_python():
     assert frame["dim"].dtype.kind == "i" and frame["a_t"].dtype.kind == "f"
     for name in space.varying:
         d = space.dims[name]
-        assert frame[name].between(d.low, d.high).all(), name
+        inside = frame[name].isin(d.choices) if d.type == "categorical" else frame[name].between(d.low, d.high)
+        assert inside.all(), name
+    assert set(frame["repel"]) == {"radial", "symmetric", "paper"}
     record = frame.to_dict("records")[0]
     assert type(record["dim"]) is int and type(record["a_t"]) is float
     best = sample(resolve_space("best", "mnist"), 4, seed=0)
