@@ -110,30 +110,41 @@ def _matmul_roundoff(dtype: torch.dtype) -> float:
 
 
 def activation_bounds(x: torch.Tensor, c: torch.Tensor, w: torch.Tensor):
-    """(lo, hi), both (B, K): lo <= activation(x, c, w) <= hi, elementwise, from matrix products.
+    """(approx, err), both (B, K): |approx - activation(x, c, w)| <= err, elementwise, from one matrix product.
 
-    D = S1 + S2 - 2 S3 with S1 = sum w x^2, S2 = sum w c^2, S3 = sum w x c. Any
-    summation order of a product of length m errs by at most gamma_{m+4} (S1 +
-    S2 + 2|S3|) <= 2 gamma_{m+4} (S1 + S2), and the direct form by less still,
-    so a margin of 8 (m + 4) u (S1 + S2) covers both twice over. Rounding is
-    monotone, so the bounds computed through :func:`_act` bracket the exact
-    activation as computed.
+    D = S1 + S2 - 2 S3 with S1 = sum w x^2, S2 = sum w c^2, S3 = sum w x c, as
+    [x^2, x] @ [w, -2 w c]^T + S2. Any summation order of that product errs by
+    at most gamma_{2m+1} (S1 + S2 + 2|S3|) <= 2 gamma_{2m+1} (S1 + S2), and the
+    direct form by less still, so a margin of 8 (2m + 4) u (S1 + S2) on D covers
+    both twice over; S1 <= sw max_i x_i^2. act(D) = sw / (sw + D + eps) changes
+    by at most |dD| / sw, and computing either activation rounds it by at most
+    3u (it is <= 1):
+
+        err = 8 (2m + 4) u (max_i x_i^2 + S2 / sw) + 16 u
     """
     m = x.shape[1]
+    k = 8 * (2 * m + 4) * _matmul_roundoff(x.dtype)
     wc = w * c                                                        # (K, m)
-    s12 = torch.addmm((wc * c).sum(1), x * x, w.T)                   # (B, K) S1 + S2 >= 0
-    dist = torch.addmm(s12, x, wc.T, alpha=-2)                        # (B, K) ~ D
-    margin = s12 * (8 * (m + 4) * _matmul_roundoff(x.dtype))
+    s2 = (wc * c).sum(1)                                              # (K,) S2
     sw = ordered_sum(w)                                               # (K,)
-    return _act(sw, dist + margin), _act(sw, (dist - margin).clamp_(min=0))
+    xx = x * x                                                        # (B, m)
+    dist = torch.addmm(s2, torch.cat([xx, x], 1), torch.cat([w, -2 * wc], 1).T)  # (B, K) ~ D
+    approx = sw / dist.clamp_(min=0).add_(sw + EPS)                   # (B, K)
+    err = (k * xx.amax(1) + 8 * torch.finfo(x.dtype).eps)[:, None] + k * s2 / sw  # (B, K)
+    return approx, err
+
+
+def activation_pairs(x: torch.Tensor, c: torch.Tensor, w: torch.Tensor, b: torch.Tensor, k: torch.Tensor):
+    """Exact act_k(x_b) for the P pairs (b, k) (the same values as :func:`activation`).   -> (P,)"""
+    wk = w[k]                                                         # (P, m)
+    return _act(ordered_sum(wk), weighted_distance(x[b], c[k], wk))
 
 
 def activation_where(x: torch.Tensor, c: torch.Tensor, w: torch.Tensor, need: torch.Tensor) -> torch.Tensor:
-    """Exact activations where ``need`` (B, K) is True, -inf elsewhere (the same values as :func:`activation`)."""
+    """Exact activations where ``need`` (B, K) is True, -inf elsewhere."""
     b, k = need.nonzero(as_tuple=True)                                # (P,) pairs
     out = torch.full(need.shape, -math.inf, dtype=x.dtype, device=x.device)
-    out[b, k] = _act(ordered_sum(w)[k], weighted_distance(x[b], c[k], w[k]))
-    return out
+    return out.index_put_((b, k), activation_pairs(x, c, w, b, k))
 
 
 # ------------------------------------------------------------- the steps
@@ -143,8 +154,13 @@ def compete(x: torch.Tensor, c: torch.Tensor, w: torch.Tensor):
     Only the entries whose upper bound reaches the row's best lower bound can
     win or tie; they are computed exactly.   x: (B, m) -> win (B,) long, a (B,)
     """
-    lo, hi = activation_bounds(x, c, w)                               # (B, K)
-    exact = activation_where(x, c, w, hi >= lo.amax(dim=1, keepdim=True))
+    approx, err = activation_bounds(x, c, w)                          # (B, K)
+    need = approx + err >= (approx - err).amax(dim=1, keepdim=True)  # (B, K), >= 1 per row
+    b, k = need.nonzero(as_tuple=True)                                # (P,) pairs, row-major
+    a = activation_pairs(x, c, w, b, k)                               # (P,) exact
+    if b.numel() == x.shape[0]:                                       # one candidate per row: the winner
+        return k, a
+    exact = torch.full(need.shape, -math.inf, dtype=x.dtype, device=x.device).index_put_((b, k), a)
     a, win = exact.max(dim=1)                                         # max returns the first maximum
     return win, a
 
@@ -185,8 +201,8 @@ def learning_rates(xg: torch.Tensor, gid: torch.Tensor, c: torch.Tensor, w: torc
     xg: (G, m) group inputs, gid: (G,) their winners -> eta (G, K)
     """
     G, K, dev = xg.shape[0], c.shape[0], xg.device
-    _, hi = activation_bounds(xg, c, w)
-    ag = activation_where(xg, c, w, hi >= a_t)                        # (G, K) exact where it can reach a_t
+    approx, err = activation_bounds(xg, c, w)
+    ag = activation_where(xg, c, w, approx + err >= a_t)             # (G, K) exact where it can reach a_t
     own = torch.zeros(G, K, dtype=torch.bool, device=dev).scatter_(1, gid[:, None], True)
     neighbour = (ag >= a_t) & ~own                                    # (G, K)
     eta = own.to(xg.dtype) * lr
@@ -330,8 +346,9 @@ class SOMRL(nn.Module):
         g = group(x, win, a >= self.a_t, idx.numel())                 # 3. groups
         gid = (g.n_high > 0).nonzero().squeeze(1)                     # (G,) nodes with a high group
         if gid.numel() > 0:
-            eta = learning_rates(g.high_mean[gid], gid, c, w, self.lr, self.gamma, self.a_t)  # 4.
-            new = node_update(c, w, d, eta, g.high_mean[gid], self.beta, self.s, self.rho, self.repel)  # 5.
+            xg = g.high_mean[gid]                                     # (G, m) high-group inputs
+            eta = learning_rates(xg, gid, c, w, self.lr, self.gamma, self.a_t)  # 4. learning rates
+            new = node_update(c, w, d, eta, xg, self.beta, self.s, self.rho, self.repel)  # 5. node update
             self.centers[idx], self.relevances[idx], self.distances[idx] = new
         inserted = self._insert(g.low_mean[g.n_low > 0])              # 6. insertion
         self._life_and_removal(idx, won=(g.n_high + g.n_low) > 0, inserted=inserted)  # 7.
