@@ -15,10 +15,11 @@ the same trials as :mod:`analysis.sensitivity`:
   (scipy.stats.fisher_exact), the chi-square test of independence for more
   (scipy.stats.chi2_contingency).
 
-**Significance** is the sensitivity module's rule (:mod:`analysis.bonferroni`):
-p_min = the smaller of the two p-values; p_adj = min(1, p_min * m), m = the
-number of tests performed for the outcome over the numeric *and* the
-categorical parameters; ``significant`` = p_adj < alpha.
+**Significance** is the sensitivity module's rule (:mod:`analysis.screening`):
+one permutation p-value per parameter (``p_param``, the calibrated min-p of
+the two tests), adjusted across the numeric *and* categorical parameters of
+the outcome (``p_adj``); ``significant`` = p_adj < level. ``kw_p`` and
+``share_p`` are the analytic p-values (scipy), kept as descriptions.
 ``best_choice``: the choice with the highest median y; ``best_value``: the
 best trial's choice; ``behavioural_choices``: the choices that have a
 behavioural trial (joined by :data:`SEP`; what ``refine`` keeps).
@@ -31,10 +32,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from . import bonferroni
 
 #: Columns of :func:`analyze_outcome`'s result (after :func:`adjust`), in order.
-COLUMNS = ["outcome", "parameter", "significant", "p_adj", "p_min", "kw_stat", "kw_p", "share_p",
+COLUMNS = ["outcome", "parameter", "significant", "p_adj", "p_param", "kw_stat", "kw_p", "share_p",
            "best_choice", "best_value", "behavioural_choices", "groups", "n", "n_behavioural"]
 
 #: Separator of the choices in the ``behavioural_choices`` column.
@@ -94,19 +94,13 @@ def analyze_outcome(data: pd.DataFrame, params: list[str], outcome: str, mask: n
                          behavioural_choices=SEP.join(summary.loc[summary["behavioural_share"] > 0, "choice"]),
                          n=len(y),
                          n_behavioural=int(mask.sum())))
-    return pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in ("significant", "p_adj", "p_min")])
+    return pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in ("significant", "p_adj", "p_param")])
 
 
-#: The p-value columns of the significance rule.
-TESTS = ["kw_p", "share_p"]
-
-
-def n_tests(frame: pd.DataFrame) -> int:
-    """How many tests :func:`analyze_outcome` could compute (for the Bonferroni count)."""
-    return bonferroni.n_tests(frame, TESTS)
-
-
-def adjust(frame: pd.DataFrame, m: int, alpha: float) -> pd.DataFrame:
-    """Add p_min, p_adj (Bonferroni over ``m`` tests) and significant; columns :data:`COLUMNS`."""
-    out = bonferroni.adjust(frame.copy(), TESTS, m, alpha)
-    return out.sort_values("p_min", na_position="last", kind="stable")[COLUMNS].reset_index(drop=True)
+def adjust(frame: pd.DataFrame, scr: pd.DataFrame) -> pd.DataFrame:
+    """Add p_param, p_adj and significant from the screening table ``scr`` (indexed by parameter)."""
+    out = frame.copy()
+    s = scr.loc[out["parameter"]]
+    out["p_param"], out["p_adj"] = s["p_param"].to_numpy(), s["p_adj"].to_numpy()
+    out["significant"] = s["significant"].to_numpy(bool)
+    return out.sort_values("p_param", na_position="last", kind="stable")[COLUMNS].reset_index(drop=True)

@@ -47,11 +47,25 @@ def _source(p: argparse.ArgumentParser) -> None:
 
 
 def _rules(p: argparse.ArgumentParser) -> None:
-    """The behavioural split and the significance level (analyze and refine use them; best does not)."""
+    """The behavioural split and the significance rule (analyze and refine use them; best does not)."""
     p.add_argument("--behavioural-quantile", type=float, default=0.75,
                    help="trials with the outcome at or above this quantile are behavioural (default 0.75)")
-    p.add_argument("--alpha", type=float, default=0.01,
-                   help="significance level after Bonferroni (default 0.01)")
+    p.add_argument("--control", choices=("fwer", "fdr"), default="fwer",
+                   help="what the significance rule controls across parameters: fwer (family-wise error, "
+                        "Westfall-Young step-down minP) or fdr (false discovery rate, Benjamini-Hochberg) "
+                        "(default fwer)")
+    p.add_argument("--level", "--alpha", dest="level", type=float, default=0.05,
+                   help="significance level of the adjusted p-values (default 0.05)")
+
+
+def rules_of(args: argparse.Namespace) -> dict:
+    """The rule arguments, checked before anything is read or written (one-line errors)."""
+    from .screening import check_rule
+
+    if not 0 < args.behavioural_quantile < 1:
+        raise AnalysisError(f"--behavioural-quantile {args.behavioural_quantile!r} must lie in (0, 1)")
+    check_rule(args.control, args.level)
+    return dict(behavioural_quantile=args.behavioural_quantile, control=args.control, level=args.level)
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -82,6 +96,15 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         _source(p)
         if name == "refine":
             _rules(p)
+            p.add_argument("--fix", action="append", default=[], metavar="NAME",
+                           help="fix this parameter at the best trial's value (repeatable)")
+            p.add_argument("--fix-unimportant", action="store_true",
+                           help="fix every parameter without evidence at the best trial's value "
+                                "(default: they keep their range)")
+            p.add_argument("--hull", action="store_true",
+                           help="shrink parameters without evidence to the behavioural trials' range "
+                                "(default: they keep their range)")
+            p.add_argument("--seed", type=int, default=0, help="seed of the significance rule's permutations")
         p.add_argument("--space", default=None,
                        help="space file or shipped name (default: the study's space; needed with --table)")
         p.add_argument("--outcome", default="nmi", help="outcome to optimize (default nmi)")
@@ -163,12 +186,13 @@ def analyze_command(args: argparse.Namespace) -> int:
     from . import importance
     from .report import write_report
 
+    rules = rules_of(args)
     table = load_table(args)
     space = load_space(args, table) if args.space or table.attrs.get("design") else None
     scales = {name: dim.scale for name, dim in space.dims.items()} if space else {}
     out = Path(args.out) if args.out else _default_out(args, "analysis")
-    path = write_report(table, out, params=args.params, outcomes=args.outcomes, scales=scales,
-                        behavioural_quantile=args.behavioural_quantile, alpha=args.alpha, seed=args.seed,
+    path = write_report(table, out, params=args.params, outcomes=args.outcomes, scales=scales, **rules,
+                        seed=args.seed,
                         importance_methods=() if args.no_importance else importance.METHODS,
                         title=f"Sensitivity report: {args.study or Path(args.table).name}")
     print(f"wrote {path} (with sensitivity.csv, importance.csv and figures in {path.parent})")
@@ -185,10 +209,11 @@ def refine_command(args: argparse.Namespace) -> int:
     """``dcsomrl-study refine``: print the plan, write the refined space."""
     from .refine import refine_plan, refined_space
 
+    rules = rules_of(args)
     table = load_table(args)
     space = load_space(args, table)
-    rules = dict(behavioural_quantile=args.behavioural_quantile, alpha=args.alpha)
-    entries, plan = refine_plan(table, space, args.outcome, **rules)  # the sensitivity analysis, once
+    entries, plan = refine_plan(table, space, args.outcome, **rules, seed=args.seed, fix=args.fix,
+                                fix_unimportant=args.fix_unimportant, hull=args.hull)  # the analysis, once
     refined = refined_space(entries, space, args.outcome, **rules)
     for r in plan.itertuples():
         print(f"{r.parameter:>12}  {r.action:<6} {r.old} -> {r.new}  ({r.reason})")

@@ -27,13 +27,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import cdf, importance, plots, sensitivity
+from . import cdf, importance, plots, screening, sensitivity
 from .markdown import markdown_table, value_text
 from .refine import best_trial, trial_label
 from .table import Prepared, prepare
 
 #: Sensitivity columns shown in the report's table.
-REPORT_COLUMNS = ["parameter", "rank", "significant", "direction", "p_adj", "pearson_r", "spearman_rho",
+REPORT_COLUMNS = ["parameter", "rank", "significant", "direction", "p_adj", "p_param", "pearson_r", "spearman_rho",
                   "src", "srrc", "pcc", "prcc", "prcc_p", "ks_stat", "ks_p", "kw_stat", "kw_p",
                   "behavioural_low", "behavioural_high"]
 
@@ -58,15 +58,33 @@ def _p(p: float) -> str:
 
 
 def _evidence(s: pd.Series) -> str:
-    """Why a parameter counts: the monotone coefficient and the smallest test."""
-    parts = []
+    """Why a parameter counts: its coefficients and tests, the parameter's p and the adjusted p."""
+    parts = [f"Spearman {s['spearman_rho']:+.2f}"]
     if not np.isnan(s["prcc"]):
         parts.append(f"PRCC {s['prcc']:+.2f} (p {_p(s['prcc_p'])})")
-    else:
-        parts.append(f"Spearman {s['spearman_rho']:+.2f} (p {_p(s['spearman_p'])})")
     parts.append(f"KS {s['ks_stat']:.2f} (p {_p(s['ks_p'])})")
     parts.append(f"KW p {_p(s['kw_p'])}")
-    return ", ".join(parts) + f"; adjusted p {_p(s['p_adj'])}"
+    return ", ".join(parts) + f"; parameter p {_p(s['p_param'])}, adjusted p {_p(s['p_adj'])}"
+
+
+def _range_text(s: pd.Series) -> str:
+    """A parameter's behavioural range, or its one value where a single trial (or value) makes it."""
+    lo, hi = s["behavioural_low"], s["behavioural_high"]
+    if int(s["n_behavioural"]) < 2 or lo == hi:
+        return f"{s['parameter']} = {lo:.6g} (one value: not a range)"
+    return f"{s['parameter']} in [{lo:.6g}, {hi:.6g}]"
+
+
+def power_lines(n: int, k: int, rules: dict) -> list[str]:
+    """What this n can see among k parameters (analysis.screening.detectable_correlation)."""
+    rho = screening.detectable_correlation(n, k, rules["level"])
+    if np.isnan(rho):
+        return [f"**Power.** {n} trials are too few to detect any effect."]
+    half = screening.trials_needed(rho / 2, k, rules["level"])
+    return [f"**Power.** With n = {n} trials and {k} parameters, this rule finds an effect with 80% "
+            f"probability when its |rank correlation| is at least {rho:.2f} (it explains about "
+            f"{rho ** 2:.0%} of the variance); an effect half that size (|rho| {rho / 2:.2f}, "
+            f"{(rho / 2) ** 2:.0%}) needs about {half} trials."]
 
 
 HINT_P = 0.05  # a non-significant parameter is still named as a signal below this unadjusted p
@@ -80,14 +98,14 @@ def _tendency(s: pd.Series, outcome: str) -> str:
     return f"higher values tend to {'raise' if r > 0 else 'lower'} {outcome}"
 
 
-def answer(sens: pd.DataFrame, table: pd.DataFrame, outcome: str, *, alpha: float,
-           behavioural_quantile: float) -> list[str]:
+def answer(sens: pd.DataFrame, table: pd.DataFrame, outcome: str) -> list[str]:
     """The answer paragraph of one outcome, as Markdown lines."""
+    rules = sens.attrs["rules"]
     rows = sens.loc[sens["outcome"] == outcome].sort_values("rank")
     cats = sensitivity.categorical_table(sens)
     cats = cats.loc[cats["outcome"] == outcome]
     first = rows.iloc[0]
-    n, m = int(first["n"]), sens.attrs["tests"][outcome]
+    n, k = int(first["n"]), len(rows) + len(cats)
     sig, non = rows.loc[rows["significant"]], rows.loc[~rows["significant"]]
     sig_cats = cats.loc[cats["significant"].astype(bool)]
     lines = [f"### {outcome}", ""]
@@ -96,14 +114,22 @@ def answer(sens: pd.DataFrame, table: pd.DataFrame, outcome: str, *, alpha: floa
         lines += [f"- **{s['parameter']}**: {s['direction']}; {_evidence(s)}" for _, s in sig.iterrows()]
         lines += [f"- **{c['parameter']}** (categorical): best choice **{c['best_choice']}** by median "
                   f"{outcome}; {c['groups']}; {_choice_evidence(c)}" for _, c in sig_cats.iterrows()]
+    elif n < len(rows) + 2:
+        lines.append(f"**Too few trials** to answer for {outcome}: n = {n} for {len(rows)} numeric parameters; "
+                     f"the partial measures (PRCC) need at least {len(rows) + 2}, and an effect explaining "
+                     f"a quarter of the variance (|rho| 0.5) needs about "
+                     f"{screening.trials_needed(0.5, k, rules['level'])} trials.")
     else:
-        lines.append(f"**No parameter has a detectable effect** on {outcome} (n = {n} trials).")
-    hints = non.loc[non["p_min"] < HINT_P].head(3)
+        rho = screening.detectable_correlation(n, k, rules["level"])
+        lines.append(f"**No parameter has a detectable effect** on {outcome} at this size (n = {n} trials): "
+                     f"an effect weaker than |rho| {rho:.2f} goes unseen more than one time in five.")
+    lines += [""] + power_lines(n, k, rules)
+    hints = non.loc[non["p_param"] < HINT_P].head(3)
     idle_cats = cats.loc[~cats["significant"].astype(bool)]
-    cat_hints = idle_cats.loc[idle_cats["p_min"].astype(float) < HINT_P]
+    cat_hints = idle_cats.loc[idle_cats["p_param"].astype(float) < HINT_P]
     if len(hints) or len(cat_hints):
-        lines += ["", f"**Strongest signals, not significant after correction** (unadjusted p < {HINT_P:g}; "
-                  f"confirm with more trials, or narrow the other ranges with `refine`):"]
+        lines += ["", f"**Strongest signals, not significant after the adjustment** (parameter p < {HINT_P:g}; "
+                  f"confirm with more trials: `extend` the study):"]
         lines += [f"- {s['parameter']}: {_tendency(s, outcome)}; {_evidence(s)}" for _, s in hints.iterrows()]
         lines += [f"- {c['parameter']} (categorical): {c['best_choice']} has the highest median {outcome}; "
                   f"{c['groups']}; {_choice_evidence(c)}" for _, c in cat_hints.iterrows()]
@@ -116,18 +142,13 @@ def answer(sens: pd.DataFrame, table: pd.DataFrame, outcome: str, *, alpha: floa
         lines += ["", f"{c['parameter']} (categorical): no detectable difference between its choices "
                       f"({c['groups']}); {_choice_evidence(c)}."]
     quality = fit_quality(first["r2"], first["r2_rank"])
-    per_choice = "; Kruskal-Wallis and behavioural share per categorical parameter" if len(cats) else ""
-    lines += ["", f"**How sure.** p-values are Bonferroni-adjusted over the {m} tests performed for {outcome} "
-              f"(PRCC, KS and KW per parameter, where computable{per_choice}); "
-              f"significant = adjusted p < {alpha:g}. "
-              f"Regression measures (SRC, SRRC, PCC, PRCC) are trusted only as far as the regressions "
-              f"explain {outcome}: R² = {_p(first['r2'])} (linear), rank R² = {_p(first['r2_rank'])} "
-              f"-- fit {quality}."
+    lines += ["", f"**How sure.** {_rule_text(rules, k, outcome)} "
+              f"Regression measures (SRC, SRRC, PCC, PRCC) describe {outcome} only as far as the regressions "
+              f"explain it: R² = {_p(first['r2'])} (linear), rank R² = {_p(first['r2_rank'])} -- fit {quality}."
               + (" With a poor fit, rely on KS/KW and the figures." if quality in ("poor", "not computed")
                  else "")]
-    top = 100 * (1 - behavioural_quantile)
-    ranges = ", ".join(f"{s['parameter']} in [{s['behavioural_low']:.6g}, {s['behavioural_high']:.6g}]"
-                       for _, s in (sig if len(sig) else rows).iterrows())
+    top = 100 * (1 - rules["behavioural_quantile"])
+    ranges = ", ".join(_range_text(s) for _, s in (sig if len(sig) else rows).iterrows())
     lines += ["", f"**Best range.** The behavioural trials ({outcome} >= {first['threshold']:.4g}, "
               f"the top {top:.0f}%, {int(first['n_behavioural'])} trials) have {ranges}."]
     best = best_trial(table, outcome)
@@ -137,10 +158,20 @@ def answer(sens: pd.DataFrame, table: pd.DataFrame, outcome: str, *, alpha: floa
     return lines
 
 
+def _rule_text(rules: dict, k: int, outcome: str) -> str:
+    """The significance rule in one or two sentences (analysis.screening)."""
+    how = ("Westfall-Young step-down minP, family-wise error rate" if rules["control"] == "fwer"
+           else "Benjamini-Hochberg, false discovery rate")
+    return (f"Each parameter has one p-value: the smallest of its Spearman, PRCC and ends-vs-middle p-values "
+            f"(Kruskal-Wallis and behavioural share for a categorical one), calibrated over "
+            f"{rules['n_permutations']} permutations of {outcome} (seed {rules['seed']}); they are adjusted "
+            f"across the {k} parameters ({how}); significant = adjusted p < {rules['level']:g}.")
+
+
 def _choice_evidence(c: pd.Series) -> str:
     """The categorical tests of one parameter (analysis.categorical)."""
     return (f"KW p {_p(c['kw_p'])}, behavioural share p {_p(c['share_p'])}; "
-            f"adjusted p {_p(c['p_adj'])}")
+            f"parameter p {_p(c['p_param'])}, adjusted p {_p(c['p_adj'])}")
 
 
 def _trial_counts(prep: Prepared) -> str:
@@ -182,7 +213,7 @@ def write_figures(prep: Prepared, sens: pd.DataFrame, out_dir: Path, *,
 
 
 def write_report(table: pd.DataFrame, out_dir, params=None, outcomes=("nmi", "purity"), *,
-                 behavioural_quantile: float = 0.75, alpha: float = 0.01, seed: int = 0,
+                 behavioural_quantile: float = 0.75, control: str = "fwer", level: float = 0.05, seed: int = 0,
                  importance_methods=importance.METHODS, title: str = "Sensitivity report",
                  scales: dict[str, str] | None = None) -> Path:
     """Analyse ``table`` and write the report, tables and figures into ``out_dir``; returns report.md's path.
@@ -190,14 +221,16 @@ def write_report(table: pd.DataFrame, out_dir, params=None, outcomes=("nmi", "pu
     ``scales``: each parameter's sampling scale (``{"lr": "log", "a_t": "log1m"}``,
     from the study's space), used for the figures' x-axes; missing ones are linear.
 
+    ``control`` and ``level``: the significance rule (analysis.screening).
     ``importance_methods``: the cross-checks to run (empty: none); ``seed``
-    seeds them and is recorded (the Rules section, importance.csv's ``seed``
+    seeds them and the permutations, and is recorded (the Rules section, importance.csv's ``seed``
     column). Degenerate tables raise :class:`~analysis.errors.AnalysisError`.
     """
     prep = prepare(table, params, outcomes)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    sens = sensitivity.analyze(prep, behavioural_quantile=behavioural_quantile, alpha=alpha)
+    sens = sensitivity.analyze(prep, behavioural_quantile=behavioural_quantile, control=control, level=level,
+                               seed=seed)
     imp = (importance.analyze(prep, methods=importance_methods, seed=seed) if importance_methods
            else pd.DataFrame(columns=importance.COLUMNS))
     sens.to_csv(out_dir / "sensitivity.csv", index=False)
@@ -207,7 +240,7 @@ def write_report(table: pd.DataFrame, out_dir, params=None, outcomes=("nmi", "pu
 
     lines = [f"# {title}", "", "## Answer", "", "Trials: " + _trial_counts(prep), ""]
     for o in prep.outcomes:
-        lines += answer(sens, table, o, alpha=alpha, behavioural_quantile=behavioural_quantile)
+        lines += answer(sens, table, o)
     notes = [n for n in sens.attrs.get("notes", []) if not n.startswith("used COMPLETE")]  # in "Trials:"
     if notes:
         lines += ["Notes:", *[f"- {n}" for n in notes], ""]
@@ -240,9 +273,9 @@ def write_report(table: pd.DataFrame, out_dir, params=None, outcomes=("nmi", "pu
               "other parameters (ranks for PRCC); SRC/SRRC: coefficients of the OLS fit on standardized "
               "values (ranks). KS: two-sample Kolmogorov-Smirnov test behavioural vs not; KW: "
               "Kruskal-Wallis across equal-probability classes of the parameter (catches non-monotone effects).",
-              f"- Significant: the smallest PRCC/KS/KW p-value times the number of tests (Bonferroni) "
-              f"is below {alpha:g}. Direction: the sign of PRCC when PRCC alone is significant, else "
-              "non-monotone.",
+              f"- Significant: {_rule_text(sens.attrs['rules'], len(prep.params) + len(prep.categorical), 'the outcome')} "
+              "Direction: the sign of the monotone coefficient (Spearman or PRCC) when a monotone test carries "
+              "the evidence, else non-monotone. Power: Spearman's Fisher z at the adjustment's first step.",
               "- Importance cross-checks (Optuna fANOVA, MDI, PED-ANOVA; SALib RBD-FAST, delta, PAWN) use "
               "the same trials; they rank, they do not test. "
               + (f"Seed of their random forests and bootstraps: {seed} (`--seed`; also the `seed` column "

@@ -28,41 +28,41 @@ pair gets:
   Kruskal-Wallis H test compares y across the classes (scipy.stats.kruskal).
   Default classes: min(5, n // 5), at least 2.
 
-**Significance rule.** p_min = the smallest of the PRCC, KS and KW p-values
-(those that could be computed); p_adj = min(1, p_min * m), m = the number of
-such tests performed for the outcome over all parameters, plus the tests of
-the categorical parameters (:mod:`analysis.categorical`; Bonferroni over one
-family); ``significant`` = p_adj < ``alpha`` (default 0.01).
+**Significance rule** (:mod:`analysis.screening`): one p-value per parameter
+(``p_param``: the min-p of its Spearman, PRCC and "ends" tests, calibrated by
+permuting the outcome), adjusted across the parameters of the outcome,
+numeric and categorical (:mod:`analysis.categorical`) together: ``fwer``
+(default, Westfall-Young step-down minP) or ``fdr`` (Benjamini-Hochberg);
+``significant`` = ``p_adj`` < ``level`` (default 0.05). The analytic p-values
+(``prcc_p``, ``ks_p``, ``kw_p``, ...) stay in the table as descriptions.
 
-Categorical parameters (e.g. ``repel``) are compared across their choices by
-:mod:`analysis.categorical`; :func:`analyze` keeps that table in
-``result.attrs["categorical"]`` (read it with :func:`categorical_table`).
-
-**Direction.** For a significant parameter: "increasing"/"decreasing" when the
-monotone test (PRCC, or Spearman where PRCC could not be computed) is
-significant on its own (p * m < alpha), by the sign of its coefficient;
-otherwise "non-monotone" (only KS/KW see the effect). Empty when not significant.
+**Direction.** For a significant parameter: "increasing"/"decreasing" by the
+sign of its monotone coefficient (Spearman or PRCC, whichever has the smaller
+permutation p) when a monotone test carries the evidence (its p is no larger
+than the "ends" test's); otherwise "non-monotone". Empty when not significant.
 
 **Ranking** (per outcome, 1 = most influential): significant before not,
-then ascending p_min, ties (e.g. p-values that underflow to 0) broken by the
-larger effect = max(|PRCC| (or |Spearman|), KS statistic).
+then ascending ``p_param``, ties (p-values at the permutation floor) broken
+by the larger effect = max(|Spearman|, |PRCC|, KS statistic).
 """
 from __future__ import annotations
 
 import warnings
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
-from . import bonferroni, categorical
+from . import categorical, screening
 from .errors import AnalysisError
 from .table import Prepared, prepare, varying
 
 #: Columns of :func:`analyze`'s result, in order.
 COLUMNS = [
-    "outcome", "parameter", "rank", "significant", "direction", "p_adj", "p_min", "effect",
+    "outcome", "parameter", "rank", "significant", "direction", "p_adj", "p_param", "effect",
+    "p_spearman_perm", "p_prcc_perm", "p_ends_perm",
     "pearson_r", "pearson_p", "spearman_rho", "spearman_p",
     "src", "src_p", "r2", "srrc", "srrc_p", "r2_rank",
     "pcc", "pcc_p", "prcc", "prcc_p",
@@ -163,11 +163,9 @@ def _correlations(x, y) -> tuple[float, float, float, float]:
 
 def analyze_outcome(data: pd.DataFrame, params: list[str], outcome: str, *,
                     behavioural_quantile: float = 0.75, n_classes: int | None = None,
-                    alpha: float = 0.01, notes: list[str] | None = None, extra_tests: int = 0) -> pd.DataFrame:
-    """All measures of one outcome; ``data`` holds finite numeric columns ``params + [outcome]``.
-
-    ``extra_tests``: tests of the same outcome done elsewhere (categorical parameters), counted by Bonferroni.
-    """
+                    notes: list[str] | None = None) -> pd.DataFrame:
+    """All measures of one outcome, before significance; ``data`` holds finite numeric columns
+    ``params + [outcome]``."""
     notes = notes if notes is not None else []
     y = data[outcome].to_numpy(float)
     kept = varying(data, params)
@@ -207,73 +205,90 @@ def analyze_outcome(data: pd.DataFrame, params: list[str], outcome: str, *,
                    best_value=float(x[best_row]))
         row.update({c: float(v[j]) for c, v in reg.items()})
         rows.append(row)
-    out = pd.DataFrame(rows)
-    return _significance(out, alpha, extra_tests)
+    return pd.DataFrame(rows)
 
 
-#: The p-value columns of the significance rule.
-TESTS = ["prcc_p", "ks_p", "kw_p"]
-
-
-def n_tests(out: pd.DataFrame) -> int:
-    """How many of the PRCC, KS and KW tests could be computed (for the Bonferroni count)."""
-    return bonferroni.n_tests(out, TESTS)
-
-
-def _significance(out: pd.DataFrame, alpha: float, extra_tests: int = 0) -> pd.DataFrame:
-    """Add p_min, p_adj, significant, direction, effect and rank (rules in the module docstring)."""
-    m = max(n_tests(out) + extra_tests, 1)
-    bonferroni.adjust(out, TESTS, m, alpha)
-    mono_r = out["prcc"].where(out["prcc"].notna(), out["spearman_rho"])
-    mono_p = out["prcc_p"].where(out["prcc_p"].notna(), out["spearman_p"])
-    monotone = (mono_p * m) < alpha
+def _significance(out: pd.DataFrame, scr: pd.DataFrame) -> pd.DataFrame:
+    """Add the screening's p-values, significant, direction, effect and rank (module docstring).
+    ``scr``: :func:`analysis.screening.screen`'s table, indexed by parameter."""
+    s = scr.loc[out["parameter"]]
+    out["p_param"], out["p_adj"] = s["p_param"].to_numpy(), s["p_adj"].to_numpy()
+    out["significant"] = s["significant"].to_numpy(bool)
+    out["p_spearman_perm"], out["p_prcc_perm"] = s["p_spearman"].to_numpy(), s["p_prcc"].to_numpy()
+    out["p_ends_perm"] = s["p_ends"].to_numpy()
+    by_prcc = out["p_prcc_perm"].notna() & (out["p_prcc_perm"] < out["p_spearman_perm"])
+    mono_r = out["prcc"].where(by_prcc, out["spearman_rho"])
+    monotone = out[["p_spearman_perm", "p_prcc_perm"]].min(axis=1) <= out["p_ends_perm"]
     out["direction"] = np.where(~out["significant"], "",
                                 np.where(~monotone, "non-monotone",
                                          np.where(mono_r > 0, "increasing", "decreasing")))
-    out["effect"] = np.fmax(mono_r.abs(), out["ks_stat"])
-    order = out.assign(_ns=~out["significant"], _p=out["p_min"].fillna(np.inf), _e=-out["effect"].fillna(0))
+    out["effect"] = np.fmax(np.fmax(out["spearman_rho"].abs(), out["prcc"].abs().fillna(0)), out["ks_stat"])
+    order = out.assign(_ns=~out["significant"], _p=out["p_param"].fillna(np.inf), _e=-out["effect"].fillna(0))
     order = order.sort_values(["_ns", "_p", "_e"], kind="stable")
     out.loc[order.index, "rank"] = np.arange(1, len(out) + 1)
     out["rank"] = out["rank"].astype(int)
     return out.sort_values("rank")
 
 
+@dataclass
+class Rules:
+    """How the analysis decides (recorded in the result and the report)."""
+    behavioural_quantile: float = 0.75
+    control: str = "fwer"
+    level: float = 0.05
+    n_permutations: int = screening.N_PERMUTATIONS
+    seed: int = 0
+
+    def check(self) -> "Rules":
+        if not 0 < self.behavioural_quantile < 1:
+            raise AnalysisError(f"behavioural_quantile={self.behavioural_quantile!r} must lie in (0, 1)")
+        screening.check_rule(self.control, self.level, self.n_permutations)
+        return self
+
+
 def analyze(table, params=None, outcomes=("nmi", "purity"), *, behavioural_quantile: float = 0.75,
-            n_classes: int | None = None, alpha: float = 0.01) -> pd.DataFrame:
+            n_classes: int | None = None, control: str = "fwer", level: float = 0.05,
+            n_permutations: int = screening.N_PERMUTATIONS, seed: int = 0) -> pd.DataFrame:
     """Sensitivity measures, one row per (outcome, parameter), ranked within each outcome.
 
     ``table``: the trial table (or a :class:`~analysis.table.Prepared` sample).
     Measures and rules: see the module docstring; columns: :data:`COLUMNS`.
+    ``seed`` seeds the permutations of the significance rule.
     What was dropped or skipped is listed in ``result.attrs["notes"]``; the
-    trial counts in ``result.attrs["counts"]``; each outcome's number of tests
-    (the Bonferroni m) in ``result.attrs["tests"]``.
+    trial counts in ``result.attrs["counts"]``; the rules in ``result.attrs["rules"]``.
     """
-    if not 0 < alpha < 1:
-        raise AnalysisError(f"alpha={alpha!r} must lie in (0, 1)")
-    if not 0 < behavioural_quantile < 1:
-        raise AnalysisError(f"behavioural_quantile={behavioural_quantile!r} must lie in (0, 1)")
+    rules = Rules(behavioural_quantile, control, level, n_permutations, seed).check()
     if n_classes is not None and n_classes < 2:
         raise AnalysisError(f"n_classes={n_classes!r} must be at least 2")
     prep = table if isinstance(table, Prepared) else prepare(table, params, outcomes)
     notes = list(prep.notes)
-    frames, cats, tests = [], [], {}
+    frames, cats = [], []
     for o in prep.outcomes:
+        frame = analyze_outcome(prep.outcome_data(o), prep.params, o, behavioural_quantile=behavioural_quantile,
+                                n_classes=n_classes, notes=notes)
         cat = _categorical_tests(prep, o, behavioural_quantile)
-        extra = categorical.n_tests(cat)
-        frames.append(analyze_outcome(prep.outcome_data(o), prep.params, o,
-                                      behavioural_quantile=behavioural_quantile, n_classes=n_classes,
-                                      alpha=alpha, notes=notes, extra_tests=extra))
-        tests[o] = n_tests(frames[-1]) + extra  # the Bonferroni m of this outcome
+        scr = _screen(prep, o, list(frame["parameter"]), list(cat["parameter"]), rules)
+        frames.append(_significance(frame, scr))
         if len(cat):
-            cats.append(categorical.adjust(cat, tests[o], alpha))
+            cats.append(categorical.adjust(cat, scr))
     result = pd.concat(frames, ignore_index=True)[COLUMNS]
     # records, not a DataFrame: pandas compares attrs when it concatenates frames
     result.attrs["categorical"] = pd.concat(cats, ignore_index=True).to_dict("records") if cats else []
-    result.attrs["tests"] = tests
     result.attrs["notes"] = notes
     result.attrs["counts"] = prep.counts
-    result.attrs["rules"] = dict(behavioural_quantile=behavioural_quantile, alpha=alpha)
+    result.attrs["rules"] = asdict(rules)
     return result
+
+
+def _screen(prep: Prepared, outcome: str, params: list[str], cats: list[str], rules: Rules) -> pd.DataFrame:
+    """The screening table of one outcome over its numeric and categorical parameters, by parameter."""
+    data = prep.data.loc[prep.data[outcome].notna()]
+    y = data[outcome].to_numpy(float)
+    result = screening.screen(data[params].to_numpy(float), y, behavioural(y, rules.behavioural_quantile),
+                              names=params, categorical={c: data[c].astype(str).to_numpy() for c in cats},
+                              control=rules.control, level=rules.level, n_permutations=rules.n_permutations,
+                              seed=rules.seed)
+    return result.table.set_index("parameter")
 
 
 def categorical_table(sens: pd.DataFrame) -> pd.DataFrame:

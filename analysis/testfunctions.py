@@ -78,3 +78,21 @@ def space() -> dict[str, dict]:
     """The known-answer parameter space in the plain dict form of :mod:`analysis.refine`."""
     return {name: {"low": low, "high": high, "type": kind, "scale": "linear"}
             for name, (low, high, kind) in BOUNDS.items()}
+
+
+def planted_effect(n: int, k: int, share: float, seed: int, shape: str = "linear"):
+    """A synthetic screening problem at a study's size: an n-point LHS over k unit parameters, and an
+    outcome in which x_0 alone explains ``share`` of the variance (the others are null), plus noise.
+
+    shape "linear": y ~ x_0; "u": y ~ (2 x_0 - 1)^2 (good at both ends); share 0: no effect at all.
+    Returns (X (n, k), y (n,)).
+    """
+    from scipy.stats import qmc
+
+    rng = np.random.default_rng(seed)
+    X = qmc.LatinHypercube(d=k, seed=rng).random(n)
+    signal = X[:, 0] if shape == "linear" else (2 * X[:, 0] - 1) ** 2
+    noise = rng.standard_normal(n)
+    if share <= 0:
+        return X, noise
+    return X, signal / signal.std() + noise * np.sqrt((1 - share) / share)

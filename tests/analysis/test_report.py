@@ -58,7 +58,8 @@ def test_report_is_led_by_the_answer(written):
     nothing = y[y.index("No detectable effect"):y.index("**How sure.**")]
     for p in NON_INFLUENTIAL:
         assert p in nothing
-    assert "R² = " in y and "rank R² = " in y and "trusted only as far" in y
+    assert "R² = " in y and "rank R² = " in y and "only as far as the regressions explain it" in y
+    assert "**Power.** With n = " in y and "needs about " in y
     assert "**Best range.**" in y and "lin in [" in y and "Best trial: trial " in y
     assert "3 FAIL" not in answer and "2 FAIL" in answer and "1 RUNNING" in answer
     assert "1 (y)" in answer  # the NaN outcome, counted
@@ -92,14 +93,16 @@ def test_degenerate_tables_raise(tmp_path, table200):
 
 
 def test_a_strong_but_uncorrected_signal_is_named_with_its_direction(tmp_path):
-    """24 noisy trials: nothing survives Bonferroni, but lin's unadjusted PRCC p < 0.05 is named."""
+    """24 noisy trials: nothing survives the adjustment, but lin's parameter p < 0.05 is named, with
+    what this n could have seen."""
     from analysis.testfunctions import synthetic_table
     t = synthetic_table(24, 0, noise=1.0)
     text = write_report(t, tmp_path, outcomes=("y",), importance_methods=()).read_text()
     y = text[text.index("### y\n"):text.index("**How sure.**")]
-    assert "No parameter has a detectable effect" in y
-    signals = y[y.index("**Strongest signals, not significant after correction**"):y.index("No detectable effect:")]
-    assert "- lin: higher values tend to raise y; PRCC +0.5" in signals
+    assert "No parameter has a detectable effect** on y at this size (n = 24 trials): an effect weaker than |rho| 0.65" in y
+    assert "6 parameters, this rule finds an effect with 80% probability when its |rank correlation| is at least 0.65" in y
+    signals = y[y.index("**Strongest signals, not significant after the adjustment**"):y.index("No detectable effect:")]
+    assert "- lin: higher values tend to raise y; Spearman +0.57, PRCC +0.51" in signals
     for p in NON_INFLUENTIAL:
         assert f"- {p}:" not in signals
     assert "lin (adjusted p" not in y  # named once, among the signals

@@ -95,12 +95,17 @@ def test_ks_and_kw_match_scipy_on_the_documented_split(table200, sens200):
         assert r["behavioural_low"] == x[mask].min() and r["behavioural_high"] == x[mask].max()
 
 
-def test_significance_rule_is_bonferroni_over_the_tests(sens200):
-    m = 3 * len(PARAMS)
-    p_min = sens200[["prcc_p", "ks_p", "kw_p"]].min(axis=1)
-    assert np.allclose(sens200["p_min"], p_min)
-    assert np.allclose(sens200["p_adj"], np.minimum(1, p_min * m))
-    assert (sens200["significant"] == (sens200["p_adj"] < 0.01)).all()
+def test_significance_comes_from_the_screening_rule(table200, sens200):
+    from analysis.screening import screen
+
+    y = table200["y"].to_numpy()
+    expected = screen(table200[PARAMS].to_numpy(float), y, S.behavioural(y), names=PARAMS).table.set_index("parameter")
+    got = sens200.set_index("parameter").loc[PARAMS]
+    assert np.allclose(got["p_param"], expected.loc[PARAMS, "p_param"])
+    assert np.allclose(got["p_adj"], expected.loc[PARAMS, "p_adj"])
+    assert (got["significant"] == (got["p_adj"] < 0.05)).all()
+    assert sens200.attrs["rules"] == dict(behavioural_quantile=0.75, control="fwer", level=0.05,
+                                          n_permutations=1999, seed=0)
 
 
 # ----- the known answer ------------------------------------------------------------------------
@@ -124,10 +129,10 @@ def test_direction_follows_the_sign(table200):
     assert sens.loc["ushape", "direction"] == "non-monotone"  # a hill instead of a U
 
 
-def test_non_monotone_parameter_is_caught_by_kw_and_ks_not_by_prcc(sens200):
+def test_non_monotone_parameter_is_caught_by_kw_ks_and_the_ends_test_not_by_prcc(sens200):
     u = row(sens200, "ushape")
     assert abs(u["prcc"]) < 0.15 and u["prcc_p"] > 0.05
-    assert u["kw_p"] < 1e-6 and u["ks_p"] < 0.01
+    assert u["kw_p"] < 1e-6 and u["ks_p"] < 0.01 and u["p_ends_perm"] <= 0.001
     assert u["significant"] and u["direction"] == "non-monotone"
 
 
@@ -157,8 +162,8 @@ def test_behavioural_rule_and_bad_quantile():
         S.behavioural(y, 1.0)
 
 
-@pytest.mark.parametrize("kwargs", [dict(alpha=0.0), dict(alpha=1.5), dict(behavioural_quantile=1.0),
-                                    dict(n_classes=1)])
+@pytest.mark.parametrize("kwargs", [dict(level=0.0), dict(level=1.5), dict(behavioural_quantile=1.0),
+                                    dict(n_classes=1), dict(control="bonferroni"), dict(n_permutations=5)])
 def test_bad_settings_raise_one_line(table200, kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         S.analyze(table200, outcomes=["y"], **kwargs)
