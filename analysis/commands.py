@@ -50,7 +50,7 @@ def _rules(p: argparse.ArgumentParser) -> None:
     """The behavioural split and the significance rule (analyze and refine use them; best does not)."""
     p.add_argument("--behavioural-quantile", type=float, default=0.75,
                    help="trials with the outcome at or above this quantile are behavioural (default 0.75)")
-    p.add_argument("--control", choices=("fwer", "fdr"), default="fwer",
+    p.add_argument("--control", default="fwer", metavar="{fwer,fdr}",
                    help="what the significance rule controls across parameters: fwer (family-wise error, "
                         "Westfall-Young step-down minP) or fdr (false discovery rate, Benjamini-Hochberg) "
                         "(default fwer)")
@@ -60,11 +60,12 @@ def _rules(p: argparse.ArgumentParser) -> None:
 
 def rules_of(args: argparse.Namespace) -> dict:
     """The rule arguments, checked before anything is read or written (one-line errors)."""
-    from .screening import check_rule
-
     if not 0 < args.behavioural_quantile < 1:
         raise AnalysisError(f"--behavioural-quantile {args.behavioural_quantile!r} must lie in (0, 1)")
-    check_rule(args.control, args.level)
+    if args.control not in ("fwer", "fdr"):
+        raise AnalysisError(f"--control {args.control!r}: expected fwer or fdr")
+    if not 0 < args.level < 1:
+        raise AnalysisError(f"--level {args.level!r} must lie in (0, 1)")
     return dict(behavioural_quantile=args.behavioural_quantile, control=args.control, level=args.level)
 
 
@@ -194,7 +195,7 @@ def analyze_command(args: argparse.Namespace) -> int:
     path = write_report(table, out, params=args.params, outcomes=args.outcomes, scales=scales, **rules,
                         seed=args.seed,
                         importance_methods=() if args.no_importance else importance.METHODS,
-                        title=f"Sensitivity report: {args.study or Path(args.table).name}")
+                        title=f"Sensitivity report: {args.study or Path(args.table).name}", study=args.study)
     print(f"wrote {path} (with sensitivity.csv, importance.csv and figures in {path.parent})")
     return 0
 

@@ -64,6 +64,10 @@ def _set_axis_scale(ax, scale: str, values: pd.Series) -> None:
     if not ok.get(axis, True):
         return
     ax.set_xscale(axis)
+    if axis == "logit":  # a_t near 1: a few major ticks, no minor labels, slanted so they never overlap
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.tick_params(axis="x", labelrotation=35, labelsize="small")
     if axis == "log" and values.max() / values.min() < 100:  # under two decades: 1-2-5 steps, not 2x10^-1...
         ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
@@ -91,11 +95,17 @@ def scatter_fit(data: pd.DataFrame, param: str, outcome: str, *, alpha: float = 
     return points, band
 
 
-def sensitivity_bars(sens: pd.DataFrame, outcome: str, measures=("prcc", "ks_stat")) -> pd.DataFrame:
-    """Bar data for one outcome: parameter, measure, value, significant, in ranking order."""
+#: The bars of the ranked sensitivity chart and their legend labels.
+BAR_MEASURES = {"spearman_rho": "Spearman", "prcc": "PRCC", "ks_stat": "KS statistic"}
+
+
+def sensitivity_bars(sens: pd.DataFrame, outcome: str, measures=tuple(BAR_MEASURES)) -> pd.DataFrame:
+    """Bar data for one outcome: parameter, measure, value, significant, in ranking order (rank 1 first).
+    A measure that could not be computed for any parameter (PRCC with too few trials) is left out."""
     rows = sens.loc[sens["outcome"] == outcome].sort_values("rank")
     if rows.empty:
         raise AnalysisError(f"no sensitivity rows for outcome {outcome}")
+    measures = [m for m in measures if rows[m].notna().any()]
     tidy = rows.melt(id_vars=["parameter", "rank", "significant"], value_vars=list(measures),
                      var_name="measure", value_name="value")
     order = {p: i for i, p in enumerate(rows["parameter"])}
@@ -189,24 +199,29 @@ def render_conditional_cdfs(data: pd.DataFrame, params, outcome: str, path, *,
 
 
 def render_sensitivity_bars(bars: pd.DataFrame, outcome: str, path) -> Path:
-    """Grouped horizontal bars (:func:`sensitivity_bars`), most influential on top; '*' = significant."""
+    """Grouped horizontal bars (:func:`sensitivity_bars`), rank 1 on top; significant parameters' labels
+    in bold with a '*', as the legend says."""
     params = list(dict.fromkeys(bars["parameter"]))
     measures = list(dict.fromkeys(bars["measure"]))
-    fig = Figure(figsize=(6, 0.45 * len(params) * len(measures) + 1.2), layout="constrained")
+    fig = Figure(figsize=(6.4, 0.3 * len(params) * len(measures) + 1.4), layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.subplots()
     height = 0.8 / len(measures)
-    y = np.arange(len(params))[::-1]
+    y = np.arange(len(params))[::-1]                                  # rank 1 at the top
     for i, m in enumerate(measures):
         values = bars.loc[bars["measure"] == m].set_index("parameter").loc[params, "value"]
         ax.barh(y + (len(measures) - 1 - i) * height - 0.4 + height / 2, values.to_numpy(float),
-                height=height, color=f"C{i}", label=m)
+                height=height, color=f"C{i}", label=BAR_MEASURES.get(m, m))
     significant = bars.drop_duplicates("parameter").set_index("parameter").loc[params, "significant"]
     ax.set_yticks(y, [f"{p} *" if s else p for p, s in zip(params, significant)])
+    for label, s in zip(ax.get_yticklabels(), significant):
+        label.set_fontweight("bold" if s else "normal")
     ax.axvline(0, color="k", lw=0.8)
-    ax.set_xlabel("value (* = significant)")
-    ax.set_title(f"Sensitivity of {outcome}, ranked")
-    ax.legend(fontsize="small")
+    ax.set_xlabel("value")
+    ax.set_title(f"Sensitivity of {outcome}, in rank order")
+    if significant.any():
+        ax.plot([], [], " ", label="* bold: significant")
+    ax.legend(fontsize="small", loc="lower right")
     return _save(fig, path)
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import cdf, importance, plots, screening, sensitivity
+from . import cdf, importance, plots, screening, sensitivity, stability
 from .markdown import markdown_table, value_text
 from .refine import best_trial, trial_label
 from .table import Prepared, prepare
@@ -98,8 +98,26 @@ def _tendency(s: pd.Series, outcome: str) -> str:
     return f"higher values tend to {'raise' if r > 0 else 'lower'} {outcome}"
 
 
-def answer(sens: pd.DataFrame, table: pd.DataFrame, outcome: str) -> list[str]:
-    """The answer paragraph of one outcome, as Markdown lines."""
+def stability_lines(stab, n: int, k: int, rules: dict, study: str | None, strongest: float) -> list[str]:
+    """Whether the replicates rank the parameters alike (analysis.stability); with one replicate, the
+    ``extend`` command that buys the power to see the strongest signal (``strongest``: its |rho|)."""
+    if stab is not None:
+        m = len(stab.rankings)
+        verdict = ("**stable**: the replicates rank the parameters alike" if stab.stable else
+                   "**not stable**: the replicates rank the parameters differently; trust the order only "
+                   "where the evidence above is strong")
+        return [f"**Ranking stability.** Over {m} replicates the ranking is {verdict} "
+                f"(TDCC {stab.tdcc:.2f}, p {_p(stab.p)}; Iman & Conover 1987)."]
+    target = strongest if 0.05 < strongest < screening.detectable_correlation(n, k, rules["level"]) else         screening.detectable_correlation(n, k, rules["level"]) / 2
+    more = max(screening.trials_needed(target, k, rules["level"]) - n, 1)
+    name = study or "NAME"
+    return [f"**Ranking stability** is not measured: one replicate. To see an effect of |rho| {target:.2f} "
+            f"with 80% probability and test whether the ranking holds, add an independent replicate: "
+            f"`dcsomrl-study extend --study {name} --n {more}`."]
+
+
+def answer(sens: pd.DataFrame, table: pd.DataFrame, outcome: str, stab=None, study: str | None = None) -> list[str]:
+    """The answer paragraph of one outcome, as Markdown lines (``stab``: analysis.stability.Stability)."""
     rules = sens.attrs["rules"]
     rows = sens.loc[sens["outcome"] == outcome].sort_values("rank")
     cats = sensitivity.categorical_table(sens)
@@ -123,8 +141,9 @@ def answer(sens: pd.DataFrame, table: pd.DataFrame, outcome: str) -> list[str]:
         rho = screening.detectable_correlation(n, k, rules["level"])
         lines.append(f"**No parameter has a detectable effect** on {outcome} at this size (n = {n} trials): "
                      f"an effect weaker than |rho| {rho:.2f} goes unseen more than one time in five.")
-    lines += [""] + power_lines(n, k, rules)
     hints = non.loc[non["p_param"] < HINT_P].head(3)
+    strongest = float(hints["spearman_rho"].abs().max()) if len(hints) else 0.0
+    lines += [""] + power_lines(n, k, rules) + [""] + stability_lines(stab, n, k, rules, study, strongest)
     idle_cats = cats.loc[~cats["significant"].astype(bool)]
     cat_hints = idle_cats.loc[idle_cats["p_param"].astype(float) < HINT_P]
     if len(hints) or len(cat_hints):
@@ -186,6 +205,20 @@ def _trial_counts(prep: Prepared) -> str:
     return text + "."
 
 
+#: What write_report writes; an earlier report's files of these names are removed first.
+OWN_FILES = ("report.md", "sensitivity.csv", "importance.csv", "categorical.csv", "scatter_*.png", "ecdf_*.png",
+             "mcf_*.png", "sensitivity_*.png", "choices_*.png")
+
+
+def clear_previous(out_dir: Path) -> list[Path]:
+    """Remove an earlier report's own files from ``out_dir`` (never anything else), so that no stale
+    figure stands beside the new report. Returns what was removed."""
+    removed = [f for pattern in OWN_FILES for f in out_dir.glob(pattern) if f.is_file()]
+    for f in removed:
+        f.unlink()
+    return removed
+
+
 def write_figures(prep: Prepared, sens: pd.DataFrame, out_dir: Path, *,
                   behavioural_quantile: float = 0.75,
                   scales: dict[str, str] | None = None) -> dict[str, list[tuple[Path, str]]]:
@@ -215,24 +248,27 @@ def write_figures(prep: Prepared, sens: pd.DataFrame, out_dir: Path, *,
 def write_report(table: pd.DataFrame, out_dir, params=None, outcomes=("nmi", "purity"), *,
                  behavioural_quantile: float = 0.75, control: str = "fwer", level: float = 0.05, seed: int = 0,
                  importance_methods=importance.METHODS, title: str = "Sensitivity report",
-                 scales: dict[str, str] | None = None) -> Path:
+                 scales: dict[str, str] | None = None, study: str | None = None) -> Path:
     """Analyse ``table`` and write the report, tables and figures into ``out_dir``; returns report.md's path.
 
     ``scales``: each parameter's sampling scale (``{"lr": "log", "a_t": "log1m"}``,
     from the study's space), used for the figures' x-axes; missing ones are linear.
 
-    ``control`` and ``level``: the significance rule (analysis.screening).
+    ``control`` and ``level``: the significance rule (analysis.screening). ``study``: the study's
+    name, for the commands the report offers. With two or more replicates (a ``replicate`` column),
+    the ranking's stability across them is measured (analysis.stability).
     ``importance_methods``: the cross-checks to run (empty: none); ``seed``
     seeds them and the permutations, and is recorded (the Rules section, importance.csv's ``seed``
     column). Degenerate tables raise :class:`~analysis.errors.AnalysisError`.
     """
     prep = prepare(table, params, outcomes)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     sens = sensitivity.analyze(prep, behavioural_quantile=behavioural_quantile, control=control, level=level,
                                seed=seed)
     imp = (importance.analyze(prep, methods=importance_methods, seed=seed) if importance_methods
            else pd.DataFrame(columns=importance.COLUMNS))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    clear_previous(out_dir)
     sens.to_csv(out_dir / "sensitivity.csv", index=False)
     imp.to_csv(out_dir / "importance.csv", index=False)
     sensitivity.categorical_table(sens).to_csv(out_dir / "categorical.csv", index=False)
@@ -240,7 +276,9 @@ def write_report(table: pd.DataFrame, out_dir, params=None, outcomes=("nmi", "pu
 
     lines = [f"# {title}", "", "## Answer", "", "Trials: " + _trial_counts(prep), ""]
     for o in prep.outcomes:
-        lines += answer(sens, table, o)
+        stab = stability.ranking_stability(table, prep.params, o, behavioural_quantile=behavioural_quantile,
+                                           control=control, level=level, seed=seed, n_permutations=499)
+        lines += answer(sens, table, o, stab, study)
     notes = [n for n in sens.attrs.get("notes", []) if not n.startswith("used COMPLETE")]  # in "Trials:"
     if notes:
         lines += ["Notes:", *[f"- {n}" for n in notes], ""]

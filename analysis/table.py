@@ -14,7 +14,8 @@ per trial: parameter columns (``a_t``, ``lr``, ...), outcome columns
 * a non-finite outcome (NaN, inf) is dropped *for that outcome only*
   (counted in ``counts["nan_outcomes"]``);
 * a non-numeric parameter (e.g. the categorical ``repel``) is kept apart, in
-  ``Prepared.categorical``, for :mod:`analysis.categorical`;
+  ``Prepared.categorical``, for :mod:`analysis.categorical`; a column of
+  numbers with some text cells is an error naming the column and the row;
 * a constant parameter (a value the space fixed) is dropped with a note;
 * a constant outcome is dropped with a note.
 
@@ -38,7 +39,7 @@ KNOWN_OUTCOMES = ("nmi", "purity", "n_nodes", "value")
 
 #: Metadata columns (never taken for parameters).
 METADATA = frozenset({
-    "number", "trial", "trial_id", "design_index", "retry_of", "state", "status", "seed", "device",
+    "number", "trial", "trial_id", "design_index", "replicate", "retry_of", "state", "status", "seed", "device",
     "host", "worker",
     "seconds", "duration", "reason", "dataset", "model", "study", "run_dir", "out_dir",
     "datetime_start", "datetime_complete", "started", "finished", "attempt", "retries",
@@ -125,6 +126,17 @@ def complete_only(table: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
     return table.loc[state == "COMPLETE"], counts
 
 
+def _refuse_mixed(data: pd.DataFrame, p: str, numbers: pd.Series) -> None:
+    """A column of numbers with a few text cells is a typo, not a categorical parameter: one error
+    naming the column and the first such row (its trial number where the table has one)."""
+    text = data[p].notna() & numbers.isna()
+    if text.any() and numbers.notna().any():
+        row = text.idxmax()
+        where = f"trial {data.loc[row, 'number']}" if "number" in data.columns else f"row {row}"
+        raise AnalysisError(f"parameter column {p}: {where} holds {data.loc[row, p]!r}, not a number, "
+                            f"while {int(numbers.notna().sum())} other value(s) are numbers; fix the table")
+
+
 def prepare(table: pd.DataFrame, params=None, outcomes=("nmi", "purity")) -> Prepared:
     """Clean a trial table by the rules in this module's docstring.
 
@@ -164,6 +176,7 @@ def prepare(table: pd.DataFrame, params=None, outcomes=("nmi", "purity")) -> Pre
         col = data[p]
         if not pd.api.types.is_numeric_dtype(col):  # numbers stored as text (a CSV) still count
             numbers = pd.to_numeric(col, errors="coerce")
+            _refuse_mixed(data, p, numbers)
             col = numbers if numbers.notna().sum() == col.notna().sum() else col
         if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
             choices.append(p)  # categorical: compared across its choices (analysis.categorical)

@@ -1,7 +1,7 @@
 """``dcsomrl-study``: the one command-line entry point, with subcommands.
 
     train     one trial (model layer)               this file
-    lhs, worker, status, export                     studies/commands.py
+    lhs, extend, worker, status, export             studies/commands.py
     analyze, refine, best, final                    analysis/commands.py
     inspect                                         analysis/inspect/
 

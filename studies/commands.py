@@ -67,7 +67,7 @@ def add_storage(p: argparse.ArgumentParser) -> None:
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    """Register ``lhs``, ``worker``, ``status`` and ``export``."""
+    """Register ``lhs``, ``extend``, ``worker``, ``status`` and ``export``."""
     p = sub.add_parser("lhs", help="run a Latin Hypercube study (create, enqueue once, train in parallel)",
                        description="Draw an N-point Latin Hypercube design over a parameter space, enqueue it "
                                    "once in an Optuna study and train one model per point on every device "
@@ -88,6 +88,24 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add_results(p, "results folder; the study writes <results>/<study>/ (default: results)")
     p.add_argument("--trial-fn", default=None, help=argparse.SUPPRESS)  # module:function (tests)
     p.set_defaults(func=lhs_command)
+
+    p = sub.add_parser("extend", help="add an independent LHS replicate of K points to a study and train it",
+                       description="Draw K more points over the study's own space with a new design seed (an "
+                                   "independent Latin Hypercube replicate, Iman 1981), enqueue them in the "
+                                   "study and train them like lhs. Each trial records its replicate; analyze "
+                                   "pools the replicates and measures the stability of the parameter ranking "
+                                   "across them (TDCC). Re-running the same command resumes it.")
+    p.add_argument("--study", required=True, help="the study to extend")
+    p.add_argument("--n", type=int, required=True, help="points of the new replicate")
+    p.add_argument("--seed", type=int, default=None,
+                   help="design seed of the replicate (default: resume the last replicate while it has "
+                        "unfinished points, else a new one with the study's seed + its number)")
+    p.add_argument("--devices", default="auto", help="auto (every GPU, else the CPU), cpu, or cuda:0,cuda:1,...")
+    p.add_argument("--workers-per-device", type=int, default=1, help="worker processes per device")
+    add_storage(p)
+    p.add_argument("--data-dir", default=None, help="data directory (default: DCSOMRL_DATA or ~/.cache/dcsomrl)")
+    add_results(p, "results folder; the study lives in <results>/<study>/ (default: results)")
+    p.set_defaults(func=extend_command)
 
     p = sub.add_parser("worker", help="join a study from any machine and train its waiting trials",
                        description="Take waiting trials of a study until none remain.")
@@ -132,6 +150,51 @@ def check_study_name(name: str) -> str:
     return name
 
 
+def default_replicate_seed(study) -> int:
+    """Without --seed: the last replicate's seed while some of its points are unfinished (an interrupted
+    ``extend`` resumes), else a new one: the study's seed + the new replicate's number."""
+    from studies import study as sy
+
+    known = sy.replicates(study)
+    if known:
+        last = known[-1]
+        status = sy.design_status(study.get_trials(deepcopy=False))
+        span = range(last["first_index"], last["first_index"] + last["n"])
+        if any(i not in status or status[i].state.name != "COMPLETE" for i in span):
+            return int(last["seed"])
+    return int(study.user_attrs["design"]["seed"]) + len(known) + 1
+
+
+def extend_command(args: argparse.Namespace) -> int:
+    """``dcsomrl-study extend``: add a replicate (resumable) and drain the study's queue like lhs."""
+    from studies import export, launch
+    from studies import storage as st
+    from studies import study as sy
+    from studies.design import sample
+
+    st.quiet_optuna()
+    if args.n < 1:
+        raise StudyError(f"--n must be >= 1, got {args.n}")
+    if args.seed is not None and args.seed < 0:
+        raise StudyError(f"--seed must be >= 0, got {args.seed}")
+    url = st.resolve_url(args.storage, args.study, args.results)
+    study = sy.load(st.open_storage(url, create=False), args.study)
+    design = study.user_attrs["design"]
+    slots = launch.plan_slots(args.devices, args.workers_per_device)
+    space = sy.design_space(design)
+    seed = default_replicate_seed(study) if args.seed is None else args.seed
+    record = sy.add_replicate(study, sample(space, args.n, seed, design.get("optimization")).to_dict("records"),
+                              seed)
+    points = sample(space, design["n"], design["seed"], design.get("optimization")).to_dict("records")
+    label = (f"replicate {record['replicate']}: {record['n']} points with design seed {seed}, "
+             f"{sy.total_points(study)} in all")
+    study, exit_code = run_study(args.study, url, design, points, slots=slots, out=args.results,
+                                 data_dir=args.data_dir, label=label)
+    trials = study.get_trials(deepcopy=False)
+    print_summary(export.study_table(study, trials), sy.count_points(trials, sy.total_points(study)), top=5)
+    return exit_code
+
+
 def lhs_command(args: argparse.Namespace) -> int:
     """``dcsomrl-study lhs``: create (or resume) the study, run local workers, show the best trials.
 
@@ -156,6 +219,9 @@ def lhs_command(args: argparse.Namespace) -> int:
     space = resolve_space(args.space, dataset)
     if args.epochs is not None:
         space = space.with_fixed(epochs=check("epochs", args.epochs))
+    if not space.varying:
+        raise StudyError(f"space {space.name!r} varies no parameter: an LHS over it would train one setting "
+                         f"{args.n} times; vary one, or run fixed values over seeds with {PROG} final")
     optimization = None if args.optimization == "none" else args.optimization
     space_label = pathlib.Path(args.space).stem if is_space_file(args.space) else args.space
     name = check_study_name(args.study or default_study_name(dataset, space_label, args.n, args.seed, args.epochs))
@@ -199,7 +265,7 @@ def run_study(name: str, url: str, design: dict, points: list[dict], *, slots, o
     lost = sy.recover(study, storage)
     if lost:
         print(f"re-enqueued {len(lost)} trial(s) whose worker was lost: {', '.join(map(str, lost))}", flush=True)
-    c = sy.count_points(study.get_trials(deepcopy=False), design["n"])
+    c = sy.count_points(study.get_trials(deepcopy=False), sy.total_points(study))
     if c["waiting"]:
         devices = sorted({s.label for s in slots})
         used = min(len(slots), c["waiting"])
@@ -355,7 +421,10 @@ def status_command(args: argparse.Namespace) -> int:
               f"{w.get('host', '?')} {t.user_attrs.get('device', '')} pid {w.get('pid', '?')} for {age}{flag}")
     for _, r in table[table["state"].isin(["FAIL", "PRUNED"])].iterrows():
         print(f"  {r['state'].lower()}: trial {r['number']} (point {r['design_index']}): {r['reason']}")
-    print_summary(table, sy.count_points(trials, d["n"]), args.top)
+    for r in sy.replicates(study):
+        print(f"replicate {r['replicate']}: {r['n']} points, design seed {r['seed']} "
+              f"(points {r['first_index']}..{r['first_index'] + r['n'] - 1})")
+    print_summary(table, sy.count_points(trials, sy.total_points(study)), args.top)
     return 0
 
 

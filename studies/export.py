@@ -5,7 +5,8 @@
 =================  ==========================================================
 number             Optuna trial number (also the run directory's name)
 state              COMPLETE, FAIL, PRUNED (a skipped duplicate), RUNNING, WAITING
-design_index       the design point (0 .. n-1); a retried point has several rows
+design_index       the design point (0 .. n-1, replicates continue); a retried point has several rows
+replicate          0 for the study's own design, r for the r-th replicate added by ``extend``
 <parameters>       one column per parameter of the study's space, space order
 nmi, purity        outcomes on the test set (NMI is the trial's Optuna value)
 n_nodes            active nodes at the end
@@ -66,7 +67,8 @@ def study_table(study: optuna.Study, trials: list[FrozenTrial] | None = None) ->
         history = t.system_attrs.get("retry_history") or []
         before = [n for n in (t.system_attrs.get("requeued_from"), history[-1] if history else None) if n is not None]
         retry_of = max(before) if before else None  # the latest trial this one re-runs
-        row = {"number": t.number, "state": t.state.name, "design_index": ua.get("design_index")}
+        row = {"number": t.number, "state": t.state.name, "design_index": ua.get("design_index"),
+               "replicate": ua.get("replicate", 0)}
         row.update({p: values.get(p) for p in params})
         row.update({
             "nmi": t.value if t.state == TrialState.COMPLETE else None,
@@ -76,12 +78,12 @@ def study_table(study: optuna.Study, trials: list[FrozenTrial] | None = None) ->
             "datetime_start": t.datetime_start, "datetime_complete": t.datetime_complete,
         })
         rows.append(row)
-    columns = ["number", "state", "design_index", *params, *OUTCOMES, "seed", "device", "host", "reason",
+    columns = ["number", "state", "design_index", "replicate", *params, *OUTCOMES, "seed", "device", "host", "reason",
                "retry_of", "run_dir", "datetime_start", "datetime_complete"]
     table = pd.DataFrame(rows, columns=columns)
     for col in ("nmi", "purity", "seconds"):
         table[col] = pd.to_numeric(table[col], errors="coerce")
-    for col in ("design_index", "n_nodes", "seed", "retry_of"):
+    for col in ("design_index", "replicate", "n_nodes", "seed", "retry_of"):
         table[col] = pd.array(table[col], dtype="Int64")
     table.attrs.update(params=params, outcomes=list(OUTCOMES[:3]), design=design, study=study.study_name)
     return table

@@ -186,7 +186,7 @@ def supervise(study: optuna.Study, storage: optuna.storages.BaseStorage, slots: 
     budget = 2 * len(slots) + 2 if max_restarts is None else max_restarts
     messages: list[str] = []
     procs: dict[int, subprocess.Popen] = {}
-    n = study.user_attrs["design"]["n"]
+    n = sy.total_points(study)
 
     def counts() -> dict[str, int]:  # one read of the trials per poll
         return sy.count_points(study.get_trials(deepcopy=False), n)

@@ -16,6 +16,12 @@
   see :func:`process_identity`), anywhere by RDB heartbeats.
 - :func:`count_points` (of trials already read) and :func:`counts` (of a study)
   summarize a study per design point.
+- **Replicates** (Iman's replicated LHS): :func:`add_replicate` extends a study
+  by an independent LHS of K more points over the same space, with its own
+  design seed. Its points continue the design indices (so their training seeds
+  differ from every earlier point's) and each of its trials records
+  ``replicate`` (the original design is replicate 0). The study attribute
+  ``"replicates"`` lists them; :func:`total_points` counts every point.
 """
 from __future__ import annotations
 
@@ -131,6 +137,42 @@ def create_or_resume(storage: optuna.storages.BaseStorage, name: str, design: di
     if not study.user_attrs.get("enqueued"):
         study.set_user_attr("enqueued", True)
     return study, created
+
+
+def replicates(study: optuna.Study) -> list[dict[str, Any]]:
+    """The replicates added to a study: [{"replicate": r, "seed": s, "n": k, "first_index": i}, ...]."""
+    return list(study.user_attrs.get("replicates", []))
+
+
+def total_points(study: optuna.Study) -> int:
+    """Design points of the study and of every replicate added to it."""
+    return int(study.user_attrs["design"]["n"]) + sum(int(r["n"]) for r in replicates(study))
+
+
+def add_replicate(study: optuna.Study, points: list[dict[str, Any]], seed: int) -> dict[str, Any]:
+    """Enqueue ``points`` (an LHS drawn with design seed ``seed``) as a replicate of the study; resumable.
+
+    The same (seed, n) again resumes that replicate (enqueueing only its points that never were), so an
+    interrupted ``extend`` can be re-run. Returns the replicate's record.
+    """
+    design, known = study.user_attrs["design"], replicates(study)
+    if int(seed) == int(design["seed"]):
+        raise StudyError(f"--seed {seed} is the study's own design seed; a replicate needs another one")
+    record = next((r for r in known if r["seed"] == int(seed)), None)
+    if record is not None and record["n"] != len(points):
+        raise StudyError(f"replicate {record['replicate']} of study {study.study_name!r} has seed {seed} with "
+                         f"{record['n']} points, not {len(points)}; give another --seed for a new replicate")
+    if record is None:
+        record = {"replicate": len(known) + 1, "seed": int(seed), "n": len(points),
+                  "first_index": total_points(study)}
+        study.set_user_attr("replicates", known + [record])
+    existing = {t.user_attrs.get("design_index") for t in study.get_trials(deepcopy=False)}
+    for offset, params in enumerate(points):
+        index = record["first_index"] + offset
+        if index not in existing:
+            study.enqueue_trial(params, user_attrs={"design_index": index, "seed": point_seed(design, index),
+                                                    "replicate": record["replicate"]})
+    return record
 
 
 def load(storage: optuna.storages.BaseStorage, name: str) -> optuna.Study:
@@ -272,5 +314,5 @@ def count_points(trials: list[FrozenTrial], n: int) -> dict[str, int]:
 
 
 def counts(study: optuna.Study) -> dict[str, int]:
-    """:func:`count_points` of a study (reads its trials and its design once)."""
-    return count_points(study.get_trials(deepcopy=False), study.user_attrs["design"]["n"])
+    """:func:`count_points` of a study and its replicates (reads its trials once)."""
+    return count_points(study.get_trials(deepcopy=False), total_points(study))

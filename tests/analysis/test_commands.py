@@ -129,3 +129,26 @@ def test_registering_the_commands_loads_no_heavy_library():
             "print(sorted(m for m in ('pandas', 'numpy', 'torch', 'optuna', 'matplotlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("flags", [["--behavioural-quantile", "1.5"], ["--level", "0"], ["--control", "holm"]])
+def test_a_refused_flag_leaves_no_folder_behind(tmp_path, capsys, flags):
+    path = tmp_path / "trials.csv"
+    synthetic_table(20, 0).rename(columns={"y": "nmi"}).to_csv(path, index=False)
+    out = tmp_path / "never"
+    assert main(["analyze", "--table", str(path), "--outcomes", "nmi", "--out", str(out), *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dcsomrl-study: ") and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_a_text_cell_in_a_csv_is_named_not_turned_into_choices(tmp_path, capsys):
+    t = synthetic_table(20, 0).rename(columns={"y": "nmi"})
+    t["lin"] = t["lin"].astype(object)
+    t.loc[3, "lin"] = "abc"
+    path = tmp_path / "trials.csv"
+    t.to_csv(path, index=False)
+    assert main(["analyze", "--table", str(path), "--outcomes", "nmi", "--no-importance"]) == 2
+    err = capsys.readouterr().err
+    assert "parameter column lin: trial 3 holds 'abc'" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "trials-analysis").exists()

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
 from analysis import cdf, plots
+from analysis import sensitivity as S
+from analysis.testfunctions import synthetic_table
 from analysis.errors import AnalysisError
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -41,7 +44,9 @@ def test_sensitivity_bars_follow_the_ranking(sens200):
     bars = plots.sensitivity_bars(sens200, "y")
     order = list(dict.fromkeys(bars["parameter"]))
     assert order == sens200.sort_values("rank")["parameter"].tolist()
-    assert set(bars["measure"]) == {"prcc", "ks_stat"}
+    assert set(bars["measure"]) == {"spearman_rho", "prcc", "ks_stat"}
+    few = plots.sensitivity_bars(S.analyze(synthetic_table(7, 0), outcomes=["y"]), "y")
+    assert set(few["measure"]) == {"spearman_rho", "ks_stat"}  # PRCC not computed: not drawn, not in a legend
     lin = bars[(bars.parameter == "lin") & (bars.measure == "prcc")]["value"].item()
     assert lin == pytest.approx(sens200.set_index("parameter").loc["lin", "prcc"])
     with pytest.raises(AnalysisError):

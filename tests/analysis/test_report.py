@@ -106,3 +106,32 @@ def test_a_strong_but_uncorrected_signal_is_named_with_its_direction(tmp_path):
     for p in NON_INFLUENTIAL:
         assert f"- {p}:" not in signals
     assert "lin (adjusted p" not in y  # named once, among the signals
+
+
+def test_a_second_report_replaces_its_own_files_and_leaves_no_stale_figure(tmp_path):
+    from analysis.testfunctions import synthetic_table
+    t = synthetic_table(40, 0).assign(form=lambda d: np.where(d["lin"] > 0.5, "a", "b"))
+    write_report(t, tmp_path, outcomes=("y",), importance_methods=())
+    assert (tmp_path / "choices_y.png").exists()
+    (tmp_path / "notes.txt").write_text("mine")
+    write_report(t.drop(columns="form"), tmp_path, outcomes=("y",), importance_methods=())
+    assert not (tmp_path / "choices_y.png").exists()          # the categorical parameter is gone
+    assert (tmp_path / "notes.txt").read_text() == "mine"     # not ours: kept
+    assert "form" not in (tmp_path / "report.md").read_text()
+
+
+def test_a_one_trial_behavioural_range_is_not_printed_as_a_range(tmp_path):
+    from analysis.report import _range_text
+    one = pd.Series(dict(parameter="lr", behavioural_low=0.1, behavioural_high=0.1, n_behavioural=1))
+    assert _range_text(one) == "lr = 0.1 (one value: not a range)"
+    two = one.copy()
+    two["behavioural_high"], two["n_behavioural"] = 0.2, 2
+    assert _range_text(two) == "lr in [0.1, 0.2]"
+
+
+def test_too_few_trials_says_so_and_how_many_are_needed(tmp_path):
+    from analysis.testfunctions import synthetic_table
+    text = write_report(synthetic_table(7, 0), tmp_path, outcomes=("y",), importance_methods=()).read_text()
+    y = text[text.index("### y\n"):text.index("**How sure.**")]
+    assert "**Too few trials** to answer for y: n = 7 for 6 numeric parameters" in y
+    assert "No parameter has a detectable effect" not in y and "needs about " in y

@@ -110,3 +110,16 @@ def test_unknown_parameter_and_constant_parameters_raise():
     t = small()
     with pytest.raises(AnalysisError, match="no parameter varies"):
         prepare(t.assign(lin=1.0), params="lin")
+
+
+def test_a_text_cell_in_a_numeric_parameter_column_is_an_error_naming_column_and_trial():
+    from analysis.table import prepare
+    from analysis.testfunctions import synthetic_table
+
+    t = synthetic_table(30, 0)
+    t["lin"] = t["lin"].astype(object)
+    t.loc[5, "lin"] = "abc"
+    with pytest.raises(AnalysisError) as info:
+        prepare(t, outcomes=["y"])
+    msg = str(info.value)
+    assert "parameter column lin: trial 5 holds 'abc', not a number" in msg and "\n" not in msg

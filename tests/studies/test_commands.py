@@ -107,6 +107,14 @@ def test_lhs_refuses_bad_input_before_creating_the_study(tmp_path, capsys, datas
     assert not (tmp_path / "bad").exists()
 
 
+def test_lhs_refuses_a_space_that_varies_nothing(tmp_path, capsys):
+    argv = ["lhs", "--n", "3", "--dataset", "digits", "--space", "best", "--devices", "cpu", "--study", "fixed",
+            "--results", str(tmp_path), "--trial-fn", FAKE]
+    assert main(argv) == 2
+    assert "space 'digits-best' varies no parameter" in one_line_error(capsys)
+    assert not (tmp_path / "fixed").exists()
+
+
 def test_lhs_records_the_canonical_dataset_name(tmp_path, capsys):
     argv = ["lhs", "--n", "1", "--dataset", "Digits", "--space", "adjusted", "--devices", "cpu",
             "--results", str(tmp_path), "--trial-fn", FAKE]
