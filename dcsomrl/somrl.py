@@ -109,7 +109,21 @@ def _matmul_roundoff(dtype: torch.dtype) -> float:
     return torch.finfo(dtype).eps / 2
 
 
-def activation_bounds(x: torch.Tensor, c: torch.Tensor, w: torch.Tensor):
+class Nodes(NamedTuple):
+    """The K nodes as the activation needs them, computed once per step (:func:`nodes_of`)."""
+    c: torch.Tensor       # (K, m) centers
+    w: torch.Tensor       # (K, m) relevances
+    sw: torch.Tensor      # (K,) sum_i w_i, in order (:func:`ordered_sum`)
+    s2: torch.Tensor      # (K,) S2 = sum_i w_i c_i^2
+    rhs: torch.Tensor     # (K, 2m) [w, -2 w c]: D - S2 = [x^2, x] @ rhs^T
+
+
+def nodes_of(c: torch.Tensor, w: torch.Tensor) -> Nodes:
+    wc = w * c
+    return Nodes(c, w, ordered_sum(w), (wc * c).sum(1), torch.cat([w, -2 * wc], 1))
+
+
+def activation_bounds(x: torch.Tensor, nodes: Nodes):
     """(approx, err), both (B, K): |approx - activation(x, c, w)| <= err, elementwise, from one matrix product.
 
     D = S1 + S2 - 2 S3 with S1 = sum w x^2, S2 = sum w c^2, S3 = sum w x c, as
@@ -124,40 +138,36 @@ def activation_bounds(x: torch.Tensor, c: torch.Tensor, w: torch.Tensor):
     """
     m = x.shape[1]
     k = 8 * (2 * m + 4) * _matmul_roundoff(x.dtype)
-    wc = w * c                                                        # (K, m)
-    s2 = (wc * c).sum(1)                                              # (K,) S2
-    sw = ordered_sum(w)                                               # (K,)
     xx = x * x                                                        # (B, m)
-    dist = torch.addmm(s2, torch.cat([xx, x], 1), torch.cat([w, -2 * wc], 1).T)  # (B, K) ~ D
-    approx = sw / dist.clamp_(min=0).add_(sw + EPS)                   # (B, K)
-    err = (k * xx.amax(1) + 8 * torch.finfo(x.dtype).eps)[:, None] + k * s2 / sw  # (B, K)
+    dist = torch.addmm(nodes.s2, torch.cat([xx, x], 1), nodes.rhs.T)  # (B, K) ~ D
+    approx = nodes.sw / dist.clamp_(min=0).add_(nodes.sw + EPS)       # (B, K)
+    err = (k * xx.amax(1) + 8 * torch.finfo(x.dtype).eps)[:, None] + k * nodes.s2 / nodes.sw  # (B, K)
     return approx, err
 
 
-def activation_pairs(x: torch.Tensor, c: torch.Tensor, w: torch.Tensor, b: torch.Tensor, k: torch.Tensor):
+def activation_pairs(x: torch.Tensor, nodes: Nodes, b: torch.Tensor, k: torch.Tensor):
     """Exact act_k(x_b) for the P pairs (b, k) (the same values as :func:`activation`).   -> (P,)"""
-    wk = w[k]                                                         # (P, m)
-    return _act(ordered_sum(wk), weighted_distance(x[b], c[k], wk))
+    return _act(nodes.sw[k], weighted_distance(x[b], nodes.c[k], nodes.w[k]))
 
 
-def activation_where(x: torch.Tensor, c: torch.Tensor, w: torch.Tensor, need: torch.Tensor) -> torch.Tensor:
+def activation_where(x: torch.Tensor, nodes: Nodes, need: torch.Tensor) -> torch.Tensor:
     """Exact activations where ``need`` (B, K) is True, -inf elsewhere."""
     b, k = need.nonzero(as_tuple=True)                                # (P,) pairs
     out = torch.full(need.shape, -math.inf, dtype=x.dtype, device=x.device)
-    return out.index_put_((b, k), activation_pairs(x, c, w, b, k))
+    return out.index_put_((b, k), activation_pairs(x, nodes, b, k))
 
 
 # ------------------------------------------------------------- the steps
-def compete(x: torch.Tensor, c: torch.Tensor, w: torch.Tensor):
+def compete(x: torch.Tensor, nodes: Nodes):
     """Step 2, competition: win_i = argmax_j act_j(x_i), ties to the lowest index; a_i = act_win(x_i).
 
     Only the entries whose upper bound reaches the row's best lower bound can
     win or tie; they are computed exactly.   x: (B, m) -> win (B,) long, a (B,)
     """
-    approx, err = activation_bounds(x, c, w)                          # (B, K)
+    approx, err = activation_bounds(x, nodes)                         # (B, K)
     need = approx + err >= (approx - err).amax(dim=1, keepdim=True)  # (B, K), >= 1 per row
     b, k = need.nonzero(as_tuple=True)                                # (P,) pairs, row-major
-    a = activation_pairs(x, c, w, b, k)                               # (P,) exact
+    a = activation_pairs(x, nodes, b, k)                              # (P,) exact
     if b.numel() == x.shape[0]:                                       # one candidate per row: the winner
         return k, a
     exact = torch.full(need.shape, -math.inf, dtype=x.dtype, device=x.device).index_put_((b, k), a)
@@ -189,7 +199,7 @@ def group(x: torch.Tensor, win: torch.Tensor, high: torch.Tensor, K: int) -> Gro
                   sums[:, m:2 * m] / n_low.clamp(min=1)[:, None])
 
 
-def learning_rates(xg: torch.Tensor, gid: torch.Tensor, c: torch.Tensor, w: torch.Tensor,
+def learning_rates(xg: torch.Tensor, gid: torch.Tensor, nodes: Nodes,
                    lr: float, gamma: float, a_t: float) -> torch.Tensor:
     """Step 4, learning rates (section 3.5) of the G high groups for the K nodes.
 
@@ -200,9 +210,9 @@ def learning_rates(xg: torch.Tensor, gid: torch.Tensor, c: torch.Tensor, w: torc
 
     xg: (G, m) group inputs, gid: (G,) their winners -> eta (G, K)
     """
-    G, K, dev = xg.shape[0], c.shape[0], xg.device
-    approx, err = activation_bounds(xg, c, w)
-    ag = activation_where(xg, c, w, approx + err >= a_t)             # (G, K) exact where it can reach a_t
+    G, K, dev = xg.shape[0], nodes.c.shape[0], xg.device
+    approx, err = activation_bounds(xg, nodes)
+    ag = activation_where(xg, nodes, approx + err >= a_t)            # (G, K) exact where it can reach a_t
     own = torch.zeros(G, K, dtype=torch.bool, device=dev).scatter_(1, gid[:, None], True)
     neighbour = (ag >= a_t) & ~own                                    # (G, K)
     eta = own.to(xg.dtype) * lr
@@ -327,7 +337,8 @@ class SOMRL(nn.Module):
         """LongTensor (B,): the winning slot of each row (no update)."""
         x = self._check_input(x)
         idx, c, w = self._active_nodes()
-        return torch.cat([idx[compete(xb, c, w)[0]] for xb in x.split(chunk)])
+        nodes = nodes_of(c, w)
+        return torch.cat([idx[compete(xb, nodes)[0]] for xb in x.split(chunk)])
 
     # ------------------------------------------------------------------ update
     @torch.no_grad()
@@ -342,12 +353,13 @@ class SOMRL(nn.Module):
         if idx.numel() == 0:
             return self._first_node(x)                                # 1. empty map
         c, w, d = self.centers[idx], self.relevances[idx], self.distances[idx]  # (K, m)
-        win, a = compete(x, c, w)                                     # 2. competition
+        nodes = nodes_of(c, w)
+        win, a = compete(x, nodes)                                    # 2. competition
         g = group(x, win, a >= self.a_t, idx.numel())                 # 3. groups
         gid = (g.n_high > 0).nonzero().squeeze(1)                     # (G,) nodes with a high group
         if gid.numel() > 0:
             xg = g.high_mean[gid]                                     # (G, m) high-group inputs
-            eta = learning_rates(xg, gid, c, w, self.lr, self.gamma, self.a_t)  # 4. learning rates
+            eta = learning_rates(xg, gid, nodes, self.lr, self.gamma, self.a_t)  # 4. learning rates
             new = node_update(c, w, d, eta, xg, self.beta, self.s, self.rho, self.repel)  # 5. node update
             self.centers[idx], self.relevances[idx], self.distances[idx] = new
         inserted = self._insert(g.low_mean[g.n_low > 0])              # 6. insertion
@@ -392,5 +404,5 @@ class SOMRL(nn.Module):
         zd = self._check_input(z.detach(), "z") if validate else z.detach().to(self.centers.dtype)
         _, c, w = self._active_nodes()
         c, w = c.detach(), w.detach()                                 # (K, m): no gradient into the map
-        win, _ = compete(zd, c, w)                                    # (B,) ties to the lowest slot
+        win, _ = compete(zd, nodes_of(c, w))                          # (B,) ties to the lowest slot
         return (w[win] * (z.to(c.dtype) - c[win]) ** 2).sum(1).mean()

@@ -666,3 +666,20 @@ def test_radial_repel_uses_the_node_distance_to_the_map_center():
     assert torch.equal(out[1], torch.zeros(2, dtype=torch.float64))
     sym = repel(v, "symmetric")                               # per dimension: 0.4 of 0.3, 0.2 of 0.4
     torch.testing.assert_close(sym[1], torch.tensor([0.3 * 0.4, 0.4 * 0.2], dtype=torch.float64))
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("spread", [0.3, 1e-3, 1e-8])
+def test_the_matrix_product_screen_brackets_the_exact_activation(dtype, spread):
+    """|approx - exact| <= err for every entry, also where nodes crowd and x sits on a center."""
+    from dcsomrl.somrl import activation, activation_bounds, nodes_of
+    g = torch.Generator().manual_seed(int(spread * 1e9) % 1000)
+    base = torch.rand(22, generator=g, dtype=torch.float64)
+    c = (base + spread * torch.randn(150, 22, generator=g, dtype=torch.float64)).to(dtype)
+    w = torch.rand(150, 22, generator=g, dtype=torch.float64).to(dtype)
+    x = torch.cat([c[:50].clamp(0, 1), (base + spread * torch.randn(206, 22, generator=g, dtype=torch.float64))
+                   .clamp(0, 1).to(dtype)])
+    approx, err = activation_bounds(x, nodes_of(c, w))
+    exact = activation(x, c, w)
+    assert bool(((approx - exact).abs() <= err).all())
+    assert float(err.max()) < 1e-3  # and tight enough to screen
