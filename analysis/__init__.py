@@ -8,6 +8,8 @@ metadata), so it can be tested on synthetic designs with known answers.
 ``errors``         ``AnalysisError`` (a ValueError; one-line message)
 ``table``          ``prepare``: COMPLETE trials, usable columns; ``varying``
 ``sensitivity``    ``analyze``: Pearson/Spearman, SRC/SRRC + R², PCC/PRCC, MCF (KS), KW
+``screening``      the significance rule: permutation min-p per parameter, step-down minP / FDR
+``stability``      TDCC of the parameter rankings of LHS replicates (Iman & Conover 1987)
 ``cdf``            ``ecdf`` with the DKW band, ``conditional_cdfs`` (behavioural vs not)
 ``importance``     ``analyze``: Optuna fANOVA/MDI/PED-ANOVA, SALib RBD-FAST/delta/PAWN
 ``plots``          data functions + PNG renderers (OLS scatter = paper Fig. 6, CDFs, bars)

@@ -234,7 +234,7 @@ def lhs_command(args: argparse.Namespace) -> int:
     study, exit_code = run_study(name, url, design, points, slots=slots, out=args.results,
                                  data_dir=args.data_dir, label=label)
     trials = study.get_trials(deepcopy=False)
-    c = sy.count_points(trials, args.n)
+    c = sy.count_points(trials, sy.total_points(study))
     print_summary(export.study_table(study, trials), c, top=5)
     if c["running"]:
         print("some trials still run on other workers; follow them with "
