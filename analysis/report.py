@@ -3,10 +3,12 @@
 :func:`write_report` writes into ``out_dir``:
 
 * ``report.md``: **the answer first** (per outcome: which parameters matter,
-  in which direction, how sure -- Bonferroni-adjusted p-values, and how far
-  the regression measures can be trusted given R² and rank R² -- and which
-  range looks best: the parameters' range over the behavioural trials and
-  the best trial), then the figures, then the tables, then the rules;
+  in which direction, how sure -- p-values adjusted across the parameters
+  (:mod:`analysis.screening`) --, what this n can see, whether replicates rank
+  alike (:mod:`analysis.stability`), how far the regression measures can be
+  trusted given R² and rank R², and which range looks best: the parameters'
+  range over the behavioural trials and the best trial), then the figures,
+  then the tables, then the rules;
 * ``sensitivity.csv`` (:func:`analysis.sensitivity.analyze`),
   ``importance.csv`` (:func:`analysis.importance.analyze`);
 * ``categorical.csv``: the categorical parameters (e.g. ``repel``) compared
