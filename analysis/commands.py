@@ -60,12 +60,9 @@ def _rules(p: argparse.ArgumentParser) -> None:
 
 def rules_of(args: argparse.Namespace) -> dict:
     """The rule arguments, checked before anything is read or written (one-line errors)."""
-    if not 0 < args.behavioural_quantile < 1:
-        raise AnalysisError(f"--behavioural-quantile {args.behavioural_quantile!r} must lie in (0, 1)")
-    if args.control not in ("fwer", "fdr"):
-        raise AnalysisError(f"--control {args.control!r}: expected fwer or fdr")
-    if not 0 < args.level < 1:
-        raise AnalysisError(f"--level {args.level!r} must lie in (0, 1)")
+    from .sensitivity import Rules
+
+    Rules(args.behavioural_quantile, args.control, args.level).check()
     return dict(behavioural_quantile=args.behavioural_quantile, control=args.control, level=args.level)
 
 
