@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import AnalysisError
-from .table import complete_only
+from .table import complete_only, prepare
 
 PLAN_COLUMNS = ["parameter", "action", "old", "new", "reason"]
 
@@ -154,13 +154,13 @@ def refine_plan(table: pd.DataFrame, space, outcome: str = "nmi", *, behavioural
         raise AnalysisError("no varying numeric parameter of the space is in the table")
     choices = [n for n, e in entries.items() if "choices" in e and n in table.columns]
     table = table.assign(**{n: table[n].where(table[n].isna(), table[n].astype(str)) for n in choices})
-    result = sensitivity.analyze(table, candidates + choices, [outcome], behavioural_quantile=behavioural_quantile,
+    prep = prepare(table, candidates + choices, [outcome])  # the trials the analysis and the regions use
+    result = sensitivity.analyze(prep, behavioural_quantile=behavioural_quantile,
                                  control=control, level=level, n_classes=n_classes, seed=seed)
     sens = result.set_index("parameter")
     cats = sensitivity.categorical_table(result).set_index("parameter")
     row = best_trial(table, outcome)
-    done = complete_only(table)[0]
-    done = done.loc[np.isfinite(pd.to_numeric(done[outcome], errors="coerce"))]
+    done = prep.data.loc[prep.data[outcome].notna()]
     good = done.loc[sensitivity.behavioural(done[outcome].to_numpy(float), behavioural_quantile)]
     n = len(done)
     new, plan = {}, []

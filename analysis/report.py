@@ -77,9 +77,8 @@ def _range_text(s: pd.Series) -> str:
     return f"{s['parameter']} in [{lo:.6g}, {hi:.6g}]"
 
 
-def power_lines(n: int, k: int, rules: dict) -> list[str]:
-    """What this n can see among k parameters (analysis.screening.detectable_correlation)."""
-    rho = screening.detectable_correlation(n, k, rules["level"])
+def power_lines(n: int, k: int, rho: float, rules: dict) -> list[str]:
+    """What this n can see among k parameters; ``rho``: analysis.screening.detectable_correlation."""
     if np.isnan(rho):
         return [f"**Power.** {n} trials are too few to detect any effect."]
     half = screening.trials_needed(rho / 2, k, rules["level"])
@@ -100,9 +99,11 @@ def _tendency(s: pd.Series, outcome: str) -> str:
     return f"higher values tend to {'raise' if r > 0 else 'lower'} {outcome}"
 
 
-def stability_lines(stab, n: int, k: int, rules: dict, study: str | None, strongest: float) -> list[str]:
+def stability_lines(stab, n: int, k: int, rho: float, rules: dict, study: str | None,
+                    strongest: float) -> list[str]:
     """Whether the replicates rank the parameters alike (analysis.stability); with one replicate, the
-    ``extend`` command that buys the power to see the strongest signal (``strongest``: its |rho|)."""
+    ``extend`` command that buys the power to see the strongest signal (``strongest``: its |rho|; else
+    half the detectable ``rho``)."""
     if stab is not None:
         m = len(stab.rankings)
         verdict = ("**stable**: the replicates rank the parameters alike" if stab.stable else
@@ -110,7 +111,7 @@ def stability_lines(stab, n: int, k: int, rules: dict, study: str | None, strong
                    "where the evidence above is strong")
         return [f"**Ranking stability.** Over {m} replicates the ranking is {verdict} "
                 f"(TDCC {stab.tdcc:.2f}, p {_p(stab.p)}; Iman & Conover 1987)."]
-    target = strongest if 0.05 < strongest < screening.detectable_correlation(n, k, rules["level"]) else         screening.detectable_correlation(n, k, rules["level"]) / 2
+    target = strongest if 0.05 < strongest < rho else rho / 2
     more = max(screening.trials_needed(target, k, rules["level"]) - n, 1)
     name = study or "NAME"
     return [f"**Ranking stability** is not measured: one replicate. To see an effect of |rho| {target:.2f} "
@@ -128,6 +129,7 @@ def answer(sens: pd.DataFrame, table: pd.DataFrame, outcome: str, stab=None, stu
     n, k = int(first["n"]), len(rows) + len(cats)
     sig, non = rows.loc[rows["significant"]], rows.loc[~rows["significant"]]
     sig_cats = cats.loc[cats["significant"].astype(bool)]
+    rho = screening.detectable_correlation(n, k, rules["level"])
     lines = [f"### {outcome}", ""]
     if len(sig) or len(sig_cats):
         lines.append(f"**Parameters that matter** (n = {n} trials, in order of evidence):")
@@ -140,12 +142,11 @@ def answer(sens: pd.DataFrame, table: pd.DataFrame, outcome: str, stab=None, stu
                      f"a quarter of the variance (|rho| 0.5) needs about "
                      f"{screening.trials_needed(0.5, k, rules['level'])} trials.")
     else:
-        rho = screening.detectable_correlation(n, k, rules["level"])
         lines.append(f"**No parameter has a detectable effect** on {outcome} at this size (n = {n} trials): "
                      f"an effect weaker than |rho| {rho:.2f} goes unseen more than one time in five.")
     hints = non.loc[non["p_param"] < HINT_P].head(3)
     strongest = float(hints["spearman_rho"].abs().max()) if len(hints) else 0.0
-    lines += [""] + power_lines(n, k, rules) + [""] + stability_lines(stab, n, k, rules, study, strongest)
+    lines += ["", *power_lines(n, k, rho, rules), "", *stability_lines(stab, n, k, rho, rules, study, strongest)]
     idle_cats = cats.loc[~cats["significant"].astype(bool)]
     cat_hints = idle_cats.loc[idle_cats["p_param"].astype(float) < HINT_P]
     if len(hints) or len(cat_hints):
