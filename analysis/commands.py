@@ -31,7 +31,7 @@ import argparse
 from pathlib import Path
 
 from dcsomrl.util import one_line
-from studies.commands import add_results, add_storage
+from studies.commands import add_data_dir, add_devices, add_results, add_storage
 
 from .errors import AnalysisError
 
@@ -125,12 +125,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="first seed; the runs use seed, seed+1, ... (default 0)")
     p.add_argument("--epochs", type=int, default=None, help="fix the training epochs of every run")
     p.add_argument("--k", type=int, default=64, help="clusters of the k-means baselines (default 64, as the paper)")
-    p.add_argument("--devices", default="auto", help="auto (every GPU, else the CPU), cpu, or cuda:0,cuda:1,...")
-    p.add_argument("--workers-per-device", type=int, default=1, help="worker processes per device")
+    add_devices(p)
     add_storage(p)
     p.add_argument("--study", default=None,
                    help="study name (default final-<dataset>-<space hash>-n<N>-s<seed>[-e<E>])")
-    p.add_argument("--data-dir", default=None, help="data directory (default: DCSOMRL_DATA or ~/.cache/dcsomrl)")
+    add_data_dir(p)
     add_results(p, "results folder: the study and final.csv/final.md go to <results>/<study>/ (default results)")
     p.add_argument("--trial-fn", default=None, help=argparse.SUPPRESS)  # module:function (tests)
     p.set_defaults(func=final_command)

@@ -66,6 +66,16 @@ def add_storage(p: argparse.ArgumentParser) -> None:
                         "postgresql://user:pass@host:port/db for workers on several machines)")
 
 
+def add_devices(p: argparse.ArgumentParser) -> None:
+    """``--devices`` and ``--workers-per-device`` of the commands that start workers (lhs, extend, final)."""
+    p.add_argument("--devices", default="auto", help="auto (every GPU, else the CPU), cpu, or cuda:0,cuda:1,...")
+    p.add_argument("--workers-per-device", type=int, default=1, help="worker processes per device")
+
+
+def add_data_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", default=None, help="data directory (default: DCSOMRL_DATA or ~/.cache/dcsomrl)")
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Register ``lhs``, ``extend``, ``worker``, ``status`` and ``export``."""
     p = sub.add_parser("lhs", help="run a Latin Hypercube study (create, enqueue once, train in parallel)",
@@ -80,11 +90,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=None, help="fix the training epochs of every trial")
     p.add_argument("--optimization", choices=["none", "random-cd"], default="none",
                    help="optimize the LHS (random-cd: lower centered discrepancy; keeps the strata)")
-    p.add_argument("--devices", default="auto", help="auto (every GPU, else the CPU), cpu, or cuda:0,cuda:1,...")
-    p.add_argument("--workers-per-device", type=int, default=1, help="worker processes per device")
+    add_devices(p)
     add_storage(p)
     p.add_argument("--study", default=None, help="study name (default <dataset>-<space>-n<N>-s<seed>[-e<E>])")
-    p.add_argument("--data-dir", default=None, help="data directory (default: DCSOMRL_DATA or ~/.cache/dcsomrl)")
+    add_data_dir(p)
     add_results(p, "results folder; the study writes <results>/<study>/ (default: results)")
     p.add_argument("--trial-fn", default=None, help=argparse.SUPPRESS)  # module:function (tests)
     p.set_defaults(func=lhs_command)
@@ -100,10 +109,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=None,
                    help="design seed of the replicate (default: resume the last replicate while it has "
                         "unfinished points, else a new one with the study's seed + its number)")
-    p.add_argument("--devices", default="auto", help="auto (every GPU, else the CPU), cpu, or cuda:0,cuda:1,...")
-    p.add_argument("--workers-per-device", type=int, default=1, help="worker processes per device")
+    add_devices(p)
     add_storage(p)
-    p.add_argument("--data-dir", default=None, help="data directory (default: DCSOMRL_DATA or ~/.cache/dcsomrl)")
+    add_data_dir(p)
     add_results(p, "results folder; the study lives in <results>/<study>/ (default: results)")
     p.set_defaults(func=extend_command)
 
@@ -113,7 +121,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add_storage(p)
     p.add_argument("--device", default="auto", help="auto (a GPU if one is visible, else cpu), cpu, or cuda:N")
     add_results(p, "results folder; trials write <results>/<study>/trials/<number>/ (default: results)")
-    p.add_argument("--data-dir", default=None, help="data directory (default: DCSOMRL_DATA or ~/.cache/dcsomrl)")
+    add_data_dir(p)
     p.add_argument("--threads", type=positive_int, default=None, help="torch threads of this worker (>= 1)")
     p.add_argument("--max-trials", type=positive_int, default=None, help="stop after this many trials")
     p.add_argument("--trial-fn", default=None, help=argparse.SUPPRESS)
