@@ -75,7 +75,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                                    "Markdown report with tables and figures.")
     _source(p)
     _rules(p)
-    p.add_argument("--outcomes", default="nmi,purity", help="comma-separated outcome columns (default nmi,purity)")
+    p.add_argument("--outcomes", default=None,
+                   help="comma-separated outcome columns (default: those of nmi, purity, ami, ari the table records)")
     p.add_argument("--params", default=None, help="comma-separated parameter columns (default: all that vary)")
     p.add_argument("--out", default=None,
                    help="output folder (default <results>/<study>/analysis, or <table>-analysis beside the table)")
@@ -103,6 +104,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                            help="shrink parameters without evidence to the behavioural trials' range "
                                 "(default: they keep their range)")
             p.add_argument("--seed", type=int, default=0, help="seed of the significance rule's permutations")
+        else:
+            p.add_argument("--candidates", type=int, default=None, metavar="K",
+                           help="robust best: re-run the K best trials of --study over --candidate-seeds new "
+                                "seeds (a study <study>-candidates) and take the best mean (default: the "
+                                "single best trial)")
+            p.add_argument("--candidate-seeds", type=int, default=3, help="seeds per candidate (default 3)")
+            add_devices(p)
+            add_data_dir(p)
         p.add_argument("--space", default=None,
                        help="space file or shipped name (default: the study's space; needed with --table)")
         p.add_argument("--outcome", default="nmi", help="outcome to optimize (default nmi)")
@@ -133,6 +142,37 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add_results(p, "results folder: the study and final.csv/final.md go to <results>/<study>/ (default results)")
     p.add_argument("--trial-fn", default=None, help=argparse.SUPPRESS)  # module:function (tests)
     p.set_defaults(func=final_command)
+
+    p = sub.add_parser("protocol", help="the paper's whole protocol (appendix A.1) as one resumable command",
+                       description="Initial LHS -> analyze -> refine -> adjusted LHS -> analyze -> robust best "
+                                   "(the top candidates re-run over new seeds; best mean wins) -> final over N "
+                                   "seeds beside k-means, each stage an ordinary study <name>-<stage>; then "
+                                   "<results>/<name>/protocol.md. Re-running resumes at the first unfinished "
+                                   "stage (analysis/protocol.py).",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--dataset", required=True, help="digits, mnist, fashion-mnist, or a .npz/.csv file")
+    p.add_argument("--name", default=None, help="protocol name, the prefix of its studies (default protocol-<dataset>)")
+    p.add_argument("--initial-n", type=int, default=30, help="points of the initial LHS")
+    p.add_argument("--adjusted-n", type=int, default=10, help="points of the adjusted LHS")
+    p.add_argument("--candidates", type=int, default=3, help="top adjusted trials re-run for the robust best")
+    p.add_argument("--candidate-seeds", type=int, default=3, help="seeds each candidate is re-run over")
+    p.add_argument("--seeds", type=int, default=10, help="seeds of the final stage")
+    p.add_argument("--seed", type=int, default=0, help="design seed (stages use seed, seed+1, seed+2; final "
+                                                       "seeds start here)")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs of the screening stages "
+                                                             "(default: the space's)")
+    p.add_argument("--final-epochs", type=int, default=None, help="training epochs of the final stage "
+                                                                   "(default: the space's)")
+    p.add_argument("--outcome", default="nmi", help="outcome refine and the best optimize (nmi, purity, ami, ari)")
+    p.add_argument("--k", type=int, default=64, help="clusters of the k-means baselines (besides k = nodes)")
+    p.add_argument("--no-importance", action="store_true", help="skip the Optuna/SALib cross-checks of the reports")
+    _rules(p)
+    add_devices(p)
+    add_storage(p)
+    add_data_dir(p)
+    add_results(p, "results folder: every stage's study and the report go under it")
+    p.add_argument("--trial-fn", default=None, help=argparse.SUPPRESS)
+    p.set_defaults(func=protocol_command)
 
 
 # ----- input -----------------------------------------------------------------------------------
@@ -188,7 +228,10 @@ def analyze_command(args: argparse.Namespace) -> int:
     space = load_space(args, table) if args.space or table.attrs.get("design") else None
     scales = {name: dim.scale for name, dim in space.dims.items()} if space else {}
     out = Path(args.out) if args.out else _default_out(args, "analysis")
-    path = write_report(table, out, params=args.params, outcomes=args.outcomes, scales=scales, **rules,
+    from .table import recorded_outcomes
+
+    outcomes = args.outcomes or ",".join(recorded_outcomes(table))
+    path = write_report(table, out, params=args.params, outcomes=outcomes, scales=scales, **rules,
                         seed=args.seed,
                         importance_methods=() if args.no_importance else importance.METHODS,
                         title=f"Sensitivity report: {args.study or Path(args.table).name}", study=args.study)
@@ -220,26 +263,44 @@ def refine_command(args: argparse.Namespace) -> int:
 
 
 def best_command(args: argparse.Namespace) -> int:
-    """``dcsomrl-study best``: write the best trial's values as a space of fixed values."""
+    """``dcsomrl-study best``: write the best trial's values (or the robust best's) as a space of fixed values."""
     from .refine import best
 
     table = load_table(args)
     space = load_space(args, table)
-    fixed = best(table, space, args.outcome)
+    fixed = best(table, space, args.outcome) if args.candidates is None else _robust_best(args, table, space)
     path = _write_space(fixed, Path(args.out) if args.out else _default_out(args, "best.toml"))
     print(f"{fixed.description}")
     print(f"wrote {path}")
     return 0
 
 
+def _robust_best(args: argparse.Namespace, table, space):
+    """``best --candidates K``: the re-runs through the runner (analysis.protocol.robust_best), ranking printed."""
+    from studies import launch
+
+    from .markdown import markdown_table
+    from .protocol import Where, robust_best
+
+    if args.table:
+        raise AnalysisError("--candidates needs --study (the re-runs train on the study's dataset)")
+    for option, value in (("--candidates", args.candidates), ("--candidate-seeds", args.candidate_seeds)):
+        if value < 1:
+            raise AnalysisError(f"{option} must be >= 1, got {value}")
+    design = table.attrs["design"]
+    where = Where(args.storage, args.results, args.data_dir,
+                  tuple(launch.plan_slots(args.devices, args.workers_per_device)))
+    _, ranked, fixed = robust_best(where, f"{args.study}-candidates", table, space, dataset=design["dataset"],
+                                   epochs=design.get("epochs"), outcome=args.outcome, candidates=args.candidates,
+                                   repeats=args.candidate_seeds, design_seed=int(design["seed"]) + 2,
+                                   trial_fn=design.get("trial_fn"))
+    print(markdown_table(ranked.round(4)))
+    return fixed
+
+
 def final_command(args: argparse.Namespace) -> int:
-    """``dcsomrl-study final``: run the seeds, then write final.csv, final_runs.csv and final.md."""
-    from dcsomrl.data import load_dataset
-    from dcsomrl.params import check
-    from studies import export, launch
-    from studies import storage as st
-    from studies import study as sy
-    from studies.commands import check_study_name, run_study
+    """``dcsomrl-study final``: run the seeds (analysis.final.run_final), print the table."""
+    from studies import launch
     from studies.space import resolve_space
     from studies.storage import quiet_optuna
 
@@ -251,42 +312,44 @@ def final_command(args: argparse.Namespace) -> int:
         raise AnalysisError(f"--k must be >= 1, got {args.k}")
     space = resolve_space(args.space, args.dataset)
     F.require_fixed(space)
-    name = check_study_name(args.study or F.default_study_name(args.dataset, space, args.seeds, args.seed,
-                                                               args.epochs))
-    if args.epochs is not None:
-        space = space.with_fixed(epochs=check("epochs", args.epochs))
-    design_points = F.seed_design(space, args.seeds, args.seed)
-    seeds = design_points["seed"].tolist()
-    data = load_dataset(args.dataset, args.data_dir)  # a DataError stops us before the study exists
-    if args.k > len(data.x_train):
-        raise AnalysisError(f"--k {args.k} exceeds the {len(data.x_train)} training rows of {args.dataset}")
-    design = sy.design_attrs(space, args.seeds, args.seed, args.dataset, epochs=args.epochs,
-                             trial_fn=args.trial_fn, seeds=seeds)
     slots = launch.plan_slots(args.devices, args.workers_per_device)
-    url = st.resolve_url(args.storage, name, args.results)
-    label = f"{args.seeds} seeds of space {space.name!r} on {args.dataset}"
-    study, code = run_study(name, url, design, design_points[space.names].to_dict("records"),
-                            slots=slots, out=args.results, data_dir=args.data_dir, label=label)
-    if code not in (0, 1):  # interrupted, or the machine cannot run trials: nothing to report yet
-        return code
-    fetched = study.get_trials(deepcopy=False)  # read once, for the table and the counts
-    trials = export.study_table(study, fetched)
-    counts = sy.count_points(fetched, args.seeds)
-    raw = F.kmeans_raw(data, seeds, args.k)
-    latent, notes = F.kmeans_latent(trials, data, args.k)
-    if counts["failed"] or counts["waiting"] or counts["running"]:
-        notes.insert(0, f"{counts['complete']} of {counts['n']} seeds completed ({counts['failed']} failed, "
-                        f"{counts['waiting'] + counts['running']} not finished); "
-                        f"see dcsomrl-study status --study {name}")
-    table = F.final_table(trials, raw, latent, dataset=args.dataset, k=args.k)
-    context = [f"Study `{name}`: the fixed values of `--space {args.space}` on `{args.dataset}` over "
-               f"{args.seeds} seeds ({seeds[0]}..{seeds[-1]})" + (f", epochs = {args.epochs}" if args.epochs else "")
-               + "; each run's seed is recorded on its trial."]
-    csv_path, md_path = F.write_final(table, F.run_table(trials, raw, latent, k=args.k), Path(args.results) / name,
-                                      title=f"Final runs on {args.dataset}", context=context,
-                                      values=F.fixed_values(space), notes=notes)
-    print(markdown_table(F.display_table(table)))
-    for note in notes:
+    result = F.run_final(space, args.dataset, seeds=args.seeds, first_seed=args.seed, epochs=args.epochs,
+                         k=args.k, slots=slots, storage=args.storage, results=args.results,
+                         data_dir=args.data_dir, study=args.study, trial_fn=args.trial_fn, space_label=args.space)
+    if result.md_path is None:
+        return result.exit_code
+    print(markdown_table(F.display_table(result.table)))
+    for note in result.notes:
         print(f"note: {note}")
-    print(f"wrote {csv_path} and {md_path}")
-    return code
+    print(f"wrote {result.csv_path} and {result.md_path}")
+    return result.exit_code
+
+
+def protocol_command(args: argparse.Namespace) -> int:
+    """``dcsomrl-study protocol``: run or resume every stage (analysis.protocol), then write protocol.md."""
+    import sys
+
+    from dcsomrl.data import canonical_name
+    from studies import launch
+    from studies.commands import check_study_name
+    from studies.storage import quiet_optuna
+
+    from .protocol import Protocol, StageFailed, default_name, run_protocol
+    from .protocol_report import write_protocol_report
+
+    quiet_optuna()
+    rules = rules_of(args)
+    dataset = canonical_name(args.dataset)
+    name = check_study_name(args.name or default_name(dataset))
+    p = Protocol(dataset, name, args.results, args.storage, args.initial_n, args.adjusted_n, args.seeds, args.seed,
+                 args.epochs, args.final_epochs, args.candidates, args.candidate_seeds, args.outcome, args.k, rules,
+                 args.data_dir, args.trial_fn, not args.no_importance).check()
+    slots = launch.plan_slots(args.devices, args.workers_per_device)
+    try:
+        run = run_protocol(p, slots=slots, say=lambda line: print(line, flush=True))
+    except StageFailed as exc:
+        print(f"dcsomrl-study: {exc}", file=sys.stderr, flush=True)
+        return exc.exit_code
+    path = write_protocol_report(run, Path(args.results) / name)
+    print(f"wrote {path}")
+    return 0

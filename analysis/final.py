@@ -36,6 +36,7 @@ import hashlib
 import json
 import math
 from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 import numpy as np
@@ -49,9 +50,13 @@ from .table import complete_only
 
 #: Columns of ``final.csv`` (one row per method).
 COLUMNS = ["method", "source", "dataset", "runs", "purity_mean", "purity_std", "nmi_mean", "nmi_std",
-           "nodes_mean", "nodes_std"]
+           "ami_mean", "ami_std", "ari_mean", "ari_std", "nodes_mean", "nodes_std"]
 #: Columns of ``final_runs.csv`` (one row per run: the numbers behind the means).
-RUN_COLUMNS = ["method", "seed", "number", "purity", "nmi", "n_nodes"]
+RUN_COLUMNS = ["method", "seed", "number", "purity", "nmi", "ami", "ari", "n_nodes"]
+#: The outcomes summarized per method: (run column, final.csv stem).
+SUMMARIZED = (("purity", "purity"), ("nmi", "nmi"), ("ami", "ami"), ("ari", "ari"), ("n_nodes", "nodes"))
+#: ``k`` of the k-means rows that match each trained map's own node count.
+NODES = "nodes"
 THIS_STUDY, PAPER = "this study", "paper, reference"
 #: k-means++ starts per run: one, as scikit-learn's ``n_init="auto"`` does for k-means++;
 #: the spread over seeds is what the table reports.
@@ -121,13 +126,13 @@ def default_study_name(dataset: str, space, n: int, first_seed: int, epochs: int
 # ----- summaries ---------------------------------------------------------------------------------
 
 def summarize(runs: pd.DataFrame, method: str, *, source: str = THIS_STUDY, dataset: str = "") -> dict:
-    """One row of ``final.csv``: mean and sample std (ddof 1) of purity, nmi and n_nodes over ``runs``.
+    """One row of ``final.csv``: mean and sample std (ddof 1) of purity, nmi, ami, ari and n_nodes over ``runs``.
 
     With a ``state`` column only COMPLETE runs count; ``runs`` is how many did.
     """
     runs, _ = complete_only(runs)
     row: dict[str, Any] = {"method": method, "source": source, "dataset": dataset, "runs": len(runs)}
-    for column, key in (("purity", "purity"), ("nmi", "nmi"), ("n_nodes", "nodes")):
+    for column, key in SUMMARIZED:
         values = pd.to_numeric(runs[column], errors="coerce").astype(float).dropna() if column in runs \
             else pd.Series([], dtype=float)
         row[f"{key}_mean"] = float(values.mean()) if len(values) else _NAN
@@ -142,7 +147,7 @@ def _numpy(a) -> np.ndarray:
 
 
 def kmeans_scores(x_train, x_test, y_test, k: int = 64, seed: int = 0, n_init: int = N_INIT) -> dict:
-    """Purity and NMI of ``KMeans(k, random_state=seed)`` fitted on x_train, evaluated on (x_test, y_test).
+    """Purity, NMI, AMI and ARI of ``KMeans(k, random_state=seed)`` fitted on x_train, evaluated on (x_test, y_test).
 
     Each test row's cluster is its nearest centroid (``KMeans.predict``).
     """
@@ -156,25 +161,32 @@ def kmeans_scores(x_train, x_test, y_test, k: int = 64, seed: int = 0, n_init: i
     model = KMeans(n_clusters=int(k), n_init=n_init, random_state=int(seed)).fit(x_train)
     pred = model.predict(_numpy(x_test).astype(np.float32, copy=False))
     y = _numpy(y_test)
-    return {"purity": metrics.purity(y, pred), "nmi": metrics.nmi(y, pred), "n_nodes": int(k)}
+    return {**metrics.scores(y, pred), "n_nodes": int(k)}
 
 
-def kmeans_raw(data, seeds: Iterable[int], k: int = 64, n_init: int = N_INIT) -> pd.DataFrame:
-    """k-means on the dataset's (normalized) inputs, one run per seed: seed, purity, nmi, n_nodes."""
-    rows = [{"seed": int(s), **kmeans_scores(data.x_train, data.x_test, data.y_test, k, int(s), n_init)}
-            for s in seeds]
-    return pd.DataFrame(rows, columns=["seed", "purity", "nmi", "n_nodes"])
+def kmeans_raw(data, seeds: Iterable[int], k=64, n_init: int = N_INIT) -> pd.DataFrame:
+    """k-means on the dataset's (normalized) inputs, one run per seed: seed, purity, nmi, ami, ari, n_nodes.
+
+    ``k``: one cluster count for every seed, or a ``{seed: k}`` mapping (a seed
+    missing from it is not run).
+    """
+    ks = k if isinstance(k, dict) else {int(s): k for s in seeds}
+    rows = [{"seed": int(s), **kmeans_scores(data.x_train, data.x_test, data.y_test, int(ks[int(s)]), int(s),
+                                             n_init)}
+            for s in seeds if int(s) in ks]
+    return pd.DataFrame(rows, columns=["seed", "purity", "nmi", "ami", "ari", "n_nodes"])
 
 
-def kmeans_latent(trials: pd.DataFrame, data, k: int = 64, n_init: int = N_INIT) -> tuple[pd.DataFrame, list[str]]:
+def kmeans_latent(trials: pd.DataFrame, data, k=64, n_init: int = N_INIT) -> tuple[pd.DataFrame, list[str]]:
     """k-means on the latent codes of each COMPLETE trial's trained encoder; (runs, notes).
 
     ``trials`` is a study table (``studies.export.study_table``: ``state``,
-    ``number``, ``seed``, ``run_dir``). Each run directory is read with
-    ``dcsomrl.trainer.load_run``; the training and test sets are encoded and
-    clustered with :func:`kmeans_scores` seeded with the trial's seed. A trial
-    whose run directory is missing (e.g. trained on another machine) or holds
-    no autoencoder is left out, with a note.
+    ``number``, ``seed``, ``n_nodes``, ``run_dir``). Each run directory is read
+    with ``dcsomrl.trainer.load_run``; the training and test sets are encoded
+    and clustered with :func:`kmeans_scores` seeded with the trial's seed, with
+    ``k`` clusters (``k = NODES``: the trial's own node count). A trial whose
+    run directory is missing (e.g. trained on another machine) or holds no
+    autoencoder is left out, with a note.
     """
     from dcsomrl.trainer import encode, load_run
 
@@ -190,9 +202,56 @@ def kmeans_latent(trials: pd.DataFrame, data, k: int = 64, n_init: int = N_INIT)
             notes.append(f"trial {t.number}: its run directory holds no autoencoder")
             continue
         z_train, z_test = encode(ae, data.x_train), encode(ae, data.x_test)
+        clusters = int(t.n_nodes) if k == NODES else int(k)
         rows.append({"seed": int(t.seed), "number": int(t.number),
-                     **kmeans_scores(z_train, z_test, data.y_test, k, int(t.seed), n_init)})
-    return pd.DataFrame(rows, columns=["seed", "number", "purity", "nmi", "n_nodes"]), notes
+                     **kmeans_scores(z_train, z_test, data.y_test, clusters, int(t.seed), n_init)})
+    return pd.DataFrame(rows, columns=["seed", "number", "purity", "nmi", "ami", "ari", "n_nodes"]), notes
+
+
+def node_counts(trials: pd.DataFrame) -> dict[int, int]:
+    """``{seed: node count}`` of the COMPLETE trials (the k of the equal-k k-means rows)."""
+    done, _ = complete_only(trials)
+    return {int(t.seed): int(t.n_nodes) for t in done.itertuples(index=False) if not pd.isna(t.n_nodes)}
+
+
+def baselines(trials: pd.DataFrame, data, seeds: list[int], k: int = 64) -> tuple[list[tuple[str, pd.DataFrame]],
+                                                                                    list[str]]:
+    """The k-means rows of Table 1 as (method, runs) pairs, and notes.
+
+    k-means with ``k`` clusters (the paper's 64) and with k = each trained
+    map's node count (an equal-k comparison: NMI and Purity grow with k), on
+    the raw inputs (seeded with the study's seeds) and on each trained
+    encoder's latent codes (seeded with the trial's seed).
+    """
+    latent, notes = kmeans_latent(trials, data, k)
+    latent_nodes, _ = kmeans_latent(trials, data, NODES)
+    runs = [kmeans_raw(data, seeds, k), latent, kmeans_raw(data, seeds, node_counts(trials)), latent_nodes]
+    return list(zip(baseline_methods(k), runs)), notes
+
+
+def baseline_methods(k: int) -> list[str]:
+    """The k-means rows' names, in table order (:func:`baselines`)."""
+    return [f"k-means ({k}), raw inputs", f"k-means ({k}), latent codes", "k-means (k = nodes), raw inputs",
+            "k-means (k = nodes), latent codes"]
+
+
+def cached_baselines(folder: Path, trials: pd.DataFrame, k: int):
+    """(rows, notes) of :func:`baselines` from an earlier ``final_runs.csv`` and ``baseline_notes.json`` in
+    ``folder`` when they were written for the same COMPLETE trials (a resumed, finished study: k-means
+    is not fitted again), else None."""
+    path, notes = folder / "final_runs.csv", folder / "baseline_notes.json"
+    if not (path.is_file() and notes.is_file()):
+        return None
+    old = pd.read_csv(path)
+    done, _ = complete_only(trials)
+    ours = old.loc[old["method"] == "DC-SOMRL", "number"].dropna().astype(int)
+    if sorted(ours) != sorted(done["number"].astype(int)) or "ami" not in old:
+        return None
+    methods = baseline_methods(k)
+    if not set(methods) <= set(old["method"]):
+        return None
+    rows = [(m, old.loc[old["method"] == m].drop(columns="method").reset_index(drop=True)) for m in methods]
+    return rows, json.loads(notes.read_text())
 
 
 # ----- the paper's Table 1 -----------------------------------------------------------------------
@@ -216,25 +275,18 @@ def paper_rows(dataset: str) -> list[dict]:
 
 # ----- the table and its files -------------------------------------------------------------------
 
-def method_names(k: int) -> tuple[str, str, str]:
-    """The row names of this study's three methods."""
-    return "DC-SOMRL", f"k-means ({k}), raw inputs", f"k-means ({k}), latent codes"
+def final_table(trials: pd.DataFrame, rows: list[tuple[str, pd.DataFrame]], *, dataset: str,
+                model: str = "DC-SOMRL") -> pd.DataFrame:
+    """``final.csv``: the studied model, then each baseline's (method, runs), then the paper's rows."""
+    summaries = [summarize(trials, model, dataset=dataset),
+                 *(summarize(runs, method, dataset=dataset) for method, runs in rows), *paper_rows(dataset)]
+    return pd.DataFrame(summaries, columns=COLUMNS)
 
 
-def final_table(trials: pd.DataFrame, raw: pd.DataFrame, latent: pd.DataFrame, *, dataset: str,
-                k: int = 64) -> pd.DataFrame:
-    """``final.csv``: DC-SOMRL, k-means on raw inputs and on latent codes, then the paper's rows."""
-    ours, on_raw, on_latent = method_names(k)
-    rows = [summarize(trials, ours, dataset=dataset), summarize(raw, on_raw, dataset=dataset),
-            summarize(latent, on_latent, dataset=dataset), *paper_rows(dataset)]
-    return pd.DataFrame(rows, columns=COLUMNS)
-
-
-def run_table(trials: pd.DataFrame, raw: pd.DataFrame, latent: pd.DataFrame, *, k: int = 64) -> pd.DataFrame:
+def run_table(trials: pd.DataFrame, rows: list[tuple[str, pd.DataFrame]], *, model: str = "DC-SOMRL") -> pd.DataFrame:
     """``final_runs.csv``: every run behind the means (method, seed, trial number, outcomes)."""
-    ours, on_raw, on_latent = method_names(k)
     done, _ = complete_only(trials)
-    parts = [done.assign(method=ours), raw.assign(method=on_raw), latent.assign(method=on_latent)]
+    parts = [done.assign(method=model), *(runs.assign(method=method) for method, runs in rows)]
     runs = pd.concat([p.reindex(columns=RUN_COLUMNS) for p in parts], ignore_index=True)
     for column in ("seed", "number", "n_nodes"):
         runs[column] = pd.array(pd.to_numeric(runs[column], errors="coerce"), dtype="Int64")
@@ -249,13 +301,17 @@ def mean_std(mean: float, std: float, digits: int = 3) -> str:
 
 
 def display_table(table: pd.DataFrame) -> pd.DataFrame:
-    """``final.csv`` for reading: method, source, runs, and Purity, NMI, nodes as 'mean ± std' text."""
+    """``final.csv`` for reading: method, source, runs, and Purity, NMI, AMI, ARI, nodes as 'mean ± std' text."""
+    def column(stem: str, digits: int = 3) -> list[str]:
+        if f"{stem}_mean" not in table:
+            return ["–"] * len(table)
+        return [mean_std(m, s, digits) for m, s in zip(table[f"{stem}_mean"], table[f"{stem}_std"])]
+
     return pd.DataFrame({
         "method": table["method"], "source": table["source"],
         "runs": [str(int(r)) if not pd.isna(r) else "–" for r in table["runs"]],
-        "Purity": [mean_std(m, s) for m, s in zip(table["purity_mean"], table["purity_std"])],
-        "NMI": [mean_std(m, s) for m, s in zip(table["nmi_mean"], table["nmi_std"])],
-        "nodes": [mean_std(m, s, 1) for m, s in zip(table["nodes_mean"], table["nodes_std"])],
+        "Purity": column("purity"), "NMI": column("nmi"), "AMI": column("ami"), "ARI": column("ari"),
+        "nodes": column("nodes", 1),
     })
 
 
@@ -267,10 +323,14 @@ def markdown(table: pd.DataFrame, *, title: str, context: list[str] | None = Non
     lines += [markdown_table(display_table(table)), "", "How each row was measured:", "",
               "- mean ± sample standard deviation (ddof 1) over the runs on the **test set**; every method is "
               "fitted on the training set and each test sample is assigned to its cluster (DC-SOMRL: its "
-              "winning node; k-means: its nearest centroid); Purity is eq. 9, NMI eq. 8 (arithmetic mean).",
+              "winning node; k-means: its nearest centroid); Purity is eq. 9, NMI eq. 8 (arithmetic mean); "
+              "AMI and ARI are adjusted for chance (scikit-learn). NMI and Purity grow with the number "
+              "of clusters (Purity is 1 with one cluster per sample), so compare them at equal k: the "
+              "*k = nodes* rows give k-means each trained map's own node count.",
               "- DC-SOMRL: one trial per seed through the study runner; only COMPLETE trials count.",
               f"- k-means raw inputs: scikit-learn KMeans (k-means++, n_init={N_INIT}, random_state = the "
-              "seed) on the dataset's normalized inputs, one run per seed of the study.",
+              "seed) on the dataset's normalized inputs, one run per seed of the study (k = nodes: the "
+              "node count of that seed's trained map).",
               "- k-means latent codes: the same on each trained encoder's codes z = sigmoid(enc(x)), "
               "seeded with its trial's seed.",
               "- rows marked *paper, reference*: the paper's Table 1 as printed (10 runs on the authors' "
@@ -292,3 +352,73 @@ def write_final(table: pd.DataFrame, runs: pd.DataFrame, out_dir, **md) -> tuple
     runs.to_csv(out / "final_runs.csv", index=False)
     (out / "final.md").write_text(markdown(table, **md))
     return out / "final.csv", out / "final.md"
+
+
+# ----- the workflow ------------------------------------------------------------------------------
+
+@dataclass
+class FinalResult:
+    """What :func:`run_final` measured: the tables, notes, files and the runner's exit code."""
+
+    study: str
+    table: pd.DataFrame            # final.csv
+    runs: pd.DataFrame             # final_runs.csv
+    trials: pd.DataFrame           # the study table of the runs
+    notes: list[str] = field(default_factory=list)
+    exit_code: int = 0
+    csv_path: Path | None = None
+    md_path: Path | None = None
+
+
+def run_final(space, dataset: str, *, seeds: int, first_seed: int = 0, epochs: int | None = None, k: int = 64,
+              slots, storage: str | None, results: str, data_dir: str | None = None, study: str | None = None,
+              trial_fn: str | None = None, space_label: str | None = None) -> FinalResult:
+    """Train the fixed values of ``space`` once per seed through the study runner (resumable), then
+    measure the k-means baselines and write final.csv, final_runs.csv and final.md.
+
+    Returns a :class:`FinalResult` (with no table when the runner was
+    interrupted or the machine cannot run trials: exit code not 0 or 1).
+    """
+    from dcsomrl.data import load_dataset
+    from dcsomrl.params import check
+    from studies import export
+    from studies import storage as st
+    from studies import study as sy
+    from studies.commands import check_study_name, run_study
+
+    require_fixed(space)
+    name = check_study_name(study or default_study_name(dataset, space, seeds, first_seed, epochs))
+    if epochs is not None:
+        space = space.with_fixed(epochs=check("epochs", epochs))
+    design_points = seed_design(space, seeds, first_seed)
+    seed_list = design_points["seed"].tolist()
+    data = load_dataset(dataset, data_dir)  # a DataError stops us before the study exists
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= len(data.x_train):
+        raise AnalysisError(f"--k must be an integer in [1, {len(data.x_train)}] (the training rows of "
+                            f"{dataset}), got {k!r}")
+    design = sy.design_attrs(space, seeds, first_seed, dataset, epochs=epochs, trial_fn=trial_fn, seeds=seed_list)
+    url = st.resolve_url(storage, name, results)
+    label = f"{seeds} seeds of space {space.name!r} on {dataset}"
+    handle, code = run_study(name, url, design, design_points[space.names].to_dict("records"),
+                             slots=slots, out=results, data_dir=data_dir, label=label)
+    fetched = handle.get_trials(deepcopy=False)  # read once, for the table and the counts
+    trials = export.study_table(handle, fetched)
+    if code not in (0, 1):  # interrupted, or the machine cannot run trials: nothing to report yet
+        return FinalResult(name, pd.DataFrame(columns=COLUMNS), pd.DataFrame(columns=RUN_COLUMNS), trials,
+                           exit_code=code)
+    counts = sy.count_points(fetched, seeds)
+    cached = cached_baselines(Path(results) / name, trials, k)
+    rows, notes = cached if cached is not None else baselines(trials, data, seed_list, k)
+    baseline_notes = list(notes)
+    if counts["failed"] or counts["waiting"] or counts["running"]:
+        notes.insert(0, f"{counts['complete']} of {counts['n']} seeds completed ({counts['failed']} failed, "
+                        f"{counts['waiting'] + counts['running']} not finished); "
+                        f"see dcsomrl-study status --study {name}")
+    table, runs = final_table(trials, rows, dataset=dataset), run_table(trials, rows)
+    context = [f"Study `{name}`: the fixed values of `--space {space_label or space.name}` on `{dataset}` over "
+               f"{seeds} seeds ({seed_list[0]}..{seed_list[-1]})" + (f", epochs = {epochs}" if epochs else "")
+               + "; each run's seed is recorded on its trial."]
+    csv_path, md_path = write_final(table, runs, Path(results) / name, title=f"Final runs on {dataset}",
+                                    context=context, values=fixed_values(space), notes=notes)
+    (csv_path.parent / "baseline_notes.json").write_text(json.dumps(baseline_notes))
+    return FinalResult(name, table, runs, trials, notes, code, csv_path, md_path)

@@ -88,6 +88,11 @@ def power_lines(n: int, k: int, rho: float, rules: dict) -> list[str]:
             f"{(rho / 2) ** 2:.0%}) needs about {half} trials."]
 
 
+#: The note every report with NMI or Purity carries (SPEC 4): they reward a bigger map.
+CLUSTER_BIAS = ("NMI and Purity rise with the number of clusters (Purity is 1 with one cluster per sample), so "
+                "a parameter that grows the map (n_nodes) can look good on them; AMI and ARI are adjusted for "
+                "chance and do not reward more clusters: read them beside NMI and Purity.")
+
 HINT_P = 0.05  # a non-significant parameter is still named as a signal below this unadjusted p
 
 
@@ -111,6 +116,8 @@ def stability_lines(stab, n: int, k: int, rho: float, rules: dict, study: str | 
                    "where the evidence above is strong")
         return [f"**Ranking stability.** Over {m} replicates the ranking is {verdict} "
                 f"(TDCC {stab.tdcc:.2f}, p {_p(stab.p)}; Iman & Conover 1987)."]
+    if np.isnan(rho):  # too few trials to detect anything: no replicate size to suggest yet
+        return ["**Ranking stability** is not measured: one replicate, and too few trials for any effect."]
     target = strongest if 0.05 < strongest < rho else rho / 2
     more = max(screening.trials_needed(target, k, rules["level"]) - n, 1)
     name = study or "NAME"
@@ -283,6 +290,8 @@ def write_report(table: pd.DataFrame, out_dir, params=None, outcomes=("nmi", "pu
                                            control=control, level=level, seed=seed, n_permutations=499)
         lines += answer(sens, table, o, stab, study)
     notes = [n for n in sens.attrs.get("notes", []) if not n.startswith("used COMPLETE")]  # in "Trials:"
+    if {"nmi", "purity"} & set(prep.outcomes):
+        notes.append(CLUSTER_BIAS)
     if notes:
         lines += ["Notes:", *[f"- {n}" for n in notes], ""]
 

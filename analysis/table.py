@@ -35,7 +35,7 @@ from .markdown import value_text
 MIN_TRIALS = 3
 
 #: Outcomes a study records (never taken for parameters).
-KNOWN_OUTCOMES = ("nmi", "purity", "n_nodes", "value")
+KNOWN_OUTCOMES = ("nmi", "purity", "ami", "ari", "n_nodes", "value")
 
 #: Metadata columns (never taken for parameters).
 METADATA = frozenset({
@@ -100,6 +100,16 @@ def infer_params(table: pd.DataFrame, outcomes=()) -> list[str]:
     skip = set(outcomes) | set(KNOWN_OUTCOMES) | METADATA
     return [c for c in table.columns
             if c not in skip and not str(c).startswith(("user_attrs_", "system_attrs_"))]
+
+
+#: The outcomes every trial records (AMI and ARI since the protocol issue).
+RECORDED_OUTCOMES = ("nmi", "purity", "ami", "ari")
+
+
+def recorded_outcomes(table: pd.DataFrame) -> list[str]:
+    """The default outcomes of an analysis: those of nmi, purity, ami, ari that the table records
+    (older studies have no AMI/ARI); nmi and purity when it records none."""
+    return [o for o in RECORDED_OUTCOMES if o in table and table[o].notna().any()] or ["nmi", "purity"]
 
 
 def _split(names, what: str) -> list[str]:

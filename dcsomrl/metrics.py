@@ -4,11 +4,16 @@ Purity (eq. 9): each cluster counts its most frequent class,
     purity = (1 / N) * sum_k max_j |cluster_k ∩ class_j|.
 NMI (eq. 8): mutual information normalized by the arithmetic mean of the two
 entropies (scikit-learn's default ``average_method="arithmetic"``).
+AMI and ARI (not in the paper; SPEC 4): mutual information and the Rand index
+adjusted for chance (scikit-learn). Unlike NMI and Purity they do not grow
+with the number of clusters, so they do not reward a bigger map: Purity
+reaches 1 and NMI rises as every sample gets its own cluster, while AMI and
+ARI of a random labelling stay near 0 at any cluster count.
 """
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import normalized_mutual_info_score
+from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score, normalized_mutual_info_score
 from sklearn.metrics.cluster import contingency_matrix
 
 
@@ -28,3 +33,20 @@ def purity(y_true, y_pred) -> float:
 def nmi(y_true, y_pred) -> float:
     """Normalized mutual information, arithmetic-mean normalization."""
     return float(normalized_mutual_info_score(_as_numpy(y_true), _as_numpy(y_pred)))
+
+
+def ami(y_true, y_pred) -> float:
+    """Adjusted mutual information (arithmetic-mean normalization, as NMI)."""
+    return float(adjusted_mutual_info_score(_as_numpy(y_true), _as_numpy(y_pred)))
+
+
+def ari(y_true, y_pred) -> float:
+    """Adjusted Rand index."""
+    return float(adjusted_rand_score(_as_numpy(y_true), _as_numpy(y_pred)))
+
+
+def scores(y_true, y_pred) -> dict[str, float]:
+    """NMI, Purity, AMI and ARI of one labelling: the outcomes every trial and baseline records."""
+    y_true, y_pred = _as_numpy(y_true), _as_numpy(y_pred)
+    return dict(nmi=nmi(y_true, y_pred), purity=purity(y_true, y_pred), ami=ami(y_true, y_pred),
+                ari=ari(y_true, y_pred))

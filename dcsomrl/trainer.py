@@ -15,9 +15,9 @@ recorded, never trained on.
 ``run_trial`` is the one entry point used by the CLI, the study runner and the
 final runs. A run directory holds::
 
-    metrics.json           status, nmi, purity, n_nodes, seconds, seed, device,
+    metrics.json           status, nmi, purity, ami, ari, n_nodes, seconds, seed, device,
                            host, dataset, model, params (every value), reason
-    validation_curve.csv   step, epoch, nmi, purity, n_nodes, loss
+    validation_curve.csv   step, epoch, nmi, purity, ami, ari, n_nodes, loss
     som_state.npz          centers (K, m), relevances (K, m), distances (K, m),
                            life (K,), slots (K,) of the K active nodes; edges
                            (E, 2) of the topology as row indices into those
@@ -104,9 +104,9 @@ def encode(ae: Autoencoder | None, x: torch.Tensor, chunk: int = 4096) -> torch.
 
 
 def evaluate(som: SOMRL, ae: Autoencoder | None, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
-    """NMI, Purity and node count of the map's clustering of (x, y)."""
+    """NMI, Purity, AMI, ARI and node count of the map's clustering of (x, y)."""
     pred = som.predict(encode(ae, x))
-    return dict(nmi=M.nmi(y, pred), purity=M.purity(y, pred), n_nodes=som.n_active)
+    return dict(**M.scores(y, pred), n_nodes=som.n_active)
 
 
 def train_step(som: SOMRL, ae: Autoencoder | None, opt, xb: torch.Tensor, alpha: float) -> float:
@@ -250,7 +250,7 @@ def save_run(out: Path, record: dict, som: SOMRL, ae: Autoencoder | None) -> Non
     """Write a run directory (format in the module docstring)."""
     curve = record.get("validation", [])
     with open(out / "validation_curve.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["step", "epoch", "nmi", "purity", "n_nodes", "loss"])
+        writer = csv.DictWriter(f, fieldnames=["step", "epoch", "nmi", "purity", "ami", "ari", "n_nodes", "loss"])
         writer.writeheader()
         writer.writerows(curve)
     np.savez(out / "som_state.npz", **som_arrays(som))

@@ -9,6 +9,7 @@ design_index       the design point (0 .. n-1, replicates continue); a retried p
 replicate          0 for the study's own design, r for the r-th replicate added by ``extend``
 <parameters>       one column per parameter of the study's space, space order
 nmi, purity        outcomes on the test set (NMI is the trial's Optuna value)
+ami, ari           chance-adjusted outcomes on the test set (empty for trials recorded before them)
 n_nodes            active nodes at the end
 seconds            training + evaluation time
 seed               the trial's training seed (study seed + design index)
@@ -39,7 +40,7 @@ from studies import storage as st
 from studies import study as sy
 from studies.errors import ExportError
 
-OUTCOMES = ("nmi", "purity", "n_nodes", "seconds")
+OUTCOMES = ("nmi", "purity", "ami", "ari", "n_nodes", "seconds")
 LOST = "worker lost (no heartbeat within the grace period)"
 
 
@@ -72,7 +73,7 @@ def study_table(study: optuna.Study, trials: list[FrozenTrial] | None = None) ->
         row.update({p: values.get(p) for p in params})
         row.update({
             "nmi": t.value if t.state == TrialState.COMPLETE else None,
-            "purity": ua.get("purity"), "n_nodes": ua.get("n_nodes"), "seconds": ua.get("seconds"),
+            "purity": ua.get("purity"), "ami": ua.get("ami"), "ari": ua.get("ari"), "n_nodes": ua.get("n_nodes"), "seconds": ua.get("seconds"),
             "seed": ua.get("seed"), "device": ua.get("device"), "host": ua.get("host"), "reason": reason,
             "retry_of": retry_of, "run_dir": ua.get("run_dir"),
             "datetime_start": t.datetime_start, "datetime_complete": t.datetime_complete,
@@ -81,16 +82,16 @@ def study_table(study: optuna.Study, trials: list[FrozenTrial] | None = None) ->
     columns = ["number", "state", "design_index", "replicate", *params, *OUTCOMES, "seed", "device", "host", "reason",
                "retry_of", "run_dir", "datetime_start", "datetime_complete"]
     table = pd.DataFrame(rows, columns=columns)
-    for col in ("nmi", "purity", "seconds"):
+    for col in ("nmi", "purity", "ami", "ari", "seconds"):
         table[col] = pd.to_numeric(table[col], errors="coerce")
     for col in ("design_index", "replicate", "n_nodes", "seed", "retry_of"):
         table[col] = pd.array(table[col], dtype="Int64")
-    table.attrs.update(params=params, outcomes=list(OUTCOMES[:3]), design=design, study=study.study_name)
+    table.attrs.update(params=params, outcomes=list(OUTCOMES[:5]), design=design, study=study.study_name)
     return table
 
 
 def validation_table(study: optuna.Study, trials: list[FrozenTrial] | None = None) -> pd.DataFrame:
-    """The validation curves of the COMPLETE trials: number, design_index, step, epoch, nmi, purity, n_nodes, loss.
+    """The validation curves of the COMPLETE trials: number, design_index, step, epoch, nmi, purity, ami, ari, n_nodes, loss.
 
     ``trials``: as for :func:`study_table`.
     """
@@ -101,7 +102,7 @@ def validation_table(study: optuna.Study, trials: list[FrozenTrial] | None = Non
         for point in t.user_attrs.get("validation", []) or []:
             rows.append({"number": t.number, "design_index": t.user_attrs.get("design_index"), **point})
     return pd.DataFrame(rows, columns=None if rows else
-                        ["number", "design_index", "step", "epoch", "nmi", "purity", "n_nodes", "loss"])
+                        ["number", "design_index", "step", "epoch", "nmi", "purity", "ami", "ari", "n_nodes", "loss"])
 
 
 def write_csv(table: pd.DataFrame, path: str | os.PathLike) -> pathlib.Path:

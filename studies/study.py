@@ -56,11 +56,14 @@ def trial_seed(study_seed: int, index: int) -> int:
 
 def design_attrs(space: Space, n: int, seed: int, dataset: str, *, model: str = "dcsomrl",
                  optimization: str | None = None, epochs: int | None = None,
-                 trial_fn: str | None = None, seeds: list[int] | None = None) -> dict[str, Any]:
+                 trial_fn: str | None = None, seeds: list[int] | None = None,
+                 distinct_seeds: bool = True) -> dict[str, Any]:
     """The study's design description (stored as the study user attribute ``"design"``).
 
     ``seeds``: each design point's training seed, explicitly (n distinct
-    integers); without it the seeds derive from ``seed`` (:func:`trial_seed`).
+    integers, or with ``distinct_seeds=False`` repeats allowed: the same seeds
+    for several settings); without it the seeds derive from ``seed``
+    (:func:`trial_seed`).
     """
     design = {
         "version": DESIGN_VERSION, "dataset": dataset, "model": model, "space_name": space.name,
@@ -69,8 +72,9 @@ def design_attrs(space: Space, n: int, seed: int, dataset: str, *, model: str = 
     }
     if seeds is not None:
         seeds = [int(s) for s in seeds]
-        if len(seeds) != int(n) or len(set(seeds)) != len(seeds) or min(seeds, default=0) < 0:
-            raise StudyError(f"seeds must be {n} distinct integers >= 0, got {seeds}")
+        distinct = len(set(seeds)) == len(seeds) or not distinct_seeds
+        if len(seeds) != int(n) or not distinct or min(seeds, default=0) < 0:
+            raise StudyError(f"seeds must be {n} {'distinct ' if distinct_seeds else ''}integers >= 0, got {seeds}")
         design["seeds"] = seeds
     return design
 

@@ -14,7 +14,7 @@ and loads the data set once. Per trial it
 4. calls the trial function (default ``dcsomrl.trainer:run_trial``) with the
    point's ``seed`` and ``out_dir = <out>/<study>/trials/<number>/``, beating
    the RDB heartbeat meanwhile,
-5. stores ``nmi`` (the trial's value), ``purity``, ``n_nodes``, ``seconds`` and
+5. stores ``nmi`` (the trial's value), ``purity``, ``ami``, ``ari``, ``n_nodes``, ``seconds`` and
    ``validation`` (the validation curve) and completes the trial; or, if the
    trial raised (``dcsomrl.trainer.TrialFailed`` for a diverged run, or any
    other exception), stores ``reason`` (one line) and fails it.
@@ -251,7 +251,7 @@ def run_one(study: optuna.Study, storage: optuna.storages.BaseStorage, trial_id:
     if not isinstance(nmi, (int, float)) or not math.isfinite(nmi):
         return _finish_failed(study, trial, f"non-finite NMI {nmi!r}", TrialState.FAIL, log)
     try:
-        for key in ("purity", "n_nodes", "seconds"):
+        for key in ("purity", "ami", "ari", "n_nodes", "seconds"):
             trial.set_user_attr(key, metrics.get(key))
         trial.set_user_attr("validation", metrics.get("validation", []))
         study.tell(trial, float(nmi), skip_if_finished=True)

@@ -121,13 +121,18 @@ def _blobs(n_per=30, seed=0):
 def test_kmeans_baseline_on_a_tiny_dataset():
     data = _blobs()
     three = F.kmeans_scores(data.x_train, data.x_test, data.y_test, k=3, seed=0)
-    assert three == {"purity": 1.0, "nmi": pytest.approx(1.0), "n_nodes": 3}
+    assert three == {"purity": 1.0, "nmi": pytest.approx(1.0), "ami": pytest.approx(1.0), "ari": pytest.approx(1.0),
+                     "n_nodes": 3}
     one = F.kmeans_scores(data.x_train, data.x_test, data.y_test, k=1, seed=0)
     share = np.bincount(data.y_test.numpy()).max() / len(data.y_test)
     assert one["purity"] == pytest.approx(share) and one["nmi"] == pytest.approx(0.0)
+    assert one["ami"] == pytest.approx(0.0, abs=1e-12) and one["ari"] == pytest.approx(0.0)
     runs = F.kmeans_raw(data, [3, 4], k=2)
     assert runs["seed"].tolist() == [3, 4] and (runs["n_nodes"] == 2).all()
     assert ((runs["purity"] > share) & (runs["purity"] < 1)).all()  # two clusters: one blob pair shares one
+    per_seed = F.kmeans_raw(data, [3, 4, 5], k={3: 3, 5: 1})  # k = each seed's node count; 4 has none
+    assert per_seed["seed"].tolist() == [3, 5] and per_seed["n_nodes"].tolist() == [3, 1]
+    assert per_seed["purity"].tolist()[0] == 1.0
     with pytest.raises(AnalysisError, match="--k"):
         F.kmeans_scores(data.x_train, data.x_test, data.y_test, k=len(data.x_train) + 1)
 
@@ -145,7 +150,8 @@ def test_latent_kmeans_skips_trials_without_a_run_directory(tmp_path):
 def test_paper_rows_for_mnist_and_fashion_mnist(dataset, kmeans_purity):
     trials = pd.DataFrame({"state": ["COMPLETE"], "purity": [0.8], "nmi": [0.5], "n_nodes": [70]})
     runs = pd.DataFrame({"seed": [0], "purity": [0.7], "nmi": [0.4], "n_nodes": [64]})
-    table = F.final_table(trials, runs, runs, dataset=dataset, k=64)
+    table = F.final_table(trials, [("k-means (64), raw inputs", runs), ("k-means (64), latent codes", runs)],
+                          dataset=dataset)
     paper = table[table["source"] == F.PAPER]
     assert paper["method"].tolist() == ["k-means (64)", "SOM-VAE (64)", "DE-SOM (64)", "SOMRL"]
     assert paper.iloc[0]["purity_mean"] == kmeans_purity
@@ -154,14 +160,15 @@ def test_paper_rows_for_mnist_and_fashion_mnist(dataset, kmeans_purity):
     assert ours["method"].tolist() == ["DC-SOMRL", "k-means (64), raw inputs", "k-means (64), latent codes"]
     md = F.markdown(table, title="t")
     assert "| SOM-VAE (64) | paper, reference | 10 |" in md
-    mnist_somrl = "| SOMRL | paper, reference | 10 | 0.884 ± 0.014 | 0.521 ± 0.007 | – |"
+    mnist_somrl = "| SOMRL | paper, reference | 10 | 0.884 ± 0.014 | 0.521 ± 0.007 | – | – | – |"
     assert (mnist_somrl in md) == (dataset != "fashion-mnist")
 
 
 def test_no_paper_rows_for_digits():
     trials = pd.DataFrame({"state": ["COMPLETE"], "purity": [0.8], "nmi": [0.5], "n_nodes": [70]})
     runs = pd.DataFrame({"seed": [0], "purity": [0.7], "nmi": [0.4], "n_nodes": [64]})
-    table = F.final_table(trials, runs, runs, dataset="digits", k=16)
+    table = F.final_table(trials, [("k-means (16), raw inputs", runs), ("k-means (16), latent codes", runs)],
+                          dataset="digits")
     assert len(table) == 3 and (table["source"] == F.THIS_STUDY).all()
     assert "paper, reference |" not in F.markdown(table, title="t")
     assert F.paper_rows("data/mine.npz") == []
@@ -177,12 +184,15 @@ def test_final_on_digits_end_to_end(tmp_path, capsys):
     printed = capsys.readouterr()
     assert "wrote" in printed.out and "--out is deprecated" in printed.err
     table = pd.read_csv(out / "fin" / "final.csv")
-    assert table["method"].tolist() == ["DC-SOMRL", "k-means (16), raw inputs", "k-means (16), latent codes"]
-    assert table["runs"].tolist() == [2, 2, 2] and (table["dataset"] == "digits").all()
+    assert table["method"].tolist() == ["DC-SOMRL", "k-means (16), raw inputs", "k-means (16), latent codes",
+                                        "k-means (k = nodes), raw inputs", "k-means (k = nodes), latent codes"]
+    assert table["runs"].tolist() == [2, 2, 2, 2, 2] and (table["dataset"] == "digits").all()
     # one epoch may leave a seed's map at one node (NMI 0), so only the k-means rows must have NMI > 0
     assert table["purity_mean"].between(0.1, 1).all() and table["nmi_mean"].ge(0).all()
     assert table["nmi_mean"].iloc[1:].gt(0).all()
-    assert table["nodes_mean"].tolist()[1:] == [16, 16]
+    assert table["nodes_mean"].tolist()[1:3] == [16, 16]
+    assert table["nodes_mean"].iloc[3] == table["nodes_mean"].iloc[0] == table["nodes_mean"].iloc[4]  # equal k
+    assert table[["ami_mean", "ari_mean"]].iloc[1:].notna().all().all()
     runs = pd.read_csv(out / "fin" / "final_runs.csv")
     assert sorted(runs.loc[runs["method"] == "DC-SOMRL", "seed"]) == [3, 4]
     latent = runs[runs["method"] == "k-means (16), latent codes"]
@@ -211,7 +221,7 @@ def test_the_chain_analyze_refine_lhs_best_final(tmp_path, capsys):
     argv = ["final", "--space", str(best), "--seeds", "3", "--k", "8", "--study", "fin", *common]
     assert main(argv) == 0
     table = pd.read_csv(tmp_path / "results" / "fin" / "final.csv")
-    assert table["runs"].tolist() == [3, 3, 0]  # the stand-in trains no encoder: no latent codes
+    assert table["runs"].tolist() == [3, 3, 0, 3, 0]  # the stand-in trains no encoder: no latent codes
     assert "no run directory" in (tmp_path / "results" / "fin" / "final.md").read_text()
     # re-running resumes the finished study: nothing is trained again
     assert main(argv) == 0
