@@ -6,7 +6,7 @@ the parsed arguments returning the exit code. The trials come from a study
 :func:`studies.export.study_table`) or from a CSV table (``--table FILE``,
 e.g. written by ``dcsomrl-study export``). Bad input raises
 :class:`analysis.errors.AnalysisError` (a ValueError, one line), which
-``studies.cli.main`` prints as ``dcsomrl-study: error: ...`` with exit 2.
+``studies.cli.run`` prints as ``dcsomrl-study: error: ...`` with exit 2.
 
     analyze (--study NAME | --table FILE) [--outcomes nmi,purity] [--params a,b] [--seed 0] [--out DIR]
     refine  (--study NAME | --table FILE) [--space FILE] [--outcome nmi] [--out FILE.toml]
@@ -148,8 +148,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                                    "(the top candidates re-run over new seeds; best mean wins) -> final over N "
                                    "seeds beside k-means, each stage an ordinary study <name>-<stage>; then "
                                    "<results>/<name>/protocol.md. Re-running resumes at the first unfinished "
-                                   "stage (analysis/protocol.py).",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                   "stage (analysis/protocol.py).")
     p.add_argument("--dataset", required=True, help="digits, mnist, fashion-mnist, or a .npz/.csv file")
     p.add_argument("--name", default=None, help="protocol name, the prefix of its studies (default protocol-<dataset>)")
     p.add_argument("--initial-n", type=int, default=30, help="points of the initial LHS")
@@ -284,9 +283,10 @@ def _robust_best(args: argparse.Namespace, table, space):
 
     if args.table:
         raise AnalysisError("--candidates needs --study (the re-runs train on the study's dataset)")
-    for option, value in (("--candidates", args.candidates), ("--candidate-seeds", args.candidate_seeds)):
-        if value < 1:
-            raise AnalysisError(f"{option} must be >= 1, got {value}")
+    from dcsomrl.params import check_run
+
+    check_run("candidates", args.candidates)
+    check_run("candidate-seeds", args.candidate_seeds)
     design = table.attrs["design"]
     where = Where(args.storage, args.results, args.data_dir,
                   tuple(launch.plan_slots(args.devices, args.workers_per_device)))
@@ -307,9 +307,10 @@ def final_command(args: argparse.Namespace) -> int:
     from . import final as F
     from .markdown import markdown_table
 
+    from dcsomrl.params import check_run
+
     quiet_optuna()
-    if args.k < 1:
-        raise AnalysisError(f"--k must be >= 1, got {args.k}")
+    check_run("k", args.k)
     space = resolve_space(args.space, args.dataset)
     F.require_fixed(space)
     slots = launch.plan_slots(args.devices, args.workers_per_device)

@@ -42,7 +42,8 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from dcsomrl.util import one_line
+from dcsomrl.params import check_run
+from dcsomrl.util import as_numpy, one_line
 
 from .errors import AnalysisError
 from .markdown import markdown_table, value_text
@@ -102,10 +103,7 @@ def seed_design(space, n: int, first_seed: int = 0) -> pd.DataFrame:
 
     One row per point: the parameter columns (space order), then ``seed``.
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise AnalysisError(f"--seeds must be an integer >= 1, got {n!r}")
-    if isinstance(first_seed, bool) or not isinstance(first_seed, (int, np.integer)) or first_seed < 0:
-        raise AnalysisError(f"--seed must be an integer >= 0, got {first_seed!r}")
+    n, first_seed = check_run("seeds", n), check_run("seed", first_seed)
     values = fixed_values(space)
     rows = [{**values, "seed": int(first_seed) + i} for i in range(int(n))]
     return pd.DataFrame(rows, columns=[*values, "seed"])
@@ -118,9 +116,10 @@ def space_hash(space) -> str:
 
 
 def default_study_name(dataset: str, space, n: int, first_seed: int, epochs: int | None = None) -> str:
-    """``final-<dataset>-<space hash>-n<N>-s<first seed>[-e<epochs>]``."""
-    stem = Path(dataset).stem if Path(dataset).suffix else dataset
-    return f"final-{stem}-{space_hash(space)}-n{n}-s{first_seed}" + (f"-e{epochs}" if epochs else "")
+    """``final-<dataset>-<space hash>-n<N>-s<first seed>[-e<epochs>]`` (studies.commands.default_study_name)."""
+    from studies.commands import default_study_name as study_name
+
+    return study_name(dataset, space_hash(space), n, first_seed, epochs, prefix="final")
 
 
 # ----- summaries ---------------------------------------------------------------------------------
@@ -142,10 +141,6 @@ def summarize(runs: pd.DataFrame, method: str, *, source: str = THIS_STUDY, data
 
 # ----- k-means baselines -------------------------------------------------------------------------
 
-def _numpy(a) -> np.ndarray:
-    return a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a)
-
-
 def kmeans_scores(x_train, x_test, y_test, k: int = 64, seed: int = 0, n_init: int = N_INIT) -> dict:
     """Purity, NMI, AMI and ARI of ``KMeans(k, random_state=seed)`` fitted on x_train, evaluated on (x_test, y_test).
 
@@ -155,12 +150,12 @@ def kmeans_scores(x_train, x_test, y_test, k: int = 64, seed: int = 0, n_init: i
 
     from dcsomrl import metrics
 
-    x_train = _numpy(x_train).astype(np.float32, copy=False)
+    x_train = as_numpy(x_train).astype(np.float32, copy=False)
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= len(x_train):
         raise AnalysisError(f"--k must be an integer in [1, {len(x_train)}] (the training rows), got {k!r}")
     model = KMeans(n_clusters=int(k), n_init=n_init, random_state=int(seed)).fit(x_train)
-    pred = model.predict(_numpy(x_test).astype(np.float32, copy=False))
-    y = _numpy(y_test)
+    pred = model.predict(as_numpy(x_test).astype(np.float32, copy=False))
+    y = as_numpy(y_test)
     return {**metrics.scores(y, pred), "n_nodes": int(k)}
 
 

@@ -133,10 +133,11 @@ def _grid(k: int, width: float = 3.2, height: float = 2.8) -> tuple[Figure, list
     return fig, axes[:k]
 
 
-def _save(fig: Figure, path) -> Path:
+def save_figure(fig: Figure, path, dpi: int = 110, **savefig) -> Path:
+    """Save ``fig`` at ``path`` (its folder created), the one place every figure is written."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=dpi, **savefig)
     return path
 
 
@@ -161,7 +162,7 @@ def render_scatter_fits(data: pd.DataFrame, params, outcome: str, path, *, alpha
         ax.set_ylabel(outcome)
     axes[0].legend(fontsize="small")
     fig.suptitle(f"{outcome} vs each parameter, OLS fit with its confidence band")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def render_ecdf(ecdf_frame: pd.DataFrame, outcome: str, path, *, alpha: float = 0.05) -> Path:
@@ -176,7 +177,7 @@ def render_ecdf(ecdf_frame: pd.DataFrame, outcome: str, path, *, alpha: float = 
     ax.set_ylabel("F(x)")
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize="small")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def render_conditional_cdfs(data: pd.DataFrame, params, outcome: str, path, *,
@@ -195,7 +196,7 @@ def render_conditional_cdfs(data: pd.DataFrame, params, outcome: str, path, *,
     axes[0].legend(fontsize="small")
     fig.suptitle(f"Monte-Carlo filtering: behavioural = {outcome} in its top "
                  f"{int(round((1 - behavioural_quantile) * 100))}%")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def render_sensitivity_bars(bars: pd.DataFrame, outcome: str, path) -> Path:
@@ -222,7 +223,7 @@ def render_sensitivity_bars(bars: pd.DataFrame, outcome: str, path) -> Path:
     if significant.any():
         ax.plot([], [], " ", label="* bold: significant")
     ax.legend(fontsize="small", loc="lower right")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def render_choices(data: pd.DataFrame, params, outcome: str, path) -> Path:
@@ -238,4 +239,4 @@ def render_choices(data: pd.DataFrame, params, outcome: str, path) -> Path:
         ax.set_xlabel(p)
         ax.set_ylabel(outcome)
     fig.suptitle(f"{outcome} per choice")
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -88,13 +88,12 @@ class Protocol:
 
     def check(self) -> "Protocol":
         """Raise AnalysisError naming the first option out of its range."""
-        for option, value in (("--initial-n", self.initial_n), ("--adjusted-n", self.adjusted_n),
-                              ("--seeds", self.seeds), ("--candidates", self.candidates),
-                              ("--candidate-seeds", self.candidate_seeds), ("--k", self.k)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise AnalysisError(f"{option} must be an integer >= 1, got {value!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise AnalysisError(f"--seed must be an integer >= 0, got {self.seed!r}")
+        from dcsomrl.params import check_run
+
+        for name, value in (("initial-n", self.initial_n), ("adjusted-n", self.adjusted_n), ("seeds", self.seeds),
+                            ("candidates", self.candidates), ("candidate-seeds", self.candidate_seeds),
+                            ("k", self.k), ("seed", self.seed)):
+            check_run(name, value)
         if self.outcome not in OUTCOMES:
             raise AnalysisError(f"--outcome must be one of {', '.join(OUTCOMES)}, got {self.outcome!r}")
         return self

@@ -19,7 +19,7 @@ import pandas as pd
 
 from .final import PAPER, display_table
 from .markdown import markdown_table, value_text
-from .plots import _save, _set_axis_scale
+from .plots import _set_axis_scale, save_figure
 
 
 # ----- tables ------------------------------------------------------------------------------------
@@ -110,7 +110,7 @@ def render_fig6(points: pd.DataFrame, path, param: str = "a_t", outcome: str = "
         _set_axis_scale(ax, scale, sub[param].astype(float))
         ax.set(title=f"{stage} ({len(sub)} trials)", xlabel=param, ylabel=outcome)
     fig.tight_layout()
-    path = _save(fig, path)
+    path = save_figure(fig, path)
     plt.close(fig)
     return path
 
@@ -126,7 +126,7 @@ def render_fig7(curves: pd.DataFrame, path):
     for ax, outcome in zip(axes, ("NMI", "Purity")):
         ax.set(xlabel="step", ylabel=f"validation {outcome}")
     fig.tight_layout()
-    path = _save(fig, path)
+    path = save_figure(fig, path)
     plt.close(fig)
     return path
 

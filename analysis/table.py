@@ -30,6 +30,7 @@ import pandas as pd
 
 from .errors import AnalysisError  # noqa: F401 -- re-exported: analysis.table.AnalysisError
 from .markdown import value_text
+from studies.export import complete_only  # noqa: F401 -- the one COMPLETE filter, re-exported here
 
 #: Fewer usable trials than this and nothing can be estimated.
 MIN_TRIALS = 3
@@ -121,19 +122,6 @@ def _split(names, what: str) -> list[str]:
     if not names:
         raise AnalysisError(f"no {what} given")
     return names
-
-
-def complete_only(table: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Keep the COMPLETE trials; return them and the count of each state in the table.
-
-    Without a ``state`` column every row counts as COMPLETE. States are
-    compared case-insensitively and ``TrialState.COMPLETE`` reads as ``COMPLETE``.
-    """
-    if "state" not in table.columns:
-        return table, {"COMPLETE": len(table)}
-    state = table["state"].astype(str).str.upper().str.replace("TRIALSTATE.", "", regex=False)
-    counts = {str(k): int(v) for k, v in state.value_counts().items()}
-    return table.loc[state == "COMPLETE"], counts
 
 
 def _refuse_mixed(data: pd.DataFrame, p: str, numbers: pd.Series) -> None:

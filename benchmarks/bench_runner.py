@@ -1,7 +1,7 @@
 """Benchmark of the study runner (not a test): parallel efficiency and per-trial overhead.
 
 Runs the same design twice, side by side in one invocation, through the real
-command (``python -m studies.cli lhs``): once with 1 worker, once with K
+command (``python -m dcsomrl_study lhs``): once with 1 worker, once with K
 workers, on equal-work design points (the fixed ``best`` space of the data
 set, so every trial trains the same amount; only the seeds differ). Then it
 reads each study's trials back and prints:
@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 def run_design(name: str, args, workers: int, out: Path) -> float:
     """Run ``lhs`` with ``workers`` workers; its wall time in seconds."""
-    cmd = [sys.executable, "-m", "studies.cli", "lhs", "--n", str(args.n), "--dataset", args.dataset,
+    cmd = [sys.executable, "-m", "dcsomrl_study", "lhs", "--n", str(args.n), "--dataset", args.dataset,
            "--space", args.space, "--epochs", str(args.epochs), "--devices", args.devices,
            "--workers-per-device", str(workers), "--study", name, "--results", str(out), "--seed", "0"]
     if args.storage:

@@ -16,9 +16,7 @@ import numpy as np
 from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score, normalized_mutual_info_score
 from sklearn.metrics.cluster import contingency_matrix
 
-
-def _as_numpy(a) -> np.ndarray:
-    return a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a)
+from dcsomrl.util import as_numpy as _as_numpy
 
 
 def purity(y_true, y_pred) -> float:

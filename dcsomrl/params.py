@@ -29,6 +29,7 @@ eval_every     validation curve every k steps            int >= 1
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -146,6 +147,28 @@ def check(name: str, value: Any) -> Any:
     if name not in PARAMS:
         raise ParameterError(f"unknown parameter {name!r}; known: {', '.join(PARAMS)}")
     return PARAMS[name].check(value)
+
+
+#: Run-level values of the commands (not model parameters): their one domain each.
+RUN_VALUES: dict[str, Param] = {p.name: p for p in [
+    Param("seed", "int", 0, help="a training or design seed"),
+    Param("n", "int", 1, help="design points"),
+    Param("k", "int", 1, help="clusters of a k-means baseline"),
+    Param("seeds", "int", 1, help="seeds (runs)"),
+    Param("initial-n", "int", 1, help="points of the protocol's initial LHS"),
+    Param("adjusted-n", "int", 1, help="points of the protocol's adjusted LHS"),
+    Param("candidates", "int", 1, help="candidates of the robust best"),
+    Param("candidate-seeds", "int", 1, help="seeds per candidate"),
+]}
+
+
+def check_run(name: str, value: Any) -> int:
+    """Validate a run-level value (``RUN_VALUES``; ``name`` without the dashes); ParameterError names
+    the option: ``--seed must be an integer >= 0, got -3``."""
+    param = RUN_VALUES[name]
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not param.contains(int(value)):
+        raise ParameterError(f"--{name} must be {param.domain()}, got {value!r}")
+    return int(value)
 
 
 def validate(params: dict[str, Any]) -> dict[str, Any]:

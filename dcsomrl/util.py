@@ -24,3 +24,10 @@ def one_line(exc: BaseException, *, with_type: bool = False, limit: int = 300) -
 def host_name() -> str:
     """This machine's name as recorded on trials and runs (env ``DCSOMRL_HOST`` overrides it)."""
     return os.environ.get("DCSOMRL_HOST") or socket.gethostname()
+
+
+def as_numpy(a):
+    """A tensor (any device) or array-like as a numpy array (numpy imported here, not at module import)."""
+    import numpy as np
+
+    return a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a)

@@ -5,7 +5,7 @@ function of the parsed arguments returning the exit code. Registering imports
 nothing heavy (no optuna, pandas or torch: ``dcsomrl-study --help`` stays
 fast); each command imports what it needs when it runs. Bad input raises
 :class:`studies.errors.StudiesError` (a ValueError; one-line message) or
-``dcsomrl.params.ParameterError``, which ``studies.cli.main`` prints as one line.
+``dcsomrl.params.ParameterError``, which ``studies.cli.run`` prints as one line.
 
 Every command that reads or writes a study names its results folder
 ``--results DIR`` (``--out`` is a deprecated alias for lhs, status and worker).
@@ -119,7 +119,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                        description="Take waiting trials of a study until none remain.")
     p.add_argument("--study", required=True, help="study name")
     add_storage(p)
-    p.add_argument("--device", default="auto", help="auto (a GPU if one is visible, else cpu), cpu, or cuda:N")
+    p.add_argument("--devices", "--device", dest="device", default="auto",
+                   help="this worker's one device: auto (a GPU if one is visible, else cpu), cpu, or cuda:N "
+                        "(--device: the same)")
     add_results(p, "results folder; trials write <results>/<study>/trials/<number>/ (default: results)")
     add_data_dir(p)
     p.add_argument("--threads", type=positive_int, default=None, help="torch threads of this worker (>= 1)")
@@ -128,28 +130,37 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device-label", default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=worker_command)
 
-    p = sub.add_parser("status", help="a study's progress, failures and best trials")
+    p = sub.add_parser("status", help="a study's progress, failures and best trials",
+                       description="Print a study's design, trial counts, running trials (and whether their "
+                                   "workers live), failures with their reasons, replicates and best trials.")
     p.add_argument("--study", required=True)
     add_storage(p)
     add_results(p, "results folder (for the default storage; default: results)")
     p.add_argument("--top", type=positive_int, default=5, help="how many best trials to show (>= 1)")
     p.set_defaults(func=status_command)
 
-    p = sub.add_parser("export", help="write a study's trials as a tidy CSV table")
+    p = sub.add_parser("export", help="write a study's trials as a tidy CSV table",
+                       description="Write one row per trial (parameters, outcomes, seed, device, state, reason) "
+                                   "as CSV, and optionally the validation curves; refuses to overwrite a file "
+                                   "without --force.")
     p.add_argument("--study", required=True)
     add_storage(p)
     p.add_argument("--results", default="results", help="results folder (for the default storage; default: results)")
     p.add_argument("--out", required=True, help="CSV file to write (one row per trial)")
     p.add_argument("--curves", default=None, help="also write the validation curves to this CSV file")
+    p.add_argument("--force", action="store_true", help="overwrite --out and --curves when they exist")
     p.set_defaults(func=export_command)
 
 
 # --------------------------------------------------------------------------- lhs
 
-def default_study_name(dataset: str, space: str, n: int, seed: int, epochs: int | None) -> str:
+def default_study_name(dataset: str, space: str, n: int, seed: int, epochs: int | None,
+                       prefix: str | None = None) -> str:
+    """``[<prefix>-]<dataset>-<space>-n<N>-s<seed>[-e<epochs>]``: lhs's (and final's) default study name."""
     from dcsomrl.data import dataset_stem
 
-    return f"{dataset_stem(dataset)}-{space}-n{n}-s{seed}" + (f"-e{epochs}" if epochs else "")
+    name = f"{dataset_stem(dataset)}-{space}-n{n}-s{seed}" + (f"-e{epochs}" if epochs else "")
+    return f"{prefix}-{name}" if prefix else name
 
 
 def check_study_name(name: str) -> str:
@@ -175,16 +186,16 @@ def default_replicate_seed(study) -> int:
 
 def extend_command(args: argparse.Namespace) -> int:
     """``dcsomrl-study extend``: add a replicate (resumable) and drain the study's queue like lhs."""
+    from dcsomrl.params import check_run
     from studies import export, launch
     from studies import storage as st
     from studies import study as sy
     from studies.design import sample
 
     st.quiet_optuna()
-    if args.n < 1:
-        raise StudyError(f"--n must be >= 1, got {args.n}")
-    if args.seed is not None and args.seed < 0:
-        raise StudyError(f"--seed must be >= 0, got {args.seed}")
+    check_run("n", args.n)
+    if args.seed is not None:
+        check_run("seed", args.seed)
     url = st.resolve_url(args.storage, args.study, args.results)
     study = sy.load(st.open_storage(url, create=False), args.study)
     design = study.user_attrs["design"]
@@ -210,7 +221,7 @@ def lhs_command(args: argparse.Namespace) -> int:
     the study is created, so a typo never spends a study name.
     """
     from dcsomrl.data import canonical_name
-    from dcsomrl.params import check
+    from dcsomrl.params import check, check_run
 
     from studies import export, launch
     from studies import storage as st
@@ -219,10 +230,8 @@ def lhs_command(args: argparse.Namespace) -> int:
     from studies.space import is_space_file, resolve_space
 
     st.quiet_optuna()
-    if args.n < 1:
-        raise StudyError(f"--n must be >= 1, got {args.n}")
-    if args.seed < 0:
-        raise StudyError(f"--seed must be >= 0, got {args.seed}")
+    check_run("n", args.n)
+    check_run("seed", args.seed)
     dataset = canonical_name(args.dataset)  # DataError for an unknown name, reads nothing
     space = resolve_space(args.space, dataset)
     if args.epochs is not None:
@@ -442,6 +451,9 @@ def export_command(args: argparse.Namespace) -> int:
     from studies import storage as st
 
     st.quiet_optuna()
+    for option, target in (("--out", args.out), ("--curves", args.curves)):
+        if target and pathlib.Path(target).exists() and not args.force:
+            raise StudyError(f"{option} {target} exists; add --force to overwrite it")
     study = export.open_study(args.study, args.storage, args.results)
     trials = study.get_trials(deepcopy=False)
     table = export.study_table(study, trials)

@@ -120,7 +120,20 @@ def write_csv(table: pd.DataFrame, path: str | os.PathLike) -> pathlib.Path:
     return path
 
 
+def complete_only(table: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Keep the COMPLETE trials; return them and the count of each state in the table.
+
+    Without a ``state`` column every row counts as COMPLETE. States are
+    compared case-insensitively and ``TrialState.COMPLETE`` reads as ``COMPLETE``.
+    """
+    if "state" not in table.columns:
+        return table, {"COMPLETE": len(table)}
+    state = table["state"].astype(str).str.upper().str.replace("TRIALSTATE.", "", regex=False)
+    counts = {str(k): int(v) for k, v in state.value_counts().items()}
+    return table.loc[state == "COMPLETE"], counts
+
+
 def best(table: pd.DataFrame, k: int = 5, by: str = "nmi") -> pd.DataFrame:
     """The k COMPLETE trials with the highest ``by``."""
-    done = table[table["state"] == "COMPLETE"]
+    done, _ = complete_only(table)
     return done.sort_values(by, ascending=False).head(k)

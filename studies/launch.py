@@ -24,6 +24,7 @@ reports a problem of the machine (exit status 3) is not replaced.
 """
 from __future__ import annotations
 
+import datetime
 import os
 import pathlib
 import signal
@@ -172,6 +173,25 @@ class Outcome:
     messages: list[str]
 
 
+def eta_seconds(trials, waiting: int, workers: int, now: datetime.datetime | None = None) -> float:
+    """Seconds until the queue is drained, from the trials' own durations (NaN before one finished).
+
+    Each waiting point costs the mean duration d of the finished (COMPLETE or
+    FAIL) trials; each running one the part of d it has not yet run, at least
+    0. The sum is shared by the ``workers``. So the estimate never climbs while
+    one long trial runs: it falls with the clock and stops at 0 for that trial.
+    """
+    now = now or datetime.datetime.now()
+    done = [(t.datetime_complete - t.datetime_start).total_seconds() for t in trials
+            if t.state.name in ("COMPLETE", "FAIL") and t.datetime_start and t.datetime_complete]
+    if not done:
+        return float("nan")
+    d = sum(done) / len(done)
+    running = [(now - t.datetime_start).total_seconds() for t in trials
+               if t.state.name == "RUNNING" and t.datetime_start]
+    return (waiting * d + sum(max(d - elapsed, 0.0) for elapsed in running)) / max(workers, 1)
+
+
 def supervise(study: optuna.Study, storage: optuna.storages.BaseStorage, slots: list[Slot],
               start: Callable[[Slot, int], subprocess.Popen], *, log_dir: pathlib.Path,
               progress: Callable[[dict, float], None] = lambda counts, eta: None, poll: float = 1.0,
@@ -189,14 +209,17 @@ def supervise(study: optuna.Study, storage: optuna.storages.BaseStorage, slots: 
     n = sy.total_points(study)
 
     def counts() -> dict[str, int]:  # one read of the trials per poll
-        return sy.count_points(study.get_trials(deepcopy=False), n)
+        trials = study.get_trials(deepcopy=False)
+        c = sy.count_points(trials, n)
+        c["eta"] = eta_seconds(trials, c["waiting"], max(len(procs), 1))
+        return c
 
     try:
         with held():  # see studies.signals
             first = counts()
             for i, slot in enumerate(slots[:first["waiting"]]):
                 procs[i] = start(slot, i)
-            t0, base_done, fatal = time.monotonic(), first["complete"] + first["failed"], False
+            fatal = False
             while True:
                 for i, proc in list(procs.items()):
                     rc = proc.poll()
@@ -217,9 +240,7 @@ def supervise(study: optuna.Study, storage: optuna.storages.BaseStorage, slots: 
                 if not procs:  # all workers gone: put back what they lost, restart if trials wait
                     sy.recover(study, storage)
                 c = counts()
-                done = c["complete"] + c["failed"] - base_done
-                rate = done / (time.monotonic() - t0)  # design points finished per second
-                progress(c, (c["waiting"] + c["running"]) / rate if done else float("nan"))
+                progress(c, c.pop("eta"))
                 if not procs:
                     if c["waiting"] and not fatal and not pending() and budget > 0:
                         for i, slot in enumerate(slots[:c["waiting"]]):

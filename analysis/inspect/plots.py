@@ -13,13 +13,9 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from analysis.plots import save_figure
+
 DPI = 110
-
-
-def _save(fig: Figure, path) -> Path:
-    path = Path(path)
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
-    return path
 
 
 def _show(ax, row, shape, vrange) -> None:
@@ -56,7 +52,7 @@ def plot_relevance_histogram(hist, path, title: str = "", ceiling: float | None 
     ax.set_ylabel(f"share of {hist.n_values} relevances")
     ax.set_title(title or "Relevances of all prototypes (Fig. 2)")
     ax.legend(loc="upper left", fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=DPI, bbox_inches="tight")
 
 
 def plot_perturbation(example, table, sensitivity, relevances, path, shape, vrange,
@@ -88,7 +84,7 @@ def plot_perturbation(example, table, sensitivity, relevances, path, shape, vran
     ax2.set_ylabel("RMS change, that dimension alone")
     ax2.set_title("One dimension at a time" + (f" (Spearman rho = {rho:.2f})" if rho is not None else ""),
                   fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=DPI, bbox_inches="tight")
 
 
 def plot_traversal(traversal, path, shape, vrange, node: int | None = None) -> Path:
@@ -101,7 +97,7 @@ def plot_traversal(traversal, path, shape, vrange, node: int | None = None) -> P
     who = f"node {node}, " if node is not None else ""
     fig.suptitle(f"{who}latent dimension {traversal['dim']} (relevance {traversal['relevance']:.2f}) "
                  "swept over [0, 1]", fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=DPI, bbox_inches="tight")
 
 
 def plot_tsne(emb, path, thumbnails=None, shape=None, vrange=(0, 1)) -> Path:
@@ -132,7 +128,7 @@ def plot_tsne(emb, path, thumbnails=None, shape=None, vrange=(0, 1)) -> Path:
     ax.set_title(f"t-SNE of {len(labels)} test samples and {len(p)} prototypes, "
                  f"{len(emb['edges'])} topology edges (Fig. 5)", fontsize=9)
     ax.legend(markerscale=3, fontsize=7, loc="best", ncols=2)
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=DPI, bbox_inches="tight")
 
 
 def mosaic(tiles, shape, pad: int = 1) -> np.ndarray:
@@ -178,7 +174,7 @@ def plot_nearest(prototype_images, x, index, rows, path, shape, vrange, y=None, 
                 ax.text((j + 1) * (w + 1), i * (h + 1), str(y[index[r, j]]), fontsize=5, va="top",
                         ha="left", color="yellow")
     ax.set_title(f"Decoded prototypes and their {k} nearest test samples (Fig. 10)", fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=DPI, bbox_inches="tight")
 
 
 def plot_confusion(table, order, path) -> Path:
@@ -202,7 +198,7 @@ def plot_confusion(table, order, path) -> Path:
         ax.set_xlabel(f"{t.shape[1]} clusters, ordered by majority class (rows: confusion.csv)")
     fig.colorbar(im, ax=ax, label="share of the cluster's samples")
     ax_top.set_title("Clusters vs classes on the test set (appendix A.3)", fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=DPI, bbox_inches="tight")
 
 
 def plot_validation_curve(curve, path) -> Path:
@@ -221,4 +217,4 @@ def plot_validation_curve(curve, path) -> Path:
         ax2.set_ylabel("active nodes", color="grey")
     ax.legend(handles=handles, loc="lower right", fontsize=8)
     ax.set_title("Validation curve: 10 test samples per class (Fig. 7)", fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=DPI, bbox_inches="tight")

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from analysis.testfunctions import synthetic_table
-from studies.cli import main
+from dcsomrl_study.cli import main
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import torch
 
 from analysis import final as F
 from analysis.errors import AnalysisError
-from studies.cli import main
+from dcsomrl_study.cli import main
 from studies.space import load_space, resolve_space
 
 FAKE = "tests.analysis.fake_trial:run"

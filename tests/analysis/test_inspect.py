@@ -318,7 +318,7 @@ def test_bad_run_directories_are_one_line_errors(tmp_path):
 
 
 def test_cli_prints_one_line_and_exits_2_on_a_bad_run_dir(tmp_path, capsys):
-    from studies.cli import main
+    from dcsomrl_study.cli import main
     assert main(["inspect", str(tmp_path / "nowhere")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("dcsomrl-study: error:") and "nowhere" in err and "\n" not in err
@@ -326,7 +326,7 @@ def test_cli_prints_one_line_and_exits_2_on_a_bad_run_dir(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_cli_inspect_writes_the_page(digits_run, tmp_path, capsys):
-    from studies.cli import main
+    from dcsomrl_study.cli import main
     assert main(["inspect", str(digits_run[0]), "--out", str(tmp_path / "o"), "--tsne-samples", "120",
                  "--seed", "3"]) == 0
     assert "inspection page:" in capsys.readouterr().out

@@ -8,7 +8,7 @@ import pytest
 from analysis import protocol as P
 from analysis import protocol_report as R
 from analysis.errors import AnalysisError
-from studies.cli import main
+from dcsomrl_study.cli import main
 from studies.export import open_study
 from studies.space import load_space
 

@@ -30,3 +30,17 @@ def test_nmi_is_sklearns_arithmetic_nmi_and_accepts_tensors():
 def test_purity_of_nothing_is_an_error():
     with pytest.raises(ValueError):
         purity([], [])
+
+
+def test_ami_and_ari_do_not_reward_more_clusters_while_nmi_and_purity_do():
+    """The claim of dcsomrl/metrics.py: random labellings with more clusters raise NMI and Purity, not AMI/ARI."""
+    from dcsomrl.metrics import ami, ari, scores
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 10, 2000)
+    few, many = rng.integers(0, 10, 2000), rng.integers(0, 200, 2000)
+    assert nmi(y, many) > nmi(y, few) + 0.1 and purity(y, many) > purity(y, few) + 0.1
+    for k in (few, many):
+        assert abs(ami(y, k)) < 0.01 and abs(ari(y, k)) < 0.01
+    perfect = scores(y, y + 3)
+    assert perfect == {"nmi": pytest.approx(1.0), "purity": 1.0, "ami": pytest.approx(1.0), "ari": pytest.approx(1.0)}

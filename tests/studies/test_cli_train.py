@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from studies.cli import main
+from dcsomrl_study.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -69,7 +69,7 @@ def test_a_diverging_trial_exits_1_with_its_reason(tmp_path, capsys):
 
 
 def test_usage_errors_from_the_real_process_have_no_traceback():
-    proc = subprocess.run([sys.executable, "-m", "studies.cli", "train", "--dataset", "digits",
+    proc = subprocess.run([sys.executable, "-m", "dcsomrl_study", "train", "--dataset", "digits",
                            "--seed", "abc"], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "invalid int value: 'abc'" in proc.stderr

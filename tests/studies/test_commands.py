@@ -17,7 +17,7 @@ from studies import launch
 from studies import storage as st
 from studies import study as sy
 from studies import worker as wk
-from studies.cli import main
+from dcsomrl_study.cli import main
 from studies.errors import StudyError
 from tests.studies.helpers import FAKE, make_study
 
@@ -153,6 +153,16 @@ def test_export_to_a_path_it_cannot_write_is_one_line(tmp_path, capsys):
     assert one_line_error(capsys).startswith(f"dcsomrl-study: error: cannot write {blocker / 'sub' / 'x.csv'}: ")
     out = tmp_path / "new" / "dirs" / "x.csv"  # missing folders are created
     assert main(["export", "--study", "ex", "--results", str(tmp_path), "--out", str(out)]) == 0 and out.is_file()
+
+
+def test_export_refuses_to_overwrite_without_force(tmp_path, capsys):
+    make_study(tmp_path, "ex", n=1)
+    out = tmp_path / "t.csv"
+    out.write_text("precious\n")
+    assert main(["export", "--study", "ex", "--results", str(tmp_path), "--out", str(out)]) == 2
+    assert "exists; add --force" in one_line_error(capsys) and out.read_text() == "precious\n"
+    assert main(["export", "--study", "ex", "--results", str(tmp_path), "--out", str(out), "--force"]) == 0
+    assert out.read_text().startswith("number,state")
 
 
 # --------------------------------------------------------------------------- --results everywhere

@@ -45,7 +45,7 @@ scale = "log"
 
 
 def _lhs(tmp_path, name, url, n, space, workers=1):
-    return [sys.executable, "-m", "studies.cli", "lhs", "--n", str(n), "--dataset", "digits", "--space", str(space),
+    return [sys.executable, "-m", "dcsomrl_study", "lhs", "--n", str(n), "--dataset", "digits", "--space", str(space),
             "--devices", "cpu", "--workers-per-device", str(workers), "--study", name, "--storage", url,
             "--results", str(tmp_path / "results")]
 

@@ -5,7 +5,7 @@ import pytest
 from studies import export
 from studies import storage as st
 from studies import study as sy
-from studies.cli import main
+from dcsomrl_study.cli import main
 from studies.errors import StudyError
 from studies.design import sample
 from tests.studies.helpers import make_study

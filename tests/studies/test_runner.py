@@ -17,7 +17,7 @@ from optuna.trial import TrialState
 from studies import launch
 from studies import storage as st
 from studies import study as sy
-from studies.cli import main
+from dcsomrl_study.cli import main
 from studies.design import sample
 from studies.errors import StudyError
 from studies.space import resolve_space
@@ -157,7 +157,7 @@ def test_racing_workers_never_run_a_trial_twice(tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_TRIAL_MIN_WORKERS", "2")  # the first worker cannot drain the queue alone
     name, n = "fake-race", 16
     url = st.default_url(name, tmp_path / "results")
-    lhs = subprocess.Popen([sys.executable, "-m", "studies.cli", *lhs_args(tmp_path, name, n=n, extra=[
+    lhs = subprocess.Popen([sys.executable, "-m", "dcsomrl_study", *lhs_args(tmp_path, name, n=n, extra=[
         "--workers-per-device", "2"])], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for(lambda: Path(st.journal_path(url)).exists() and study_exists(url, name), 60)
     joiners = [subprocess.Popen([sys.executable, "-m", "studies.worker", "--study", name, "--storage", url,
@@ -180,7 +180,7 @@ def test_supervisor_replaces_a_killed_worker(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("FAKE_TRIAL_SLEEP", "1.5")
     name, n = "fake-kill", 3
     url = st.default_url(name, tmp_path / "results")
-    lhs = subprocess.Popen([sys.executable, "-m", "studies.cli", *lhs_args(tmp_path, name, n=n)], cwd=ROOT,
+    lhs = subprocess.Popen([sys.executable, "-m", "dcsomrl_study", *lhs_args(tmp_path, name, n=n)], cwd=ROOT,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     victim = kill_a_running_worker(url, name)
     out, err = lhs.communicate(timeout=120)
@@ -199,7 +199,7 @@ def test_sigterm_puts_running_trials_back_and_the_rerun_finishes(tmp_path, monke
     monkeypatch.setenv("FAKE_TRIAL_SLEEP", "600")  # the signal cuts it short; it must not end first
     name, n = "fake-term", 2
     url = st.default_url(name, tmp_path / "results")
-    cmd = [sys.executable, "-m", "studies.cli", *lhs_args(tmp_path, name, n=n)]
+    cmd = [sys.executable, "-m", "dcsomrl_study", *lhs_args(tmp_path, name, n=n)]
     lhs = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     victim, _ = wait_for_running_trial(url, name, timeout=60, settle=0)
     lhs.send_signal(signal.SIGTERM)

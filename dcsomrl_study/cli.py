@@ -1,0 +1,107 @@
+"""``dcsomrl-study``: the one command-line entry point, with a static registry of subcommands.
+
+    train                                           this file (the model layer's one trial)
+    lhs, extend, worker, status, export             studies/commands.py
+    analyze, refine, best, final, protocol          analysis/commands.py
+    inspect                                         analysis/inspect/
+
+It sits above the three layers and imports each layer's commands statically
+(registering them imports nothing heavy: ``--help`` stays fast). Every
+subcommand returns an exit code; errors are handled by :func:`studies.cli.run`:
+bad input (a name, value, file or URL) is one line,
+``dcsomrl-study: error: ...``, with exit status 2; a failed trial exits 1.
+Set DCSOMRL_DEBUG=1 to see the traceback of an unexpected error.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from analysis import commands as analysis_commands
+from analysis import inspect as inspect_command
+from studies import commands as study_commands
+from studies.cli import PROG, OneLineParser, finish, run
+
+#: The subcommand registry: each entry registers its commands (``add_commands(subparsers)``).
+REGISTRY = (study_commands.add_commands, analysis_commands.add_commands, inspect_command.add_commands)
+
+
+def add_train(sub) -> None:
+    p = sub.add_parser("train", help="train and measure one DC-SOMRL (or SOMRL) trial",
+                       description="Train one trial with the paper's Table 2 best values for the "
+                                   "dataset (digits and files: the defaults in dcsomrl/params.py) "
+                                   "unless overridden with --set.")
+    p.add_argument("--dataset", required=True, help="digits, mnist, fashion-mnist, or a .npz/.csv file")
+    p.add_argument("--data-dir", help="data directory (default: $DCSOMRL_DATA or ~/.cache/dcsomrl)")
+    p.add_argument("--model", default="dcsomrl", help="dcsomrl (autoencoder + map) or somrl (map alone)")
+    p.add_argument("--epochs", type=int, help="training epochs (shortcut for --set epochs=N)")
+    p.add_argument("--batch-size", type=int, help="batch size (shortcut for --set batch_size=B)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--devices", "--device", dest="device", default="auto",
+                   help="the one device to train on: auto, cpu, cuda or cuda:N (--device: the same)")
+    p.add_argument("--out", help="run directory (default: results/runs/<dataset>-<model>-s<seed>-<time>)")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a parameter (repeatable)")
+    p.add_argument("--no-save-model", action="store_true", help="do not save the autoencoder's weights")
+    p.set_defaults(func=cmd_train)
+
+
+def cmd_train(args) -> int:
+    from dcsomrl import params as P
+    from dcsomrl.data import dataset_stem
+    from dcsomrl.trainer import TrialFailed, run_trial
+
+    overrides = P.parse_set(args.set)
+    if args.epochs is not None:
+        overrides["epochs"] = P.check("epochs", args.epochs)
+    if args.batch_size is not None:
+        overrides["batch_size"] = P.check("batch_size", args.batch_size)
+    P.check_run("seed", args.seed)
+    stem = dataset_stem(args.dataset)
+    out = Path(args.out) if args.out else Path("results", "runs",
+                                                f"{stem}-{args.model}-s{args.seed}-{time.strftime('%Y%m%d-%H%M%S')}")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise FileExistsError(f"--out {out} exists and is not an empty folder; a run directory holds one run")
+    try:
+        r = run_trial(args.dataset, overrides, seed=args.seed, device=args.device, model=args.model,
+                      data_dir=args.data_dir, out_dir=out, save_model=not args.no_save_model,
+                      progress="bar" if sys.stderr.isatty() or os.environ.get("DCSOMRL_PROGRESS") == "1"
+                      else "lines")  # a log file gets one line per epoch
+    except TrialFailed as exc:
+        print(f"{PROG}: trial failed: {exc.reason} (see {out / 'metrics.json'})", file=sys.stderr)
+        return 1
+    print(f"dataset {r['dataset']}  model {r['model']}  seed {r['seed']}  device {r['device']}")
+    print(f"NMI {r['nmi']:.4f}  Purity {r['purity']:.4f}  nodes {r['n_nodes']}  time {r['seconds']:.1f}s")
+    print(f"run directory: {out}")
+    return 0
+
+
+def version() -> str:
+    """The installed distribution's version (the source tree's when it is not installed)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("dcsomrl")
+    except metadata.PackageNotFoundError:
+        return "0.1.0+source"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog=PROG, description="Hyperparameter studies and sensitivity "
+                                     "analysis of DC-SOMRL.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    add_train(sub)
+    for add_commands in REGISTRY:
+        add_commands(sub)
+    return finish(parser, sub)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(build_parser(), argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""CLI conventions: every default in --help, a description on every subcommand, --version, bare help."""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+import pytest
+
+from dcsomrl_study.cli import build_parser, main
+
+
+def _subcommands():
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices
+
+
+@pytest.mark.parametrize("name", sorted(_subcommands()))
+def test_every_option_with_a_default_shows_it_and_every_subcommand_has_a_description(name):
+    command = _subcommands()[name]
+    assert command.description, f"{name} has no description"
+    formatter = command.formatter_class(prog=command.prog)
+    for action in command._actions:
+        empty = action.default is None or action.default is False or action.default is argparse.SUPPRESS
+        if not action.option_strings or empty or action.help is argparse.SUPPRESS:
+            continue
+        text = formatter._get_help_string(action)
+        assert "default" in text.lower(), f"{name} {action.option_strings[0]}: no default in its help"
+
+
+def test_version_and_bare_command(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out.startswith("dcsomrl-study ")
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert "protocol" in out and "usage: dcsomrl-study" in out
+
+
+def test_the_eta_comes_from_trial_durations_and_never_climbs_while_a_long_trial_runs():
+    import datetime
+    from types import SimpleNamespace
+
+    from studies.launch import eta_seconds
+
+    t0 = datetime.datetime(2026, 1, 1, 10, 0, 0)
+
+    def trial(state, start, minutes=None):
+        end = t0 + datetime.timedelta(minutes=start + minutes) if minutes is not None else None
+        return SimpleNamespace(state=SimpleNamespace(name=state), datetime_start=t0 + datetime.timedelta(minutes=start),
+                               datetime_complete=end)
+
+    trials = [trial("COMPLETE", 0, 2), trial("FAIL", 2, 4), trial("RUNNING", 6)]  # mean duration 3 min
+    assert np.isnan(eta_seconds([trial("RUNNING", 0)], 5, 1, t0))
+    etas = [eta_seconds(trials, 4, 2, t0 + datetime.timedelta(minutes=m)) for m in (6, 7, 8, 9, 20)]
+    assert etas[0] == (4 * 180 + 180) / 2  # the running one has its whole mean duration left
+    assert all(a >= b for a, b in zip(etas, etas[1:]))  # falls with the clock ...
+    assert etas[-1] == 4 * 180 / 2  # ... and the overdue trial counts 0, never negative
