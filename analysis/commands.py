@@ -31,7 +31,7 @@ import argparse
 from pathlib import Path
 
 from dcsomrl.util import one_line
-from studies.commands import add_data_dir, add_devices, add_results, add_storage
+from studies.commands import add_data_dir, add_devices, add_results, add_save_models, add_storage
 
 from .errors import AnalysisError
 
@@ -139,6 +139,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--study", default=None,
                    help="study name (default final-<dataset>-<space hash>-n<N>-s<seed>[-e<E>])")
     add_data_dir(p)
+    add_save_models(p)
     add_results(p, "results folder: the study and final.csv/final.md go to <results>/<study>/ (default results)")
     p.add_argument("--trial-fn", default=None, help=argparse.SUPPRESS)  # module:function (tests)
     p.set_defaults(func=final_command)
@@ -169,6 +170,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add_devices(p)
     add_storage(p)
     add_data_dir(p)
+    add_save_models(p)
     add_results(p, "results folder: every stage's study and the report go under it")
     p.add_argument("--trial-fn", default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=protocol_command)
@@ -316,7 +318,8 @@ def final_command(args: argparse.Namespace) -> int:
     slots = launch.plan_slots(args.devices, args.workers_per_device)
     result = F.run_final(space, args.dataset, seeds=args.seeds, first_seed=args.seed, epochs=args.epochs,
                          k=args.k, slots=slots, storage=args.storage, results=args.results,
-                         data_dir=args.data_dir, study=args.study, trial_fn=args.trial_fn, space_label=args.space)
+                         data_dir=args.data_dir, study=args.study, trial_fn=args.trial_fn, space_label=args.space,
+                         save_models=args.save_models)
     if result.md_path is None:
         return result.exit_code
     print(markdown_table(F.display_table(result.table)))
@@ -344,7 +347,7 @@ def protocol_command(args: argparse.Namespace) -> int:
     name = check_study_name(args.name or default_name(dataset))
     p = Protocol(dataset, name, args.results, args.storage, args.initial_n, args.adjusted_n, args.seeds, args.seed,
                  args.epochs, args.final_epochs, args.candidates, args.candidate_seeds, args.outcome, args.k, rules,
-                 args.data_dir, args.trial_fn, not args.no_importance).check()
+                 args.data_dir, args.trial_fn, not args.no_importance, args.save_models).check()
     slots = launch.plan_slots(args.devices, args.workers_per_device)
     try:
         run = run_protocol(p, slots=slots, say=lambda line: print(line, flush=True))

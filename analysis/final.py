@@ -367,16 +367,19 @@ class FinalResult:
 
 def run_final(space, dataset: str, *, seeds: int, first_seed: int = 0, epochs: int | None = None, k: int = 64,
               slots, storage: str | None, results: str, data_dir: str | None = None, study: str | None = None,
-              trial_fn: str | None = None, space_label: str | None = None) -> FinalResult:
+              trial_fn: str | None = None, space_label: str | None = None,
+              save_models: str = "best") -> FinalResult:
     """Train the fixed values of ``space`` once per seed through the study runner (resumable), then
     measure the k-means baselines and write final.csv, final_runs.csv and final.md.
 
     Returns a :class:`FinalResult` (with no table when the runner was
-    interrupted or the machine cannot run trials: exit code not 0 or 1).
+    interrupted or the machine cannot run trials: exit code not 0 or 1). Every
+    seed's encoder is kept until the latent-code k-means has read it; then
+    ``save_models`` (studies/weights.py) decides which stay.
     """
     from dcsomrl.data import load_dataset
     from dcsomrl.params import check
-    from studies import export
+    from studies import export, weights
     from studies import storage as st
     from studies import study as sy
     from studies.commands import check_study_name, run_study
@@ -395,7 +398,7 @@ def run_final(space, dataset: str, *, seeds: int, first_seed: int = 0, epochs: i
     url = st.resolve_url(storage, name, results)
     label = f"{seeds} seeds of space {space.name!r} on {dataset}"
     handle, code = run_study(name, url, design, design_points[space.names].to_dict("records"),
-                             slots=slots, out=results, data_dir=data_dir, label=label)
+                             slots=slots, out=results, data_dir=data_dir, label=label, save_models="all")
     fetched = handle.get_trials(deepcopy=False)  # read once, for the table and the counts
     trials = export.study_table(handle, fetched)
     if code not in (0, 1):  # interrupted, or the machine cannot run trials: nothing to report yet
@@ -416,4 +419,5 @@ def run_final(space, dataset: str, *, seeds: int, first_seed: int = 0, epochs: i
     csv_path, md_path = write_final(table, runs, Path(results) / name, title=f"Final runs on {dataset}",
                                     context=context, values=fixed_values(space), notes=notes)
     (csv_path.parent / "baseline_notes.json").write_text(json.dumps(baseline_notes))
+    weights.prune(handle, save_models)
     return FinalResult(name, table, runs, trials, notes, code, csv_path, md_path)

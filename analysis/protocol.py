@@ -82,6 +82,7 @@ class Protocol:
     data_dir: str | None = None
     trial_fn: str | None = None
     importance: bool = True        # the Optuna/SALib cross-checks in each stage's report
+    save_models: str = "best"      # the weights each stage keeps (studies/weights.py)
 
     def study(self, stage: str) -> str:
         return f"{self.name}-{stage}"
@@ -121,6 +122,7 @@ class Where:
     results: str
     data_dir: str | None
     slots: tuple
+    save_models: str = "best"
 
 
 def run_points(where: Where, stage: str, name: str, design: dict, points: list[dict], label: str) -> pd.DataFrame:
@@ -135,7 +137,7 @@ def run_points(where: Where, stage: str, name: str, design: dict, points: list[d
 
     url = st.resolve_url(where.storage, name, where.results)
     study, code = run_study(name, url, design, points, slots=list(where.slots), out=where.results,
-                            data_dir=where.data_dir, label=label)
+                            data_dir=where.data_dir, label=label, save_models=where.save_models)
     table = export.study_table(study)
     if code != 0:
         raise StageFailed(f"{stage} (study {name}) stopped with exit code {code}; see "
@@ -293,7 +295,7 @@ def run_protocol(p: Protocol, *, slots, say: Callable[[str], None] = print) -> d
     from .final import run_final
 
     p.check()
-    where = Where(p.storage, p.results, p.data_dir, tuple(slots))
+    where = Where(p.storage, p.results, p.data_dir, tuple(slots), p.save_models)
     step = iter(range(1, len(STAGES) + 1))
 
     def announce(stage: str, text: str) -> None:
@@ -316,7 +318,8 @@ def run_protocol(p: Protocol, *, slots, say: Callable[[str], None] = print) -> d
     announce("final", f"the robust best over {p.seeds} seeds, beside k-means")
     final = run_final(best_space, p.dataset, seeds=p.seeds, first_seed=p.seed, epochs=p.final_epochs, k=p.k,
                       slots=slots, storage=p.storage, results=p.results, data_dir=p.data_dir,
-                      study=p.study("final"), trial_fn=p.trial_fn, space_label=str(candidates.files["best"]))
+                      study=p.study("final"), trial_fn=p.trial_fn, space_label=str(candidates.files["best"]),
+                      save_models=p.save_models)
     if final.md_path is None or final.exit_code != 0:
         raise StageFailed(f"protocol stage final (study {final.study}) stopped with exit code {final.exit_code}; "
                           f"see dcsomrl-study status --study {final.study}", final.exit_code or 1)

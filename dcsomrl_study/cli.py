@@ -42,7 +42,8 @@ def add_train(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--devices", "--device", dest="device", default="auto",
                    help="the one device to train on: auto, cpu, cuda or cuda:N (--device: the same)")
-    p.add_argument("--out", help="run directory (default: results/runs/<dataset>-<model>-s<seed>-<time>)")
+    p.add_argument("--out", help="run directory (default: <results>/runs/<dataset>-<model>-s<seed>-<time>)")
+    p.add_argument("--results", default="results", help="results folder of the default run directory")
     p.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a parameter (repeatable)")
     p.add_argument("--no-save-model", action="store_true", help="do not save the autoencoder's weights")
     p.set_defaults(func=cmd_train)
@@ -60,7 +61,7 @@ def cmd_train(args) -> int:
         overrides["batch_size"] = P.check("batch_size", args.batch_size)
     P.check_run("seed", args.seed)
     stem = dataset_stem(args.dataset)
-    out = Path(args.out) if args.out else Path("results", "runs",
+    out = Path(args.out) if args.out else Path(args.results, "runs",
                                                 f"{stem}-{args.model}-s{args.seed}-{time.strftime('%Y%m%d-%H%M%S')}")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise FileExistsError(f"--out {out} exists and is not an empty folder; a run directory holds one run")

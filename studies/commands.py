@@ -72,6 +72,13 @@ def add_devices(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers-per-device", type=int, default=1, help="worker processes per device")
 
 
+def add_save_models(p: argparse.ArgumentParser) -> None:
+    """``--save-models all|best|none`` (studies/weights.py)."""
+    p.add_argument("--save-models", choices=("all", "best", "none"), default="best",
+                   help="which trials keep their autoencoder weights (about 10 MB each): all, only the best "
+                        "trial's, or none (default: best)")
+
+
 def add_data_dir(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", default=None, help="data directory (default: DCSOMRL_DATA or ~/.cache/dcsomrl)")
 
@@ -94,6 +101,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add_storage(p)
     p.add_argument("--study", default=None, help="study name (default <dataset>-<space>-n<N>-s<seed>[-e<E>])")
     add_data_dir(p)
+    add_save_models(p)
     add_results(p, "results folder; the study writes <results>/<study>/ (default: results)")
     p.add_argument("--trial-fn", default=None, help=argparse.SUPPRESS)  # module:function (tests)
     p.set_defaults(func=lhs_command)
@@ -112,6 +120,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add_devices(p)
     add_storage(p)
     add_data_dir(p)
+    add_save_models(p)
     add_results(p, "results folder; the study lives in <results>/<study>/ (default: results)")
     p.set_defaults(func=extend_command)
 
@@ -126,6 +135,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add_data_dir(p)
     p.add_argument("--threads", type=positive_int, default=None, help="torch threads of this worker (>= 1)")
     p.add_argument("--max-trials", type=positive_int, default=None, help="stop after this many trials")
+    add_save_models(p)
     p.add_argument("--trial-fn", default=None, help=argparse.SUPPRESS)
     p.add_argument("--device-label", default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=worker_command)
@@ -208,7 +218,7 @@ def extend_command(args: argparse.Namespace) -> int:
     label = (f"replicate {record['replicate']}: {record['n']} points with design seed {seed}, "
              f"{sy.total_points(study)} in all")
     study, exit_code = run_study(args.study, url, design, points, slots=slots, out=args.results,
-                                 data_dir=args.data_dir, label=label)
+                                 data_dir=args.data_dir, label=label, save_models=args.save_models)
     trials = study.get_trials(deepcopy=False)
     print_summary(export.study_table(study, trials), sy.count_points(trials, sy.total_points(study)), top=5)
     return exit_code
@@ -249,7 +259,7 @@ def lhs_command(args: argparse.Namespace) -> int:
     url = st.resolve_url(args.storage, name, args.results)
     label = f"{args.n} design points over space {space.name!r} on {dataset}"
     study, exit_code = run_study(name, url, design, points, slots=slots, out=args.results,
-                                 data_dir=args.data_dir, label=label)
+                                 data_dir=args.data_dir, label=label, save_models=args.save_models)
     trials = study.get_trials(deepcopy=False)
     c = sy.count_points(trials, sy.total_points(study))
     print_summary(export.study_table(study, trials), c, top=5)
@@ -264,12 +274,15 @@ def lhs_command(args: argparse.Namespace) -> int:
 
 
 def run_study(name: str, url: str, design: dict, points: list[dict], *, slots, out: str,
-              data_dir: str | None, label: str):
+              data_dir: str | None, label: str, save_models: str = "best"):
     """Create (or resume) a study, re-enqueue lost trials and drain it with local
     workers, one per slot, showing progress; returns (study, exit code).
 
-    ``out`` is the results folder. Used by ``lhs`` and by ``final`` (analysis/commands.py).
+    ``out`` is the results folder; ``save_models`` the weights kept (studies/weights.py).
+    Used by ``lhs``, ``extend``, and by ``final`` and ``protocol`` (analysis/).
     """
+    from studies import weights
+
     from studies import launch
     from studies import storage as st
     from studies import study as sy
@@ -293,13 +306,14 @@ def run_study(name: str, url: str, design: dict, points: list[dict], *, slots, o
         with sigterm_interrupts():  # SIGTERM/Ctrl-C: stop the workers, their trials go back to the queue
             outcome = launch.supervise(
                 study, storage, slots,
-                lambda slot, i: launch.spawn(slot, i, study=name, storage=url, out=out,
-                                             data_dir=data_dir, log_dir=folder / "logs"),
+                lambda slot, i: launch.spawn(slot, i, study=name, storage=url, out=out, data_dir=data_dir,
+                                             log_dir=folder / "logs", save_models=save_models),
                 log_dir=folder / "logs", progress=reporter)
     finally:
         reporter.close()
     for message in outcome.messages:
         print(message, file=sys.stderr, flush=True)
+    weights.prune(study, save_models)  # trials of workers elsewhere too
     return study, outcome.exit_code
 
 
@@ -357,7 +371,7 @@ def worker_command(args: argparse.Namespace) -> int:
         with sigterm_interrupts():
             result = wk.run_worker(args.study, url, device=args.device, device_label=args.device_label,
                                    out=args.results, data_dir=args.data_dir, threads=args.threads,
-                                   max_trials=args.max_trials, trial_fn=args.trial_fn)
+                                   max_trials=args.max_trials, trial_fn=args.trial_fn, save_models=args.save_models)
     except wk.EnvironmentProblem as err:
         print(f"{PROG} worker: error: {err}", file=sys.stderr, flush=True)
         return wk.EXIT_ENVIRONMENT

@@ -142,12 +142,12 @@ def worker_env(slot: Slot, base: dict[str, str] | None = None) -> dict[str, str]
 
 
 def spawn(slot: Slot, index: int, *, study: str, storage: str, out: str, data_dir: str | None,
-          log_dir: pathlib.Path) -> subprocess.Popen:
+          log_dir: pathlib.Path, save_models: str = "best") -> subprocess.Popen:
     """Start one worker process for ``slot``; its output goes to ``log_dir/worker-<index>.log``."""
     log_dir.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "studies.cli", "worker", "--study", study,
            "--device", slot.device, "--device-label", slot.label, "--threads", str(slot.threads),
-           "--results", str(out)]
+           "--results", str(out), "--save-models", save_models]
     if data_dir:
         cmd += ["--data-dir", str(data_dir)]
     env = worker_env(slot)

@@ -54,6 +54,7 @@ from dcsomrl.util import one_line
 from studies import storage as st
 from studies import study as sy
 from studies.signals import Interrupted, held, released
+from studies import weights
 from studies.space import Space
 
 TRIAL_FN = "dcsomrl.trainer:run_trial"
@@ -137,7 +138,7 @@ def _suggest(trial: optuna.Trial, name: str, dist: optuna.distributions.BaseDist
 def run_worker(study_name: str, storage_url: str, *, device: str = "cpu", device_label: str | None = None,
                out: str | os.PathLike = "results", data_dir: str | None = None, threads: int | None = None,
                max_trials: int | None = None, trial_fn: str | None = None,
-               log: Callable[[str], None] | None = None) -> WorkerResult:
+               log: Callable[[str], None] | None = None, save_models: str = "best") -> WorkerResult:
     """Drain the study's queue (or run ``max_trials``); the numbers of the trials it finished.
 
     Raises :class:`EnvironmentProblem` (trial put back) or :class:`Interrupted`
@@ -148,12 +149,13 @@ def run_worker(study_name: str, storage_url: str, *, device: str = "cpu", device
     """
     with held():
         return _drain(study_name, storage_url, device=device, device_label=device_label, out=out,
-                      data_dir=data_dir, threads=threads, max_trials=max_trials, trial_fn=trial_fn, log=log or _log)
+                      data_dir=data_dir, threads=threads, max_trials=max_trials, trial_fn=trial_fn, log=log or _log,
+                      save_models=save_models)
 
 
 def _drain(study_name: str, storage_url: str, *, device: str, device_label: str | None, out, data_dir: str | None,
            threads: int | None, max_trials: int | None, trial_fn: str | None,
-           log: Callable[[str], None]) -> WorkerResult:
+           log: Callable[[str], None], save_models: str = "best") -> WorkerResult:
     device = check_device(device)
     storage = st.open_storage(storage_url, create=False)
     study = sy.load(storage, study_name)
@@ -193,6 +195,7 @@ def _drain(study_name: str, storage_url: str, *, device: str, device_label: str 
                 _put_back(study, storage, trial_id, "interrupted (worker stopped)")
             raise
         (result.complete if state == TrialState.COMPLETE else result.failed).append(number)
+        weights.prune(study, save_models)  # --save-models: the weights this study keeps (studies/weights.py)
         sy.recover(study, storage)
     return result
 
