@@ -56,10 +56,16 @@ def pending() -> bool:
     return _State.pending is not None
 
 
+def _ignore(signum, frame) -> None:
+    """Further signals during the clean-up: ignored by a Python handler, not SIG_IGN. (A signal that the
+    C level caught before SIG_IGN was set reaches Python with no handler left and raises "OSError: Signal
+    15 ignored due to race condition": Ctrl-C sends SIGINT to every worker, then the supervisor SIGTERM.)"""
+
+
 def _handler(signum, frame) -> None:
     # Further signals are ignored so that the clean-up is not itself interrupted.
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _ignore)
+    signal.signal(signal.SIGINT, _ignore)
     if _State.depth:
         _State.pending = signum
         return

@@ -112,3 +112,25 @@ def test_released_is_a_checkpoint():
                 with sg.released():
                     pass
             assert not sg.pending()
+
+
+def test_signals_after_the_first_are_ignored_by_a_handler_not_sig_ign():
+    """SIG_IGN set while a second signal is already caught at the C level makes Python raise
+    "OSError: Signal 15 ignored due to race condition" (the traceback Ctrl-C left in worker logs)."""
+    import os
+    import signal as sig
+
+    from studies import signals
+
+    with signals.sigterm_interrupts():
+        try:
+            os.kill(os.getpid(), sig.SIGINT)
+            for _ in range(1000):  # the handler runs between bytecodes
+                pass
+        except signals.Interrupted:
+            pass
+        for s in (sig.SIGTERM, sig.SIGINT):
+            assert callable(sig.getsignal(s))  # a Python handler, never SIG_IGN
+        os.kill(os.getpid(), sig.SIGTERM)  # a late signal: nothing raised
+        for _ in range(1000):
+            pass
