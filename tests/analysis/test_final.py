@@ -42,9 +42,11 @@ def test_seed_design_repeats_the_fixed_values_with_distinct_seeds():
     assert design["seed"].tolist() == [7, 8, 9, 10, 11]
     values = {n: d.value for n, d in space.dims.items()}
     assert design[space.names].to_dict("records") == [values] * 5
-    with pytest.raises(AnalysisError, match="--seeds"):
+    from dcsomrl.params import ParameterError  # run-level values: one registry, one error type
+
+    with pytest.raises(ParameterError, match="--seeds"):
         F.seed_design(space, 0)
-    with pytest.raises(AnalysisError, match="--seed "):
+    with pytest.raises(ParameterError, match="--seed "):
         F.seed_design(space, 2, first_seed=-1)
 
 
