@@ -88,7 +88,7 @@ def test_scatter_fit_on_a_log_scale_is_the_same_line(table200):
 
 def test_renderers_draw_each_parameter_on_its_scale(monkeypatch, tmp_path, table200):
     figures = []
-    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig) or path)
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: figures.append(fig) or path)
     data = table200.assign(lr=10 ** (-4 + 3 * table200["null1"].rank(pct=True)),
                            a_t=1 - 10 ** (-1 - 3 * table200["null2"].rank(pct=True)),
                            neg=table200["lin"] - 1)

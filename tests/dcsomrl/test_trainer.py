@@ -57,7 +57,7 @@ def test_validation_curve_every_k_steps(finished, digits):
     record, out = finished
     steps_per_epoch = -(-digits.x_train.shape[0] // 64)
     lines = (out / "validation_curve.csv").read_text().splitlines()
-    assert lines[0] == "step,epoch,nmi,purity,n_nodes,loss"
+    assert lines[0] == "step,epoch,nmi,purity,ami,ari,n_nodes,loss"
     steps = [int(line.split(",")[0]) for line in lines[1:]]
     assert steps[:3] == [5, 10, 15] and steps[-1] == 2 * steps_per_epoch
     assert len(record["validation"]) == len(steps)
