@@ -31,7 +31,7 @@ import argparse
 from pathlib import Path
 
 from dcsomrl.util import one_line
-from studies.commands import add_data_dir, add_devices, add_results, add_save_models, add_storage
+from studies.arguments import add_data_dir, add_devices, add_model, add_results, add_save_models, add_storage
 
 from .errors import AnalysisError
 
@@ -67,7 +67,14 @@ def rules_of(args: argparse.Namespace) -> dict:
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    """Register ``analyze``, ``refine``, ``best`` and ``final``."""
+    """Register ``analyze``, ``refine``, ``best``, ``final`` and ``protocol``."""
+    add_analyze(sub)
+    add_refine_and_best(sub)
+    add_final(sub)
+    add_protocol(sub)
+
+
+def add_analyze(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("analyze", help="sensitivity analysis of a study: report.md, CSV tables, figures",
                        description="Which parameters drive the outcomes, in which direction, how sure, "
                                    "and which range looks best: regression (PRCC, SRC, ...), CDF "
@@ -88,6 +95,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-importance", action="store_true", help="skip the Optuna/SALib cross-checks")
     p.set_defaults(func=analyze_command)
 
+
+def add_refine_and_best(sub: argparse._SubParsersAction) -> None:
+    """``refine`` and ``best``: one space file each, from the same source options."""
     commands = (("refine", "refined", "new parameter ranges from the behavioural trials, as a space file"),
                 ("best", "best", "the best trial's values as a space file of fixed values"))
     for name, stem, helptext in commands:
@@ -120,6 +130,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                             f"or <table>-{stem}.toml beside the table)")
         p.set_defaults(func=refine_command if name == "refine" else best_command)
 
+
+def add_final(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("final", help="fixed values over N seeds through the runner, beside k-means and "
                                      "the paper's Table 1",
                        description="Train one setting (a space of fixed values, as `best` writes) once per "
@@ -141,9 +153,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add_data_dir(p)
     add_save_models(p)
     add_results(p, "results folder: the study and final.csv/final.md go to <results>/<study>/ (default results)")
-    p.add_argument("--trial-fn", default=None, help=argparse.SUPPRESS)  # module:function (tests)
+    add_model(p)
     p.set_defaults(func=final_command)
 
+
+def add_protocol(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("protocol", help="the paper's whole protocol (appendix A.1) as one resumable command",
                        description="Initial LHS -> analyze -> refine -> adjusted LHS -> analyze -> robust best "
                                    "(the top candidates re-run over new seeds; best mean wins) -> final over N "
@@ -172,7 +186,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add_data_dir(p)
     add_save_models(p)
     add_results(p, "results folder: every stage's study and the report go under it")
-    p.add_argument("--trial-fn", default=None, help=argparse.SUPPRESS)
+    add_model(p)
     p.set_defaults(func=protocol_command)
 
 
@@ -285,6 +299,7 @@ def _robust_best(args: argparse.Namespace, table, space):
 
     if args.table:
         raise AnalysisError("--candidates needs --study (the re-runs train on the study's dataset)")
+    from dcsomrl import models
     from dcsomrl.params import check_run
 
     check_run("candidates", args.candidates)
@@ -295,31 +310,23 @@ def _robust_best(args: argparse.Namespace, table, space):
     _, ranked, fixed = robust_best(where, f"{args.study}-candidates", table, space, dataset=design["dataset"],
                                    epochs=design.get("epochs"), outcome=args.outcome, candidates=args.candidates,
                                    repeats=args.candidate_seeds, design_seed=int(design["seed"]) + 2,
-                                   trial_fn=design.get("trial_fn"))
+                                   model=models.of_design(design).name)
     print(markdown_table(ranked.round(4)))
     return fixed
 
 
 def final_command(args: argparse.Namespace) -> int:
-    """``dcsomrl-study final``: run the seeds (analysis.final.run_final), print the table."""
-    from studies import launch
-    from studies.space import resolve_space
-    from studies.storage import quiet_optuna
+    """``dcsomrl-study final``: run the seeds (analysis.final.final_study), print the table."""
+    from dcsomrl.params import check_run
 
     from . import final as F
     from .markdown import markdown_table
 
-    from dcsomrl.params import check_run
-
-    quiet_optuna()
     check_run("k", args.k)
-    space = resolve_space(args.space, args.dataset)
-    F.require_fixed(space)
-    slots = launch.plan_slots(args.devices, args.workers_per_device)
-    result = F.run_final(space, args.dataset, seeds=args.seeds, first_seed=args.seed, epochs=args.epochs,
-                         k=args.k, slots=slots, storage=args.storage, results=args.results,
-                         data_dir=args.data_dir, study=args.study, trial_fn=args.trial_fn, space_label=args.space,
-                         save_models=args.save_models)
+    result = F.final_study(args.space, args.dataset, devices=args.devices, workers_per_device=args.workers_per_device,
+                           seeds=args.seeds, first_seed=args.seed, epochs=args.epochs, k=args.k,
+                           storage=args.storage, results=args.results, data_dir=args.data_dir, study=args.study,
+                           model=args.model, save_models=args.save_models)
     if result.md_path is None:
         return result.exit_code
     print(markdown_table(F.display_table(result.table)))
@@ -335,7 +342,7 @@ def protocol_command(args: argparse.Namespace) -> int:
 
     from dcsomrl.data import canonical_name
     from studies import launch
-    from studies.commands import check_study_name
+    from studies.orchestrate import check_study_name
     from studies.storage import quiet_optuna
 
     from .protocol import Protocol, StageFailed, default_name, run_protocol
@@ -347,7 +354,7 @@ def protocol_command(args: argparse.Namespace) -> int:
     name = check_study_name(args.name or default_name(dataset))
     p = Protocol(dataset, name, args.results, args.storage, args.initial_n, args.adjusted_n, args.seeds, args.seed,
                  args.epochs, args.final_epochs, args.candidates, args.candidate_seeds, args.outcome, args.k, rules,
-                 args.data_dir, args.trial_fn, not args.no_importance, args.save_models).check()
+                 args.data_dir, args.model, not args.no_importance, args.save_models).check()
     slots = launch.plan_slots(args.devices, args.workers_per_device)
     try:
         run = run_protocol(p, slots=slots, say=lambda line: print(line, flush=True))

@@ -23,8 +23,10 @@ nearest centroid), scored against the test labels. ``std`` is the sample
 standard deviation over runs (ddof = 1; undefined for one run), as
 ``pandas.Series.std``.
 
-Pure functions, composed by ``analysis.commands.final_command``:
-:func:`require_fixed`, :func:`fixed_values`, :func:`seed_design`,
+The workflow is :func:`final_study` (what ``dcsomrl-study final`` calls:
+the space resolved, the slots planned) and :func:`run_final` (the study run,
+the baselines and the files; ``analysis.protocol`` calls it too), composed of
+the pure functions :func:`require_fixed`, :func:`fixed_values`, :func:`seed_design`,
 :func:`default_study_name`, :func:`summarize`, :func:`kmeans_scores`,
 :func:`kmeans_raw`, :func:`kmeans_latent`, :func:`paper_rows`,
 :func:`final_table`, :func:`run_table`, :func:`display_table`, :func:`markdown`,
@@ -116,8 +118,8 @@ def space_hash(space) -> str:
 
 
 def default_study_name(dataset: str, space, n: int, first_seed: int, epochs: int | None = None) -> str:
-    """``final-<dataset>-<space hash>-n<N>-s<first seed>[-e<epochs>]`` (studies.commands.default_study_name)."""
-    from studies.commands import default_study_name as study_name
+    """``final-<dataset>-<space hash>-n<N>-s<first seed>[-e<epochs>]`` (studies.orchestrate.default_study_name)."""
+    from studies.orchestrate import default_study_name as study_name
 
     return study_name(dataset, space_hash(space), n, first_seed, epochs, prefix="final")
 
@@ -367,7 +369,7 @@ class FinalResult:
 
 def run_final(space, dataset: str, *, seeds: int, first_seed: int = 0, epochs: int | None = None, k: int = 64,
               slots, storage: str | None, results: str, data_dir: str | None = None, study: str | None = None,
-              trial_fn: str | None = None, space_label: str | None = None,
+              model: str = "dcsomrl", space_label: str | None = None,
               save_models: str = "best") -> FinalResult:
     """Train the fixed values of ``space`` once per seed through the study runner (resumable), then
     measure the k-means baselines and write final.csv, final_runs.csv and final.md.
@@ -382,7 +384,7 @@ def run_final(space, dataset: str, *, seeds: int, first_seed: int = 0, epochs: i
     from studies import export, weights
     from studies import storage as st
     from studies import study as sy
-    from studies.commands import check_study_name, run_study
+    from studies.orchestrate import check_study_name, run_study
 
     require_fixed(space)
     name = check_study_name(study or default_study_name(dataset, space, seeds, first_seed, epochs))
@@ -394,7 +396,7 @@ def run_final(space, dataset: str, *, seeds: int, first_seed: int = 0, epochs: i
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= len(data.x_train):
         raise AnalysisError(f"--k must be an integer in [1, {len(data.x_train)}] (the training rows of "
                             f"{dataset}), got {k!r}")
-    design = sy.design_attrs(space, seeds, first_seed, dataset, epochs=epochs, trial_fn=trial_fn, seeds=seed_list)
+    design = sy.design_attrs(space, seeds, first_seed, dataset, epochs=epochs, model=model, seeds=seed_list)
     url = st.resolve_url(storage, name, results)
     label = f"{seeds} seeds of space {space.name!r} on {dataset}"
     handle, code = run_study(name, url, design, design_points[space.names].to_dict("records"),
@@ -421,3 +423,20 @@ def run_final(space, dataset: str, *, seeds: int, first_seed: int = 0, epochs: i
     (csv_path.parent / "baseline_notes.json").write_text(json.dumps(baseline_notes))
     weights.prune(handle, save_models)
     return FinalResult(name, table, runs, trials, notes, code, csv_path, md_path)
+
+
+def final_study(space: str, dataset: str, *, devices: str = "auto", workers_per_device: int = 1,
+                **options) -> FinalResult:
+    """The whole ``final`` workflow from the command's values: resolve ``space`` (a space file or a
+    shipped name, for ``dataset``), require fixed values, plan the worker slots of ``devices`` ×
+    ``workers_per_device``, then :func:`run_final` (``options``: its keywords; the space is labelled
+    ``space`` as given)."""
+    from studies import launch
+    from studies.space import resolve_space
+    from studies.storage import quiet_optuna
+
+    quiet_optuna()
+    resolved = resolve_space(space, dataset)
+    require_fixed(resolved)
+    slots = launch.plan_slots(devices, workers_per_device)
+    return run_final(resolved, dataset, slots=slots, space_label=space, **options)

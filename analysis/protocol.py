@@ -80,7 +80,7 @@ class Protocol:
     k: int = 64
     rules: dict = field(default_factory=lambda: dict(DEFAULT_RULES))
     data_dir: str | None = None
-    trial_fn: str | None = None
+    model: str = "dcsomrl"
     importance: bool = True        # the Optuna/SALib cross-checks in each stage's report
     save_models: str = "best"      # the weights each stage keeps (studies/weights.py)
 
@@ -133,7 +133,7 @@ def run_points(where: Where, stage: str, name: str, design: dict, points: list[d
     """
     from studies import export
     from studies import storage as st
-    from studies.commands import run_study
+    from studies.orchestrate import run_study
 
     url = st.resolve_url(where.storage, name, where.results)
     study, code = run_study(name, url, design, points, slots=list(where.slots), out=where.results,
@@ -152,7 +152,7 @@ def lhs_stage(p: Protocol, where: Where, stage: str, space, n: int, design_seed:
     from studies import study as sy
     from studies.design import sample
 
-    design = sy.design_attrs(space, n, design_seed, p.dataset, epochs=p.epochs, trial_fn=p.trial_fn)
+    design = sy.design_attrs(space, n, design_seed, p.dataset, epochs=p.epochs, model=p.model)
     points = sample(space, n, design_seed).to_dict("records")
     return run_points(where, f"protocol stage {stage}", p.study(stage), design, points,
                       f"protocol stage {stage}: {n} design points over space {space.name!r} on {p.dataset}")
@@ -206,13 +206,13 @@ def candidate_values(table: pd.DataFrame, space, outcome: str, k: int) -> list[t
 
 
 def candidate_design(space, candidates: list[tuple[int, dict]], repeats: int, design_seed: int, dataset: str,
-                     epochs: int | None, trial_fn: str | None) -> tuple[dict, list[dict]]:
+                     epochs: int | None, model: str = "dcsomrl") -> tuple[dict, list[dict]]:
     """The re-run study's design: point c * repeats + r is candidate c with common seed r."""
     from studies import study as sy
 
     seeds = [sy.trial_seed(design_seed, r) for r in range(repeats)]
     points = [values for _, values in candidates for _ in range(repeats)]
-    design = sy.design_attrs(space, len(points), design_seed, dataset, epochs=epochs, trial_fn=trial_fn,
+    design = sy.design_attrs(space, len(points), design_seed, dataset, epochs=epochs, model=model,
                              seeds=seeds * len(candidates), distinct_seeds=False)
     design["candidates"] = [{"candidate": c, "trial": number} for c, (number, _) in enumerate(candidates)]
     design["repeats"] = repeats
@@ -253,11 +253,11 @@ def robust_best_space(ranked: pd.DataFrame, space, outcome: str):
 
 def robust_best(where: Where, name: str, table: pd.DataFrame, space, *, dataset: str, epochs: int | None,
                 outcome: str = "nmi", candidates: int = 3, repeats: int = 3, design_seed: int = 2,
-                trial_fn: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame, object]:
+                model: str = "dcsomrl") -> tuple[pd.DataFrame, pd.DataFrame, object]:
     """Re-run the ``candidates`` best trials of ``table`` over ``repeats`` common seeds in the study
     ``name``; returns (its trial table, the ranking, the winner as a space of fixed values)."""
     cands = candidate_values(table, space, outcome, candidates)
-    design, points = candidate_design(space, cands, repeats, design_seed, dataset, epochs, trial_fn)
+    design, points = candidate_design(space, cands, repeats, design_seed, dataset, epochs, model)
     reruns = run_points(where, "the robust best", name, design, points,
                         f"robust best: the {len(cands)} best trials x {repeats} seeds on {dataset}")
     ranked = rank_candidates(reruns, cands, repeats, outcome)
@@ -271,7 +271,7 @@ def candidates_stage(p: Protocol, where: Where, adjusted: Stage) -> tuple[Stage,
     table, ranked, best_space = robust_best(where, p.study("candidates"), adjusted.table, adjusted.space,
                                             dataset=p.dataset, epochs=p.epochs, outcome=p.outcome,
                                             candidates=p.candidates, repeats=p.candidate_seeds,
-                                            design_seed=p.seed + 2, trial_fn=p.trial_fn)
+                                            design_seed=p.seed + 2, model=p.model)
     stage = Stage("candidates", p.study("candidates"), table, adjusted.space)
     folder = Path(p.results) / stage.study
     ranked.to_csv(folder / "candidates.csv", index=False)
@@ -318,7 +318,7 @@ def run_protocol(p: Protocol, *, slots, say: Callable[[str], None] = print) -> d
     announce("final", f"the robust best over {p.seeds} seeds, beside k-means")
     final = run_final(best_space, p.dataset, seeds=p.seeds, first_seed=p.seed, epochs=p.final_epochs, k=p.k,
                       slots=slots, storage=p.storage, results=p.results, data_dir=p.data_dir,
-                      study=p.study("final"), trial_fn=p.trial_fn, space_label=str(candidates.files["best"]),
+                      study=p.study("final"), model=p.model, space_label=str(candidates.files["best"]),
                       save_models=p.save_models)
     if final.md_path is None or final.exit_code != 0:
         raise StageFailed(f"protocol stage final (study {final.study}) stopped with exit code {final.exit_code}; "

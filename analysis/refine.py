@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import AnalysisError
-from .table import complete_only, prepare
+from .table import Prepared, complete_only, prepare
 
 PLAN_COLUMNS = ["parameter", "action", "old", "new", "reason"]
 
@@ -143,22 +143,11 @@ def refine_plan(table: pd.DataFrame, space, outcome: str = "nmi", *, behavioural
     """
     from . import sensitivity  # here, not at import: `best` needs no statistics libraries
 
-    entries, _ = to_plain(space)
-    unknown = [n for n in fix if n not in entries]
-    if unknown:
-        raise AnalysisError(f"--fix {', '.join(unknown)}: not a parameter of the space "
-                            f"({', '.join(entries)})")
-    candidates = [n for n, e in entries.items() if _varies(e) and e.get("type", "float") != "categorical"
-                  and n in table.columns]
-    if not candidates:
-        raise AnalysisError("no varying numeric parameter of the space is in the table")
-    choices = [n for n, e in entries.items() if "choices" in e and n in table.columns]
-    table = table.assign(**{n: table[n].where(table[n].isna(), table[n].astype(str)) for n in choices})
-    prep = prepare(table, candidates + choices, [outcome])  # the trials the analysis and the regions use
+    entries, table, prep = _plan_inputs(table, space, outcome, fix)
     result = sensitivity.analyze(prep, behavioural_quantile=behavioural_quantile,
                                  control=control, level=level, n_classes=n_classes, seed=seed)
-    sens = result.set_index("parameter")
-    cats = sensitivity.categorical_table(result).set_index("parameter")
+    sens = result.table.set_index("parameter")
+    cats = result.categorical.set_index("parameter")
     row = best_trial(table, outcome)
     done = prep.data.loc[prep.data[outcome].notna()]
     good = done.loc[sensitivity.behavioural(done[outcome].to_numpy(float), behavioural_quantile)]
@@ -180,6 +169,24 @@ def refine_plan(table: pd.DataFrame, space, outcome: str = "nmi", *, behavioural
             new[name], action, reason = dict(entry), "keep", why
         plan.append(dict(parameter=name, action=action, old=old, new=_describe(new[name]), reason=reason))
     return new, pd.DataFrame(plan, columns=PLAN_COLUMNS)
+
+
+def _plan_inputs(table: pd.DataFrame, space, outcome: str,
+                 fix) -> tuple[dict[str, dict], pd.DataFrame, Prepared]:
+    """The space's entries, the table with categorical values as text, and the prepared sample of the
+    space's varying parameters (the trials the analysis and the regions use); checks ``fix``."""
+    entries, _ = to_plain(space)
+    unknown = [n for n in fix if n not in entries]
+    if unknown:
+        raise AnalysisError(f"--fix {', '.join(unknown)}: not a parameter of the space "
+                            f"({', '.join(entries)})")
+    candidates = [n for n, e in entries.items() if _varies(e) and e.get("type", "float") != "categorical"
+                  and n in table.columns]
+    if not candidates:
+        raise AnalysisError("no varying numeric parameter of the space is in the table")
+    choices = [n for n, e in entries.items() if "choices" in e and n in table.columns]
+    table = table.assign(**{n: table[n].where(table[n].isna(), table[n].astype(str)) for n in choices})
+    return entries, table, prepare(table, candidates + choices, [outcome])
 
 
 def _refine_range(entry: dict, s: pd.Series, good: pd.Series, n: int, hull: bool) -> tuple[dict, str, str]:

@@ -32,6 +32,7 @@ import pandas as pd
 from . import cdf, importance, plots, screening, sensitivity, stability
 from .markdown import markdown_table, value_text
 from .refine import best_trial, trial_label
+from .sensitivity import Rules, Sensitivity
 from .table import Prepared, prepare
 
 #: Sensitivity columns shown in the report's table.
@@ -77,11 +78,11 @@ def _range_text(s: pd.Series) -> str:
     return f"{s['parameter']} in [{lo:.6g}, {hi:.6g}]"
 
 
-def power_lines(n: int, k: int, rho: float, rules: dict) -> list[str]:
+def power_lines(n: int, k: int, rho: float, rules: Rules) -> list[str]:
     """What this n can see among k parameters; ``rho``: analysis.screening.detectable_correlation."""
     if np.isnan(rho):
         return [f"**Power.** {n} trials are too few to detect any effect."]
-    half = screening.trials_needed(rho / 2, k, rules["level"])
+    half = screening.trials_needed(rho / 2, k, rules.level)
     return [f"**Power.** With n = {n} trials and {k} parameters, this rule finds an effect with 80% "
             f"probability when its |rank correlation| is at least {rho:.2f} (it explains about "
             f"{rho ** 2:.0%} of the variance); an effect half that size (|rho| {rho / 2:.2f}, "
@@ -104,7 +105,7 @@ def _tendency(s: pd.Series, outcome: str) -> str:
     return f"higher values tend to {'raise' if r > 0 else 'lower'} {outcome}"
 
 
-def stability_lines(stab, n: int, k: int, rho: float, rules: dict, study: str | None,
+def stability_lines(stab, n: int, k: int, rho: float, rules: Rules, study: str | None,
                     strongest: float) -> list[str]:
     """Whether the replicates rank the parameters alike (analysis.stability); with one replicate, the
     ``extend`` command that buys the power to see the strongest signal (``strongest``: its |rho|; else
@@ -119,41 +120,56 @@ def stability_lines(stab, n: int, k: int, rho: float, rules: dict, study: str | 
     if np.isnan(rho):  # too few trials to detect anything: no replicate size to suggest yet
         return ["**Ranking stability** is not measured: one replicate, and too few trials for any effect."]
     target = strongest if 0.05 < strongest < rho else rho / 2
-    more = max(screening.trials_needed(target, k, rules["level"]) - n, 1)
+    more = max(screening.trials_needed(target, k, rules.level) - n, 1)
     name = study or "NAME"
     return [f"**Ranking stability** is not measured: one replicate. To see an effect of |rho| {target:.2f} "
             f"with 80% probability and test whether the ranking holds, add an independent replicate: "
             f"`dcsomrl-study extend --study {name} --n {more}`."]
 
 
-def answer(sens: pd.DataFrame, table: pd.DataFrame, outcome: str, stab=None, study: str | None = None) -> list[str]:
+def answer(sens: Sensitivity, table: pd.DataFrame, outcome: str, stab=None, study: str | None = None) -> list[str]:
     """The answer paragraph of one outcome, as Markdown lines (``stab``: analysis.stability.Stability)."""
-    rules = sens.attrs["rules"]
-    rows = sens.loc[sens["outcome"] == outcome].sort_values("rank")
-    cats = sensitivity.categorical_table(sens)
-    cats = cats.loc[cats["outcome"] == outcome]
-    first = rows.iloc[0]
-    n, k = int(first["n"]), len(rows) + len(cats)
-    sig, non = rows.loc[rows["significant"]], rows.loc[~rows["significant"]]
-    sig_cats = cats.loc[cats["significant"].astype(bool)]
-    rho = screening.detectable_correlation(n, k, rules["level"])
-    lines = [f"### {outcome}", ""]
-    if len(sig) or len(sig_cats):
-        lines.append(f"**Parameters that matter** (n = {n} trials, in order of evidence):")
-        lines += [f"- **{s['parameter']}**: {s['direction']}; {_evidence(s)}" for _, s in sig.iterrows()]
-        lines += [f"- **{c['parameter']}** (categorical): best choice **{c['best_choice']}** by median "
-                  f"{outcome}; {c['groups']}; {_choice_evidence(c)}" for _, c in sig_cats.iterrows()]
-    elif n < len(rows) + 2:
-        lines.append(f"**Too few trials** to answer for {outcome}: n = {n} for {len(rows)} numeric parameters; "
-                     f"the partial measures (PRCC) need at least {len(rows) + 2}, and an effect explaining "
-                     f"a quarter of the variance (|rho| 0.5) needs about "
-                     f"{screening.trials_needed(0.5, k, rules['level'])} trials.")
-    else:
-        lines.append(f"**No parameter has a detectable effect** on {outcome} at this size (n = {n} trials): "
-                     f"an effect weaker than |rho| {rho:.2f} goes unseen more than one time in five.")
-    hints = non.loc[non["p_param"] < HINT_P].head(3)
+    rows = sens.table.loc[sens.table["outcome"] == outcome].sort_values("rank")
+    cats = sens.categorical.loc[sens.categorical["outcome"] == outcome]
+    n, k = int(rows.iloc[0]["n"]), len(rows) + len(cats)
+    rho = screening.detectable_correlation(n, k, sens.rules.level)
+    hints = _hints(rows)
     strongest = float(hints["spearman_rho"].abs().max()) if len(hints) else 0.0
-    lines += ["", *power_lines(n, k, rho, rules), "", *stability_lines(stab, n, k, rho, rules, study, strongest)]
+    lines = [f"### {outcome}", "", *_matter_lines(rows, cats, outcome, rho, sens.rules)]
+    lines += ["", *power_lines(n, k, rho, sens.rules), "",
+              *stability_lines(stab, n, k, rho, sens.rules, study, strongest)]
+    lines += _signal_lines(rows, cats, outcome) + _sure_lines(rows.iloc[0], k, outcome, sens.rules)
+    return lines + _best_lines(rows, cats, table, outcome, sens.rules)
+
+
+def _hints(rows: pd.DataFrame) -> pd.DataFrame:
+    """The (at most 3) strongest non-significant numeric parameters with parameter p < HINT_P."""
+    non = rows.loc[~rows["significant"]]
+    return non.loc[non["p_param"] < HINT_P].head(3)
+
+
+def _matter_lines(rows: pd.DataFrame, cats: pd.DataFrame, outcome: str, rho: float, rules: Rules) -> list[str]:
+    """The parameters that matter, in order of evidence; else why none does (too few trials, or none seen)."""
+    n, k = int(rows.iloc[0]["n"]), len(rows) + len(cats)
+    sig, sig_cats = rows.loc[rows["significant"]], cats.loc[cats["significant"].astype(bool)]
+    if len(sig) or len(sig_cats):
+        return [f"**Parameters that matter** (n = {n} trials, in order of evidence):",
+                *[f"- **{s['parameter']}**: {s['direction']}; {_evidence(s)}" for _, s in sig.iterrows()],
+                *[f"- **{c['parameter']}** (categorical): best choice **{c['best_choice']}** by median "
+                  f"{outcome}; {c['groups']}; {_choice_evidence(c)}" for _, c in sig_cats.iterrows()]]
+    if n < len(rows) + 2:
+        return [f"**Too few trials** to answer for {outcome}: n = {n} for {len(rows)} numeric parameters; "
+                f"the partial measures (PRCC) need at least {len(rows) + 2}, and an effect explaining "
+                f"a quarter of the variance (|rho| 0.5) needs about "
+                f"{screening.trials_needed(0.5, k, rules.level)} trials."]
+    return [f"**No parameter has a detectable effect** on {outcome} at this size (n = {n} trials): "
+            f"an effect weaker than |rho| {rho:.2f} goes unseen more than one time in five."]
+
+
+def _signal_lines(rows: pd.DataFrame, cats: pd.DataFrame, outcome: str) -> list[str]:
+    """The strongest signals that are not significant after the adjustment, then the parameters without
+    a detectable effect (numeric in one sentence, categorical one each)."""
+    hints, lines = _hints(rows), []
     idle_cats = cats.loc[~cats["significant"].astype(bool)]
     cat_hints = idle_cats.loc[idle_cats["p_param"].astype(float) < HINT_P]
     if len(hints) or len(cat_hints):
@@ -162,7 +178,7 @@ def answer(sens: pd.DataFrame, table: pd.DataFrame, outcome: str, stab=None, stu
         lines += [f"- {s['parameter']}: {_tendency(s, outcome)}; {_evidence(s)}" for _, s in hints.iterrows()]
         lines += [f"- {c['parameter']} (categorical): {c['best_choice']} has the highest median {outcome}; "
                   f"{c['groups']}; {_choice_evidence(c)}" for _, c in cat_hints.iterrows()]
-    rest = non.drop(hints.index)
+    rest = rows.loc[~rows["significant"]].drop(hints.index)
     if len(rest):
         lines.append("")
         lines.append("No detectable effect: " + ", ".join(
@@ -170,31 +186,41 @@ def answer(sens: pd.DataFrame, table: pd.DataFrame, outcome: str, stab=None, stu
     for _, c in idle_cats.drop(cat_hints.index).iterrows():
         lines += ["", f"{c['parameter']} (categorical): no detectable difference between its choices "
                       f"({c['groups']}); {_choice_evidence(c)}."]
-    quality = fit_quality(first["r2"], first["r2_rank"])
-    lines += ["", f"**How sure.** {_rule_text(rules, k, outcome)} "
-              f"Regression measures (SRC, SRRC, PCC, PRCC) describe {outcome} only as far as the regressions "
-              f"explain it: R² = {_p(first['r2'])} (linear), rank R² = {_p(first['r2_rank'])} -- fit {quality}."
-              + (" With a poor fit, rely on KS/KW and the figures." if quality in ("poor", "not computed")
-                 else "")]
-    top = 100 * (1 - rules["behavioural_quantile"])
-    ranges = ", ".join(_range_text(s) for _, s in (sig if len(sig) else rows).iterrows())
-    lines += ["", f"**Best range.** The behavioural trials ({outcome} >= {first['threshold']:.4g}, "
-              f"the top {top:.0f}%, {int(first['n_behavioural'])} trials) have {ranges}."]
-    best = best_trial(table, outcome)
-    values = ", ".join(f"{p}={value_text(best[p])}" for p in [*rows["parameter"], *cats["parameter"]]
-                       if p in best.index)
-    lines += [f"Best trial: {trial_label(best)}, {outcome} = {float(best[outcome]):.4g} at {values}.", ""]
     return lines
 
 
-def _rule_text(rules: dict, k: int, outcome: str) -> str:
+def _sure_lines(first: pd.Series, k: int, outcome: str, rules: Rules) -> list[str]:
+    """How sure: the significance rule and how far the regression measures fit (``first``: a row of the outcome)."""
+    quality = fit_quality(first["r2"], first["r2_rank"])
+    return ["", f"**How sure.** {_rule_text(rules, k, outcome)} "
+            f"Regression measures (SRC, SRRC, PCC, PRCC) describe {outcome} only as far as the regressions "
+            f"explain it: R² = {_p(first['r2'])} (linear), rank R² = {_p(first['r2_rank'])} -- fit {quality}."
+            + (" With a poor fit, rely on KS/KW and the figures." if quality in ("poor", "not computed")
+               else "")]
+
+
+def _best_lines(rows: pd.DataFrame, cats: pd.DataFrame, table: pd.DataFrame, outcome: str,
+                rules: Rules) -> list[str]:
+    """The behavioural trials' ranges (of the significant parameters, else of all) and the best trial."""
+    first, sig = rows.iloc[0], rows.loc[rows["significant"]]
+    top = 100 * (1 - rules.behavioural_quantile)
+    ranges = ", ".join(_range_text(s) for _, s in (sig if len(sig) else rows).iterrows())
+    lines = ["", f"**Best range.** The behavioural trials ({outcome} >= {first['threshold']:.4g}, "
+             f"the top {top:.0f}%, {int(first['n_behavioural'])} trials) have {ranges}."]
+    best = best_trial(table, outcome)
+    values = ", ".join(f"{p}={value_text(best[p])}" for p in [*rows["parameter"], *cats["parameter"]]
+                       if p in best.index)
+    return lines + [f"Best trial: {trial_label(best)}, {outcome} = {float(best[outcome]):.4g} at {values}.", ""]
+
+
+def _rule_text(rules: Rules, k: int, outcome: str) -> str:
     """The significance rule in one or two sentences (analysis.screening)."""
-    how = ("Westfall-Young step-down minP, family-wise error rate" if rules["control"] == "fwer"
+    how = ("Westfall-Young step-down minP, family-wise error rate" if rules.control == "fwer"
            else "Benjamini-Hochberg, false discovery rate")
     return (f"Each parameter has one p-value: the smallest of its Spearman, PRCC and ends-vs-middle p-values "
             f"(Kruskal-Wallis and behavioural share for a categorical one), calibrated over "
-            f"{rules['n_permutations']} permutations of {outcome} (seed {rules['seed']}); they are adjusted "
-            f"across the {k} parameters ({how}); significant = adjusted p < {rules['level']:g}.")
+            f"{rules.n_permutations} permutations of {outcome} (seed {rules.seed}); they are adjusted "
+            f"across the {k} parameters ({how}); significant = adjusted p < {rules.level:g}.")
 
 
 def _choice_evidence(c: pd.Series) -> str:
@@ -279,30 +305,48 @@ def write_report(table: pd.DataFrame, out_dir, params=None, outcomes=("nmi", "pu
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     clear_previous(out_dir)
-    sens.to_csv(out_dir / "sensitivity.csv", index=False)
+    sens.table.to_csv(out_dir / "sensitivity.csv", index=False)
     imp.to_csv(out_dir / "importance.csv", index=False)
-    sensitivity.categorical_table(sens).to_csv(out_dir / "categorical.csv", index=False)
-    figures = write_figures(prep, sens, out_dir, behavioural_quantile=behavioural_quantile, scales=scales)
+    sens.categorical.to_csv(out_dir / "categorical.csv", index=False)
+    figures = write_figures(prep, sens.table, out_dir, behavioural_quantile=behavioural_quantile, scales=scales)
+    lines = [f"# {title}", *_answer_section(table, prep, sens, study), *_figure_section(figures),
+             *_table_section(prep, sens, imp), *_rule_section(prep, sens, imp)]
+    path = out_dir / "report.md"
+    path.write_text("\n".join(lines))
+    return path
 
-    lines = [f"# {title}", "", "## Answer", "", "Trials: " + _trial_counts(prep), ""]
+
+def _answer_section(table: pd.DataFrame, prep: Prepared, sens: Sensitivity, study: str | None) -> list[str]:
+    """The Answer section: the trial counts, each outcome's answer (with the replicates' ranking
+    stability), then the notes (the analysis's, less the COMPLETE one the counts say, and CLUSTER_BIAS)."""
+    r = sens.rules
+    lines = ["", "## Answer", "", "Trials: " + _trial_counts(prep), ""]
     for o in prep.outcomes:
-        stab = stability.ranking_stability(table, prep.params, o, behavioural_quantile=behavioural_quantile,
-                                           control=control, level=level, seed=seed, n_permutations=499)
+        stab = stability.ranking_stability(table, prep.params, o, behavioural_quantile=r.behavioural_quantile,
+                                           control=r.control, level=r.level, seed=r.seed, n_permutations=499)
         lines += answer(sens, table, o, stab, study)
-    notes = [n for n in sens.attrs.get("notes", []) if not n.startswith("used COMPLETE")]  # in "Trials:"
+    notes = [n for n in sens.notes if not n.startswith("used COMPLETE")]  # in "Trials:"
     if {"nmi", "purity"} & set(prep.outcomes):
         notes.append(CLUSTER_BIAS)
     if notes:
         lines += ["Notes:", *[f"- {n}" for n in notes], ""]
+    return lines
 
-    lines += ["## Figures", ""]
+
+def _figure_section(figures: dict[str, list[tuple[Path, str]]]) -> list[str]:
+    """The Figures section: each figure of :func:`write_figures` with its caption."""
+    lines = ["## Figures", ""]
     for o, drawn in figures.items():
         for path, caption in drawn:
             lines += [f"![{o}: {caption}]({path.name})", "", f"*{o}: {caption}.*", ""]
+    return lines
 
-    lines += ["## Tables", "", "Full tables: `sensitivity.csv`, `importance.csv`, `categorical.csv`.", ""]
+
+def _table_section(prep: Prepared, sens: Sensitivity, imp: pd.DataFrame) -> list[str]:
+    """The Tables section: per outcome its sensitivity table and the importance cross-checks (if run)."""
+    lines = ["## Tables", "", "Full tables: `sensitivity.csv`, `importance.csv`, `categorical.csv`.", ""]
     for o in prep.outcomes:
-        rows = sens.loc[sens["outcome"] == o]
+        rows = sens.table.loc[sens.table["outcome"] == o]
         lines += [f"### Sensitivity of {o}", "",
                   f"R² = {_p(rows['r2'].iloc[0])}, rank R² = {_p(rows['r2_rank'].iloc[0])}.", "",
                   markdown_table(rows[REPORT_COLUMNS]), ""]
@@ -313,23 +357,25 @@ def write_report(table: pd.DataFrame, out_dir, params=None, outcomes=("nmi", "pu
             lines += [f"### Importance cross-checks for {o}", "", markdown_table(wide.reset_index()), ""]
             failed = part.loc[part["note"].astype(str) != "", ["method", "note"]].drop_duplicates()
             lines += [f"- {r.method}: {r.note}" for r in failed.itertuples()] + ([""] if len(failed) else [])
+    return lines
 
-    lines += ["## Rules", "",
-              "- Only COMPLETE trials are used; a missing or non-finite outcome drops the trial for that "
-              "outcome; constant and non-numeric parameters are left out.",
-              f"- Behavioural trials: outcome at or above its {behavioural_quantile:g} quantile "
-              f"(the top {100 * (1 - behavioural_quantile):.0f}%; higher is better).",
-              "- PRCC/PCC: correlation of the residuals of the parameter and the outcome regressed on the "
-              "other parameters (ranks for PRCC); SRC/SRRC: coefficients of the OLS fit on standardized "
-              "values (ranks). KS: two-sample Kolmogorov-Smirnov test behavioural vs not; KW: "
-              "Kruskal-Wallis across equal-probability classes of the parameter (catches non-monotone effects).",
-              f"- Significant: {_rule_text(sens.attrs['rules'], len(prep.params) + len(prep.categorical), 'the outcome')} "
-              "Direction: the sign of the monotone coefficient (Spearman or PRCC) when a monotone test carries "
-              "the evidence, else non-monotone. Power: Spearman's Fisher z at the adjustment's first step.",
-              "- Importance cross-checks (Optuna fANOVA, MDI, PED-ANOVA; SALib RBD-FAST, delta, PAWN) use "
-              "the same trials; they rank, they do not test. "
-              + (f"Seed of their random forests and bootstraps: {seed} (`--seed`; also the `seed` column "
-                 "of importance.csv)." if len(imp) else "Not run for this report."), ""]
-    path = out_dir / "report.md"
-    path.write_text("\n".join(lines))
-    return path
+
+def _rule_section(prep: Prepared, sens: Sensitivity, imp: pd.DataFrame) -> list[str]:
+    """The Rules section: which trials, the behavioural split, the measures, significance, the cross-checks."""
+    q, seed = sens.rules.behavioural_quantile, sens.rules.seed
+    return ["## Rules", "",
+            "- Only COMPLETE trials are used; a missing or non-finite outcome drops the trial for that "
+            "outcome; constant and non-numeric parameters are left out.",
+            f"- Behavioural trials: outcome at or above its {q:g} quantile "
+            f"(the top {100 * (1 - q):.0f}%; higher is better).",
+            "- PRCC/PCC: correlation of the residuals of the parameter and the outcome regressed on the "
+            "other parameters (ranks for PRCC); SRC/SRRC: coefficients of the OLS fit on standardized "
+            "values (ranks). KS: two-sample Kolmogorov-Smirnov test behavioural vs not; KW: "
+            "Kruskal-Wallis across equal-probability classes of the parameter (catches non-monotone effects).",
+            f"- Significant: {_rule_text(sens.rules, len(prep.params) + len(prep.categorical), 'the outcome')} "
+            "Direction: the sign of the monotone coefficient (Spearman or PRCC) when a monotone test carries "
+            "the evidence, else non-monotone. Power: Spearman's Fisher z at the adjustment's first step.",
+            "- Importance cross-checks (Optuna fANOVA, MDI, PED-ANOVA; SALib RBD-FAST, delta, PAWN) use "
+            "the same trials; they rank, they do not test. "
+            + (f"Seed of their random forests and bootstraps: {seed} (`--seed`; also the `seed` column "
+               "of importance.csv)." if len(imp) else "Not run for this report."), ""]

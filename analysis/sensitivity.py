@@ -48,7 +48,7 @@ by the larger effect = max(|Spearman|, |PRCC|, KS statistic).
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -59,7 +59,7 @@ from . import categorical, screening
 from .errors import AnalysisError
 from .table import Prepared, prepare, varying
 
-#: Columns of :func:`analyze`'s result, in order.
+#: Columns of :func:`analyze`'s numeric table (:attr:`Sensitivity.table`), in order.
 COLUMNS = [
     "outcome", "parameter", "rank", "significant", "direction", "p_adj", "p_param", "effect",
     "p_spearman_perm", "p_prcc_perm", "p_ends_perm",
@@ -246,16 +246,36 @@ class Rules:
         return self
 
 
+@dataclass(frozen=True)
+class Sensitivity:
+    """What :func:`analyze` found, as plain fields (the tables are not to be modified in place).
+
+    ``table``: the numeric parameters' measures, one row per (outcome, parameter), ranked within each
+    outcome (columns :data:`COLUMNS`; written as ``sensitivity.csv``).
+    ``categorical``: the categorical parameters' tests, one row per (outcome, parameter), adjusted in
+    one family with the numeric ones (columns :data:`analysis.categorical.COLUMNS`; empty when none
+    varies; written as ``categorical.csv``).
+    ``notes``: what was dropped or skipped, in order (the cleaning's notes first, then the measures').
+    ``counts``: the trial counts of the cleaning (:attr:`analysis.table.Prepared.counts`: total,
+    complete, used, states, nan_outcomes).
+    ``rules``: the behavioural split and the significance rule used (:class:`Rules`).
+    """
+
+    table: pd.DataFrame
+    categorical: pd.DataFrame
+    notes: list[str]
+    counts: dict
+    rules: Rules
+
+
 def analyze(table, params=None, outcomes=("nmi", "purity"), *, behavioural_quantile: float = 0.75,
             n_classes: int | None = None, control: str = "fwer", level: float = 0.05,
-            n_permutations: int = screening.N_PERMUTATIONS, seed: int = 0) -> pd.DataFrame:
-    """Sensitivity measures, one row per (outcome, parameter), ranked within each outcome.
+            n_permutations: int = screening.N_PERMUTATIONS, seed: int = 0) -> Sensitivity:
+    """Sensitivity measures of ``table``'s numeric and categorical parameters, as a :class:`Sensitivity`.
 
     ``table``: the trial table (or a :class:`~analysis.table.Prepared` sample).
-    Measures and rules: see the module docstring; columns: :data:`COLUMNS`.
+    Measures and rules: see the module docstring; the numeric table's columns: :data:`COLUMNS`.
     ``seed`` seeds the permutations of the significance rule.
-    What was dropped or skipped is listed in ``result.attrs["notes"]``; the
-    trial counts in ``result.attrs["counts"]``; the rules in ``result.attrs["rules"]``.
     """
     rules = Rules(behavioural_quantile, control, level, n_permutations, seed).check()
     if n_classes is not None and n_classes < 2:
@@ -272,12 +292,9 @@ def analyze(table, params=None, outcomes=("nmi", "purity"), *, behavioural_quant
         if len(cat):
             cats.append(categorical.adjust(cat, scr))
     result = pd.concat(frames, ignore_index=True)[COLUMNS]
-    # records, not a DataFrame: pandas compares attrs when it concatenates frames
-    result.attrs["categorical"] = pd.concat(cats, ignore_index=True).to_dict("records") if cats else []
-    result.attrs["notes"] = notes
-    result.attrs["counts"] = prep.counts
-    result.attrs["rules"] = asdict(rules)
-    return result
+    cat_table = (pd.concat(cats, ignore_index=True)[categorical.COLUMNS] if cats
+                 else pd.DataFrame(columns=categorical.COLUMNS))
+    return Sensitivity(result, cat_table, notes, prep.counts, rules)
 
 
 def _screen(prep: Prepared, outcome: str, params: list[str], cats: list[str], rules: Rules) -> pd.DataFrame:
@@ -289,11 +306,6 @@ def _screen(prep: Prepared, outcome: str, params: list[str], cats: list[str], ru
                               control=rules.control, level=rules.level, n_permutations=rules.n_permutations,
                               seed=rules.seed)
     return result.table.set_index("parameter")
-
-
-def categorical_table(sens: pd.DataFrame) -> pd.DataFrame:
-    """The categorical parameters' tests that :func:`analyze` kept with ``sens`` (columns categorical.COLUMNS)."""
-    return pd.DataFrame(sens.attrs.get("categorical", []), columns=categorical.COLUMNS)
 
 
 def _categorical_tests(prep: Prepared, outcome: str, behavioural_quantile: float) -> pd.DataFrame:

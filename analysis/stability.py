@@ -86,7 +86,7 @@ def ranking_stability(table: pd.DataFrame, params: list[str], outcome: str, **ru
             sens = sensitivity.analyze(part, params, [outcome], **rules)
         except AnalysisError:
             continue  # too few usable trials in this replicate
-        ranks = sens.set_index("parameter")["rank"]
+        ranks = sens.table.set_index("parameter")["rank"]
         if set(ranks.index) == set(params):
             rows[int(r)] = ranks.reindex(params)
     if len(rows) < 2:

@@ -4,20 +4,27 @@ The analysis layer works on a plain :class:`pandas.DataFrame` with one row
 per trial: parameter columns (``a_t``, ``lr``, ...), outcome columns
 (``nmi``, ``purity``, ``n_nodes``) and optional metadata (``state``,
 ``number``, ``seed``, ``device``, ``seconds``, ``reason``, ...).
-:func:`prepare` turns such a table into the sample the measures use:
+:func:`prepare` turns such a table into the sample the measures use, by
+these rules, one function each, applied in this order:
 
-* an empty table, a missing outcome or parameter column, or fewer than
-  :data:`MIN_TRIALS` usable trials raise :class:`AnalysisError` (one line);
+* an empty table or a missing outcome or parameter column raises
+  :class:`AnalysisError` (one line) (``_check_columns``);
 * with a ``state`` column only ``COMPLETE`` trials are used (failed, pruned
-  and running ones are counted in ``counts["states"]``);
-* a trial whose parameter value is missing is dropped (counted);
-* a non-finite outcome (NaN, inf) is dropped *for that outcome only*
-  (counted in ``counts["nan_outcomes"]``);
+  and running ones are counted in ``counts["states"]``) (``_complete_trials``);
 * a non-numeric parameter (e.g. the categorical ``repel``) is kept apart, in
   ``Prepared.categorical``, for :mod:`analysis.categorical`; a column of
-  numbers with some text cells is an error naming the column and the row;
-* a constant parameter (a value the space fixed) is dropped with a note;
-* a constant outcome is dropped with a note.
+  numbers with some text cells is an error naming the column and the row
+  (``_numeric_or_categorical``);
+* a trial whose parameter value is missing is dropped (counted)
+  (``_drop_missing_parameters``);
+* a constant parameter (a value the space fixed) is dropped with a note
+  (``_drop_constant_parameters``);
+* a non-finite outcome (NaN, inf) is dropped *for that outcome only*
+  (counted in ``counts["nan_outcomes"]``) (``_mask_missing_outcomes``);
+* a constant outcome, or one with fewer than :data:`MIN_TRIALS` usable
+  trials, is dropped with a note; none left raises (``_drop_unusable_outcomes``);
+* the sample keeps the used columns only, categorical values as text
+  (``_used_columns``).
 
 What was dropped and why is in ``Prepared.notes``, which the report prints.
 """
@@ -136,12 +143,28 @@ def _refuse_mixed(data: pd.DataFrame, p: str, numbers: pd.Series) -> None:
 
 
 def prepare(table: pd.DataFrame, params=None, outcomes=("nmi", "purity")) -> Prepared:
-    """Clean a trial table by the rules in this module's docstring.
+    """Clean a trial table by the rules in this module's docstring, one function each, in that order.
 
     ``params``: parameter names (a list or a comma-separated string); None
     infers them (:func:`infer_params`). ``outcomes``: outcome names.
     Raises :class:`AnalysisError` when nothing can be analysed.
     """
+    params, outcomes = _check_columns(table, params, outcomes)
+    notes: list[str] = []
+    data, states = _complete_trials(table, notes)
+    data, kept, choices = _numeric_or_categorical(data, params)
+    data = _drop_missing_parameters(data, kept + choices, notes, len(table))
+    params, categorical = _drop_constant_parameters(data, kept, choices, notes)
+    data, nan_counts = _mask_missing_outcomes(data, outcomes, notes)
+    outcomes = _drop_unusable_outcomes(data, outcomes, notes)
+    counts = {"total": len(table), "complete": int(states.get("COMPLETE", 0)), "used": len(data),
+              "states": states, "nan_outcomes": nan_counts}
+    return Prepared(data=_used_columns(data, params, categorical, outcomes), params=params, outcomes=outcomes,
+                    notes=notes, counts=counts, categorical=categorical)
+
+
+def _check_columns(table: pd.DataFrame, params, outcomes) -> tuple[list[str], list[str]]:
+    """Refuses a non-table, an empty one, and missing or overlapping columns (raises); no note."""
     if not isinstance(table, pd.DataFrame):
         raise AnalysisError(f"expected a pandas DataFrame, got {type(table).__name__}")
     if table.empty:
@@ -160,15 +183,21 @@ def prepare(table: pd.DataFrame, params=None, outcomes=("nmi", "purity")) -> Pre
     overlap = set(params) & set(outcomes)
     if overlap:
         raise AnalysisError(f"{', '.join(sorted(overlap))} given as both parameter and outcome")
+    return params, outcomes
 
-    notes: list[str] = []
+
+def _complete_trials(table: pd.DataFrame, notes: list[str]) -> tuple[pd.DataFrame, dict]:
+    """Drops all but the COMPLETE trials; notes "used COMPLETE trials only; left out: ..." when any went."""
     data, states = complete_only(table)
-    n_total = len(table)
     others = {k: v for k, v in states.items() if k != "COMPLETE"}
     if others:
         notes.append("used COMPLETE trials only; left out: "
                      + ", ".join(f"{v} {k}" for k, v in sorted(others.items())))
+    return data, states
 
+
+def _numeric_or_categorical(data: pd.DataFrame, params: list[str]) -> tuple[pd.DataFrame, list[str], list[str]]:
+    """Makes numeric parameters (text numbers too) float, sets the rest apart as categorical; no note."""
     kept, choices = [], []
     for p in params:
         col = data[p]
@@ -181,20 +210,34 @@ def prepare(table: pd.DataFrame, params=None, outcomes=("nmi", "purity")) -> Pre
             continue
         data = data.assign(**{p: col.astype(float)})
         kept.append(p)
-    bad = data[kept + choices].isna().any(axis=1) if kept + choices else pd.Series(False, index=data.index)
+    return data, kept, choices
+
+
+def _drop_missing_parameters(data: pd.DataFrame, columns: list[str], notes: list[str], n_total: int) -> pd.DataFrame:
+    """Drops trials missing a parameter value; notes "N trial(s) dropped: a parameter value is missing"."""
+    bad = data[columns].isna().any(axis=1) if columns else pd.Series(False, index=data.index)
     if bad.any():
         notes.append(f"{int(bad.sum())} trial(s) dropped: a parameter value is missing")
         data = data.loc[~bad]
     if len(data) == 0:
         raise AnalysisError(f"no usable COMPLETE trials (of {n_total} in the table)")
+    return data
 
-    params_out, categorical = varying(data, kept), varying(data, choices)
+
+def _drop_constant_parameters(data: pd.DataFrame, kept: list[str], choices: list[str],
+                              notes: list[str]) -> tuple[list[str], list[str]]:
+    """Drops constant parameters (numeric, categorical); notes "parameter P dropped: constant (V) ..." each."""
+    params, categorical = varying(data, kept), varying(data, choices)
     notes += [f"parameter {p} dropped: constant ({value_text(data[p].iloc[0])}) in the COMPLETE trials"
-              for p in kept + choices if p not in params_out + categorical]
-    if not params_out:
+              for p in kept + choices if p not in params + categorical]
+    if not params:
         raise AnalysisError("no parameter varies across the COMPLETE trials")
+    return params, categorical
 
-    nan_counts, outcomes_out, dropped = {}, [], []
+
+def _mask_missing_outcomes(data: pd.DataFrame, outcomes: list[str], notes: list[str]) -> tuple[pd.DataFrame, dict]:
+    """Makes missing or non-finite outcome values NaN (dropped for that outcome only); notes "O: N trial(s) ..."."""
+    nan_counts = {}
     for o in outcomes:
         y = pd.to_numeric(data[o], errors="coerce").astype(float)
         y = y.where(np.isfinite(y))
@@ -202,20 +245,28 @@ def prepare(table: pd.DataFrame, params=None, outcomes=("nmi", "purity")) -> Pre
         nan_counts[o] = int(y.isna().sum())
         if nan_counts[o]:
             notes.append(f"{o}: {nan_counts[o]} trial(s) with a missing or non-finite value dropped")
+    return data, nan_counts
+
+
+def _drop_unusable_outcomes(data: pd.DataFrame, outcomes: list[str], notes: list[str]) -> list[str]:
+    """Drops outcomes with under MIN_TRIALS finite values or constant; notes "outcome O dropped: ..." each."""
+    kept, dropped = [], []
+    for o in outcomes:
+        y = data[o]
         if y.notna().sum() < MIN_TRIALS:
             dropped.append(f"outcome {o} dropped: {int(y.notna().sum())} finite value(s) "
                            f"in the COMPLETE trials, need at least {MIN_TRIALS}")
         elif y.nunique() < 2:
             dropped.append(f"outcome {o} dropped: constant ({y.dropna().iloc[0]:g})")
         else:
-            outcomes_out.append(o)
+            kept.append(o)
     notes += dropped
-    if not outcomes_out:
+    if not kept:
         raise AnalysisError("no outcome to analyse: " + "; ".join(dropped))
+    return kept
 
-    counts = {"total": n_total, "complete": int(states.get("COMPLETE", 0)), "used": len(data),
-              "states": states, "nan_outcomes": nan_counts}
-    data = data[params_out + categorical + outcomes_out].reset_index(drop=True)
-    data = data.assign(**{p: data[p].astype(str) for p in categorical})
-    return Prepared(data=data, params=params_out, outcomes=outcomes_out, notes=notes, counts=counts,
-                    categorical=categorical)
+
+def _used_columns(data: pd.DataFrame, params: list[str], categorical: list[str], outcomes: list[str]) -> pd.DataFrame:
+    """Keeps only the used columns (parameters, categorical as text, outcomes), rows renumbered; no note."""
+    data = data[params + categorical + outcomes].reset_index(drop=True)
+    return data.assign(**{p: data[p].astype(str) for p in categorical})

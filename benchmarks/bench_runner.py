@@ -48,8 +48,7 @@ def run_design(name: str, args, workers: int, out: Path) -> float:
         cmd += ["--storage", args.storage]
     if args.data_dir:
         cmd += ["--data-dir", args.data_dir]
-    if args.trial_fn:
-        cmd += ["--trial-fn", args.trial_fn]
+    cmd += ["--model", args.model]
     t0 = time.perf_counter()
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - t0
@@ -96,7 +95,7 @@ def main() -> int:
     p.add_argument("--devices", default="cpu")
     p.add_argument("--storage", default=None, help="default: a journal file in a temporary folder")
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--trial-fn", default=None, help="module:function instead of the trainer")
+    p.add_argument("--model", default="dcsomrl", help="registry model (dcsomrl.models); standin: no training")
     p.add_argument("--repeat", type=int, default=1, help="repeat the pair, report medians")
     args = p.parse_args()
 

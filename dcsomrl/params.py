@@ -25,6 +25,14 @@ repel          repel term: "radial", "symmetric", "paper"  categorical
 ae_lr          Adam learning rate of the autoencoder     float > 0
 eval_every     validation curve every k steps            int >= 1
 =============  ========================================  =========================
+
+The baseline models have their own parameter sets in the same registry,
+:data:`MODEL_PARAMS` (``"dcsomrl"``: the table above, also used by ``somrl``;
+``"desom"``: :mod:`dcsomrl.desom`; ``"somvae"``: :mod:`dcsomrl.somvae`), with
+per-dataset defaults in :data:`MODEL_DEFAULTS`. :func:`check`,
+:func:`validate`, :func:`parse_set` and :func:`defaults_for` take the model as
+``model=`` (default ``"dcsomrl"``), so a name means what its model means by it
+(DE-SOM's ``gamma`` is the weight of its Kohonen loss, not a neighborhood decay).
 """
 from __future__ import annotations
 
@@ -137,16 +145,89 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
-def defaults_for(dataset: str) -> dict[str, Any]:
-    """Default parameters for a dataset name; files and unknown names get the digits set."""
-    return dict(DEFAULTS.get(dataset, DEFAULTS["digits"]))
+# ------------------------------------------------------------------ baseline models
+def _grid_params() -> list[Param]:
+    return [Param("map_rows", "int", 1, None, help="rows of the map's grid"),
+            Param("map_cols", "int", 1, None, help="columns of the map's grid")]
 
 
-def check(name: str, value: Any) -> Any:
-    """Validate one parameter; returns the value converted to its type."""
-    if name not in PARAMS:
-        raise ParameterError(f"unknown parameter {name!r}; known: {', '.join(PARAMS)}")
-    return PARAMS[name].check(value)
+#: DE-SOM (dcsomrl/desom.py; defaults from FlorentF9/DESOM train.py).
+DESOM_PARAMS: dict[str, Param] = {p.name: p for p in [
+    *_grid_params(),
+    Param("dim", "int", 1, None, help="latent size m of the autoencoder"),
+    Param("gamma", "float", 0, None, help="weight of the Kohonen (SOM) loss"),
+    Param("T_max", "float", 0, None, low_open=True, help="initial neighborhood temperature"),
+    Param("T_min", "float", 0, None, low_open=True, help="final neighborhood temperature (<= T_max)"),
+    Param("iterations", "int", 1, None, help="training iterations (batches), unless epochs > 0"),
+    Param("epochs", "int", 0, None, help="0: train `iterations` batches; N: N epochs instead"),
+    Param("batch_size", "int", 1, None, help="training batch size"),
+    Param("ae_lr", "float", 0, None, low_open=True, help="Adam learning rate"),
+    Param("pretrain_epochs", "int", 0, None, help="epochs of autoencoder-only pretraining (0: none)"),
+    Param("eval_every", "int", 1, None, help="validation curve every k iterations"),
+]}
+
+#: SOM-VAE, static (dcsomrl/somvae.py; defaults from ratschlab/SOM-VAE somvae_train.py).
+SOMVAE_PARAMS: dict[str, Param] = {p.name: p for p in [
+    *_grid_params(),
+    Param("dim", "int", 1, None, help="latent size of z_e and of the embeddings"),
+    Param("lr", "float", 0, None, low_open=True, help="initial Adam learning rate"),
+    Param("alpha", "float", 0, None, help="weight of the commitment loss"),
+    Param("beta", "float", 0, None, help="weight of the SOM loss"),
+    Param("decay_factor", "float", 0, 1, low_open=True, help="learning-rate factor every decay_steps"),
+    Param("decay_steps", "int", 1, None, help="batches between learning-rate decays"),
+    Param("batch_size", "int", 1, None, help="training batch size"),
+    Param("epochs", "int", 1, None, help="training epochs"),
+    Param("arch", "categorical", choices=("dec", "mlp"),
+          help="encoder/decoder: dec (d-500-500-2000-m) or mlp (the public d-256-128-m)"),
+    Param("eval_every", "int", 1, None, help="validation curve every k batches"),
+]}
+
+_DESOM_PUBLIC = dict(map_rows=8, map_cols=8, dim=10, gamma=0.001, T_max=10.0, T_min=0.1, iterations=10_000,
+                     epochs=0, batch_size=256, ae_lr=1e-3, pretrain_epochs=0, eval_every=100)
+_SOMVAE_PUBLIC = dict(map_rows=8, map_cols=8, dim=64, lr=5e-4, alpha=1.0, beta=0.9, decay_factor=0.9,
+                      decay_steps=500, batch_size=32, epochs=20, arch="dec", eval_every=100)
+
+#: Every model's parameters, by the registry name a model entry names (``Model.params``).
+MODEL_PARAMS: dict[str, dict[str, Param]] = {"dcsomrl": PARAMS, "desom": DESOM_PARAMS, "somvae": SOMVAE_PARAMS}
+#: Every model's per-dataset defaults. MNIST and Fashion-MNIST: the public code's; digits (and
+#: files): DE-SOM at dcsomrl's digits budget (batch 64, 30 epochs), validation every 10 batches.
+MODEL_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
+    "dcsomrl": DEFAULTS,
+    "desom": {"mnist": _DESOM_PUBLIC, "fashion-mnist": _DESOM_PUBLIC,
+              "digits": {**_DESOM_PUBLIC, "batch_size": 64, "epochs": 30, "eval_every": 10}},
+    "somvae": {"mnist": _SOMVAE_PUBLIC, "fashion-mnist": _SOMVAE_PUBLIC,
+               "digits": {**_SOMVAE_PUBLIC, "eval_every": 10}},
+}
+#: Models whose parameters are another registry's (``somrl`` uses dcsomrl's).
+_ALIASES = {"somrl": "dcsomrl"}
+
+
+def registry_name(model: str) -> str:
+    """The parameter registry ``model`` uses (ParameterError naming the choices otherwise)."""
+    name = _ALIASES.get(model, model)
+    if name not in MODEL_PARAMS:
+        raise ParameterError(f"no parameters registered for model {model!r}; known: {', '.join(MODEL_PARAMS)}")
+    return name
+
+
+def registry(model: str = "dcsomrl") -> dict[str, Param]:
+    """The parameters of ``model`` by name (:data:`PARAMS` for dcsomrl and somrl)."""
+    return MODEL_PARAMS[registry_name(model)]
+
+
+def defaults_for(dataset: str, model: str = "dcsomrl") -> dict[str, Any]:
+    """Default parameters of ``model`` for a dataset name; files and unknown names get the digits set."""
+    defaults = MODEL_DEFAULTS[registry_name(model)]
+    return dict(defaults.get(dataset, defaults["digits"]))
+
+
+def check(name: str, value: Any, model: str = "dcsomrl") -> Any:
+    """Validate one parameter of ``model``; returns the value converted to its type."""
+    params = registry(model)
+    if name not in params:
+        of = "" if params is PARAMS else f" of model {model!r}"
+        raise ParameterError(f"unknown parameter {name!r}{of}; known: {', '.join(params)}")
+    return params[name].check(value)
 
 
 #: Run-level values of the commands (not model parameters): their one domain each.
@@ -171,17 +252,17 @@ def check_run(name: str, value: Any) -> int:
     return int(value)
 
 
-def validate(params: dict[str, Any]) -> dict[str, Any]:
-    """Validate a whole parameter dict; returns a converted copy."""
-    return {name: check(name, value) for name, value in params.items()}
+def validate(params: dict[str, Any], model: str = "dcsomrl") -> dict[str, Any]:
+    """Validate a whole parameter dict of ``model``; returns a converted copy."""
+    return {name: check(name, value, model) for name, value in params.items()}
 
 
-def parse_set(items: list[str] | None) -> dict[str, Any]:
-    """Parse ``--set name=value`` items into a validated dict."""
+def parse_set(items: list[str] | None, model: str = "dcsomrl") -> dict[str, Any]:
+    """Parse ``--set name=value`` items into a validated dict (parameters of ``model``)."""
     out: dict[str, Any] = {}
     for item in items or []:
         name, sep, value = item.partition("=")
         if not sep or not name:
             raise ParameterError(f"--set expects name=value, got {item!r}")
-        out[name.strip()] = check(name.strip(), value.strip())
+        out[name.strip()] = check(name.strip(), value.strip(), model)
     return out

@@ -22,11 +22,11 @@ from pathlib import Path
 
 from analysis import commands as analysis_commands
 from analysis import inspect as inspect_command
-from studies import commands as study_commands
+from studies import arguments as study_arguments
 from studies.cli import PROG, OneLineParser, finish, run
 
 #: The subcommand registry: each entry registers its commands (``add_commands(subparsers)``).
-REGISTRY = (study_commands.add_commands, analysis_commands.add_commands, inspect_command.add_commands)
+REGISTRY = (study_arguments.add_commands, analysis_commands.add_commands, inspect_command.add_commands)
 
 
 def add_train(sub) -> None:
@@ -36,7 +36,9 @@ def add_train(sub) -> None:
                                    "unless overridden with --set.")
     p.add_argument("--dataset", required=True, help="digits, mnist, fashion-mnist, or a .npz/.csv file")
     p.add_argument("--data-dir", help="data directory (default: $DCSOMRL_DATA or ~/.cache/dcsomrl)")
-    p.add_argument("--model", default="dcsomrl", help="dcsomrl (autoencoder + map) or somrl (map alone)")
+    p.add_argument("--model", default="dcsomrl",
+                   help="dcsomrl (autoencoder + map), somrl (map alone), or a baseline: desom, somvae "
+                        "(any model of dcsomrl/models.py; --set takes that model's parameters)")
     p.add_argument("--epochs", type=int, help="training epochs (shortcut for --set epochs=N)")
     p.add_argument("--batch-size", type=int, help="batch size (shortcut for --set batch_size=B)")
     p.add_argument("--seed", type=int, default=0)
@@ -50,31 +52,39 @@ def add_train(sub) -> None:
 
 
 def cmd_train(args) -> int:
+    from dcsomrl import models
     from dcsomrl import params as P
     from dcsomrl.data import dataset_stem
     from dcsomrl.trainer import TrialFailed, run_trial
 
-    overrides = P.parse_set(args.set)
+    entry = models.get(args.model)  # "unknown model ..." naming the choices
+    overrides = P.parse_set(args.set, entry.params)
     if args.epochs is not None:
-        overrides["epochs"] = P.check("epochs", args.epochs)
+        overrides["epochs"] = P.check("epochs", args.epochs, entry.params)
     if args.batch_size is not None:
-        overrides["batch_size"] = P.check("batch_size", args.batch_size)
+        overrides["batch_size"] = P.check("batch_size", args.batch_size, entry.params)
     P.check_run("seed", args.seed)
     stem = dataset_stem(args.dataset)
     out = Path(args.out) if args.out else Path(args.results, "runs",
                                                 f"{stem}-{args.model}-s{args.seed}-{time.strftime('%Y%m%d-%H%M%S')}")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise FileExistsError(f"--out {out} exists and is not an empty folder; a run directory holds one run")
+    progress = "bar" if sys.stderr.isatty() or os.environ.get("DCSOMRL_PROGRESS") == "1" else "lines"
+    # dcsomrl and somrl: the trainer itself; every other model through its registry entry
+    trial = run_trial if entry.name in ("dcsomrl", "somrl") else entry.trial
+    extra = {"save_model": False} if args.no_save_model else {}
     try:
-        r = run_trial(args.dataset, overrides, seed=args.seed, device=args.device, model=args.model,
-                      data_dir=args.data_dir, out_dir=out, save_model=not args.no_save_model,
-                      progress="bar" if sys.stderr.isatty() or os.environ.get("DCSOMRL_PROGRESS") == "1"
-                      else "lines")  # a log file gets one line per epoch
+        r = trial(args.dataset, overrides, seed=args.seed, device=args.device, model=entry.name,
+                  data_dir=args.data_dir, out_dir=out, progress=progress, **extra)  # a log: a line per epoch
     except TrialFailed as exc:
         print(f"{PROG}: trial failed: {exc.reason} (see {out / 'metrics.json'})", file=sys.stderr)
         return 1
     print(f"dataset {r['dataset']}  model {r['model']}  seed {r['seed']}  device {r['device']}")
-    print(f"NMI {r['nmi']:.4f}  Purity {r['purity']:.4f}  nodes {r['n_nodes']}  time {r['seconds']:.1f}s")
+    if "map_size" in r:  # a fixed grid: the prototypes used of the grid's
+        used = f"prototypes used {r['n_nodes']} of {r['map_size'][0]}x{r['map_size'][1]}"
+    else:
+        used = f"nodes {r['n_nodes']}"
+    print(f"NMI {r['nmi']:.4f}  Purity {r['purity']:.4f}  {used}  time {r['seconds']:.1f}s")
     print(f"run directory: {out}")
     return 0
 

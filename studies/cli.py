@@ -51,7 +51,7 @@ def finish(parser: argparse.ArgumentParser, sub: argparse._SubParsersAction) -> 
 
 def build_parser() -> argparse.ArgumentParser:
     """The study runner's commands alone (a spawned worker's parser)."""
-    from studies.commands import add_commands
+    from studies.arguments import add_commands
 
     parser = OneLineParser(prog=PROG, description="The study runner of dcsomrl-study.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -20,11 +20,16 @@ parallel workers do not oversubscribe the CPU.
 :func:`supervise` watches the workers and the study: a worker that dies (a
 crash, a kill) has its trial re-enqueued (:func:`studies.study.recover`) and
 is replaced while trials wait, within a budget of restarts; a worker that
-reports a problem of the machine (exit status 3) is not replaced.
+reports a problem of the machine (exit status 3) is not replaced. What to do
+at each poll is decided by :func:`poll_step`, a plain function of what the
+supervisor sees (:class:`PollState` -> :class:`Decision`); :func:`supervise`
+only does the process and storage work around it. Exit statuses are
+:class:`Exit`.
 """
 from __future__ import annotations
 
 import datetime
+import enum
 import os
 import pathlib
 import signal
@@ -40,9 +45,22 @@ from studies import storage as st
 from studies import study as sy
 from studies.errors import StudyError
 from studies.signals import Interrupted, held, pending, released
-from studies.worker import EXIT_ENVIRONMENT
 
 _PROJECT_ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+class Exit(enum.IntEnum):
+    """Exit statuses of the study runner: of ``lhs`` (:func:`supervise`) and of its worker processes."""
+
+    OK = 0  # done: the queue is drained
+    UNFINISHED = 1  # design points left waiting (workers kept failing), or none completed
+    USAGE = 2  # bad input: a usage error, a bad name, value, file or URL (studies.cli)
+    ENVIRONMENT = 3  # a problem of the machine (device, data, imports)
+    INTERRUPTED = 130  # stopped by SIGTERM / Ctrl-C; running trials went back to the queue
+
+
+# A worker's exit that no restart can fix: the machine (or the command line) is wrong, not the trial.
+_FATAL = (Exit.ENVIRONMENT, Exit.USAGE)
 
 
 @dataclass(frozen=True)
@@ -169,7 +187,7 @@ def last_line(path: pathlib.Path) -> str:
 
 @dataclass
 class Outcome:
-    exit_code: int
+    exit_code: Exit
     messages: list[str]
 
 
@@ -192,6 +210,65 @@ def eta_seconds(trials, waiting: int, workers: int, now: datetime.datetime | Non
     return (waiting * d + sum(max(d - elapsed, 0.0) for elapsed in running)) / max(workers, 1)
 
 
+@dataclass(frozen=True)
+class PollState:
+    """What the supervisor sees at one poll (the input of :func:`poll_step`)."""
+
+    returncodes: dict[int, int | None]  # each started worker's exit status (None: running), in start order
+    restarts_left: int  # what is left of the restart budget
+    waiting: int  # design points waiting, after the dead workers' trials went back to the queue
+    slots: int  # how many workers the study runs at most
+    fatal: bool = False  # a worker reported a problem of the machine (or a usage error) earlier
+    stop_requested: bool = False  # a signal arrived (studies.signals.pending): start no worker
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the supervisor does after a poll (the output of :func:`poll_step`)."""
+
+    restart: tuple[int, ...] = ()  # workers that died, to start again now
+    relaunch: int = 0  # no worker is left and points wait: start the first ``relaunch`` slots again
+    restarts_left: int = 0  # the budget after these starts
+    fatal: bool = False  # carried to the next poll
+    exit: Exit | None = None  # stop with this status; None: poll again
+    unfinished: int = 0  # design points still waiting when it stops, to report
+
+
+def poll_step(state: PollState) -> Decision:
+    """One poll's decision from what the supervisor sees; no processes, no storage.
+
+    A worker that stopped with a non-zero status is started again, one restart
+    of the budget each, while the budget lasts, points wait, no stop was
+    requested and no worker reported a problem of the machine (exit 3, or 2 for
+    a usage error: such a worker is never replaced). A worker that exits 0 is
+    not replaced. When no worker is left, the first slots are started again
+    (as many as points wait, one restart each) under the same conditions; else
+    the supervisor stops: 130 when a stop was requested, 3 after a problem of
+    the machine, 1 while points still wait, 0 when the queue is drained.
+    """
+    fatal, left, restart = state.fatal, state.restarts_left, []
+
+    def may_start() -> bool:
+        return not fatal and not state.stop_requested and left > 0 and state.waiting > 0
+
+    for i, rc in state.returncodes.items():
+        if rc is None or rc == Exit.OK:
+            continue
+        if rc in _FATAL:
+            fatal = True
+        elif may_start():
+            left -= 1
+            restart.append(i)
+    if restart or None in state.returncodes.values():
+        return Decision(tuple(restart), 0, left, fatal)
+    if may_start():
+        relaunch = min(state.waiting, state.slots)
+        return Decision((), relaunch, left - relaunch, fatal)
+    code = (Exit.INTERRUPTED if state.stop_requested else Exit.ENVIRONMENT if fatal
+            else Exit.UNFINISHED if state.waiting else Exit.OK)
+    return Decision((), 0, left, fatal, code, 0 if fatal else state.waiting)
+
+
 def supervise(study: optuna.Study, storage: optuna.storages.BaseStorage, slots: list[Slot],
               start: Callable[[Slot, int], subprocess.Popen], *, log_dir: pathlib.Path,
               progress: Callable[[dict, float], None] = lambda counts, eta: None, poll: float = 1.0,
@@ -199,70 +276,83 @@ def supervise(study: optuna.Study, storage: optuna.storages.BaseStorage, slots: 
     """Run the workers until the queue is drained; replace workers that die; report progress.
 
     ``start(slot, index)`` starts worker ``index`` (see :func:`spawn`).
-    ``progress(counts, eta_seconds)`` is called on every poll. Returns the exit
-    code (0 drained; 1 workers failed beyond the restart budget; 3 a worker
-    reported a problem of the machine; 130 interrupted) and messages to show.
+    ``progress(counts, eta_seconds)`` is called on every poll. The restart
+    budget is ``max_restarts``, by default ``2 * len(slots) + 2``. Returns the
+    exit status (:class:`Exit`: 0 drained; 1 workers failed beyond the restart
+    budget; 3 a worker reported a problem of the machine; 130 interrupted) and
+    messages to show.
     """
+    workers = _Workers(slots, start, log_dir)
     budget = 2 * len(slots) + 2 if max_restarts is None else max_restarts
-    messages: list[str] = []
-    procs: dict[int, subprocess.Popen] = {}
-    n = sy.total_points(study)
-
-    def counts() -> dict[str, int]:  # one read of the trials per poll
-        trials = study.get_trials(deepcopy=False)
-        c = sy.count_points(trials, n)
-        c["eta"] = eta_seconds(trials, c["waiting"], max(len(procs), 1))
-        return c
-
     try:
         with held():  # see studies.signals
-            first = counts()
-            for i, slot in enumerate(slots[:first["waiting"]]):
-                procs[i] = start(slot, i)
-            fatal = False
-            while True:
-                for i, proc in list(procs.items()):
-                    rc = proc.poll()
-                    if rc is None:
-                        continue
-                    del procs[i]
-                    if rc == 0:
-                        continue
-                    why = f"signal {-rc}" if rc < 0 else f"exit status {rc}"
-                    detail = last_line(log_dir / f"worker-{i}.log")
-                    messages.append(f"worker {i} ({slots[i].label}) stopped with {why}" + (f": {detail}" if detail else ""))
-                    sy.recover(study, storage)
-                    if rc in (EXIT_ENVIRONMENT, 2):
-                        fatal = True
-                    elif not fatal and not pending() and budget > 0 and counts()["waiting"] > 0:
-                        budget -= 1
-                        procs[i] = start(slots[i], i)
-                if not procs:  # all workers gone: put back what they lost, restart if trials wait
-                    sy.recover(study, storage)
-                c = counts()
-                progress(c, c.pop("eta"))
-                if not procs:
-                    if c["waiting"] and not fatal and not pending() and budget > 0:
-                        for i, slot in enumerate(slots[:c["waiting"]]):
-                            budget -= 1
-                            procs[i] = start(slot, i)
-                        continue
-                    if fatal:
-                        return Outcome(EXIT_ENVIRONMENT, messages)
-                    if c["waiting"]:
-                        messages.append(f"{c['waiting']} design points still wait: workers kept failing; "
-                                        f"see {log_dir}")
-                    return Outcome(0 if c["waiting"] == 0 else 1, messages)
-                with released():  # interrupts land here, never inside a storage call
-                    time.sleep(poll)
+            return _watch(study, storage, workers, progress, poll, budget)
     except (KeyboardInterrupt, Interrupted):
-        _stop(procs, stop_grace)
+        workers.stop(stop_grace)
         sy.recover(study, storage)
-        messages.append("interrupted: running trials went back to the queue; re-run the command to resume")
-        return Outcome(130, messages)
+        workers.messages.append("interrupted: running trials went back to the queue; re-run the command to resume")
+        return Outcome(Exit.INTERRUPTED, workers.messages)
     except BaseException:
-        _stop(procs, stop_grace)
+        workers.stop(stop_grace)
         raise
+
+
+def _watch(study: optuna.Study, storage: optuna.storages.BaseStorage, workers: "_Workers",
+           progress: Callable[[dict, float], None], poll: float, budget: int) -> Outcome:
+    """The loop of :func:`supervise`: poll the workers, put lost trials back, act on :func:`poll_step`."""
+    n, fatal = sy.total_points(study), False
+    workers.start(range(min(sy.count_points(study.get_trials(deepcopy=False), n)["waiting"], len(workers.slots))))
+    while True:
+        codes = workers.poll()
+        if any(codes.values()) or None not in codes.values():  # one died, or none is left
+            sy.recover(study, storage)
+        trials = study.get_trials(deepcopy=False)  # one read of the trials per poll
+        c = sy.count_points(trials, n)
+        decision = poll_step(PollState(codes, budget, c["waiting"], len(workers.slots), fatal, pending()))
+        budget, fatal = decision.restarts_left, decision.fatal
+        workers.start(decision.restart)
+        progress(c, eta_seconds(trials, c["waiting"], max(len(workers.procs), 1)))
+        if decision.relaunch:
+            workers.start(range(decision.relaunch))
+            continue
+        if decision.exit is not None:
+            if decision.unfinished:
+                workers.messages.append(f"{decision.unfinished} design points still wait: workers kept failing; "
+                                        f"see {workers.log_dir}")
+            return Outcome(decision.exit, workers.messages)
+        with released():  # interrupts land here, never inside a storage call
+            time.sleep(poll)
+
+
+class _Workers:
+    """The worker processes of :func:`supervise`, by index, and what is said about the ones that died."""
+
+    def __init__(self, slots: list[Slot], start: Callable[[Slot, int], subprocess.Popen], log_dir: pathlib.Path):
+        self.slots, self._start, self.log_dir = slots, start, log_dir
+        self.procs: dict[int, subprocess.Popen] = {}
+        self.messages: list[str] = []
+
+    def start(self, indices) -> None:
+        for i in indices:
+            self.procs[i] = self._start(self.slots[i], i)
+
+    def poll(self) -> dict[int, int | None]:
+        """Each worker's exit status (None: running), in start order; the stopped ones are dropped and the
+        non-zero ones reported, with the last line of their log."""
+        codes = {i: proc.poll() for i, proc in self.procs.items()}
+        for i, rc in codes.items():
+            if rc is None:
+                continue
+            del self.procs[i]
+            if rc != 0:
+                why = f"signal {-rc}" if rc < 0 else f"exit status {rc}"
+                detail = last_line(self.log_dir / f"worker-{i}.log")
+                self.messages.append(f"worker {i} ({self.slots[i].label}) stopped with {why}"
+                                     + (f": {detail}" if detail else ""))
+        return codes
+
+    def stop(self, grace: float) -> None:
+        _stop(self.procs, grace)
 
 
 def _stop(procs: dict[int, subprocess.Popen], grace: float) -> None:

@@ -33,6 +33,13 @@ with a one-line message naming the file, the parameter and the problem.
 
 Shipped spaces are found by name for a dataset (:func:`resolve_space`):
 ``<dataset>-<name>.toml`` first, then ``<name>.toml``.
+
+The space's Optuna distributions, recorded with each trial's parameters, come
+from here too (:meth:`Dimension.distribution`, :meth:`Space.distributions`,
+:func:`suggest`): int and float ranges as Int/FloatDistribution (``log`` scale
+as ``log=True``; ``log1m`` is recorded as a linear float), choices as a
+CategoricalDistribution, a fixed value as a one-point range (one choice for a
+categorical). Optuna is imported only when they are asked for.
 """
 from __future__ import annotations
 
@@ -40,11 +47,14 @@ import math
 import pathlib
 import tomllib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dcsomrl.params import PARAMS, ParameterError, check
 from dcsomrl.util import one_line
 from studies.errors import SpaceError
+
+if TYPE_CHECKING:
+    import optuna
 
 SPACES_DIR = pathlib.Path(__file__).parent / "spaces"
 TYPES = ("float", "int", "categorical")
@@ -80,6 +90,17 @@ class Dimension:
             return {"type": self.type, "choices": list(self.choices)}
         return {"type": self.type, "low": self.low, "high": self.high, "scale": self.scale}
 
+    def distribution(self) -> optuna.distributions.BaseDistribution:
+        """The Optuna distribution recorded for this parameter (see the module docstring)."""
+        from optuna import distributions as od
+
+        if self.type == "categorical":
+            return od.CategoricalDistribution([self.value] if self.fixed else list(self.choices))
+        cls = od.IntDistribution if self.type == "int" else od.FloatDistribution
+        if self.fixed:
+            return cls(self.value, self.value)
+        return cls(self.low, self.high, log=self.scale == "log")
+
 
 @dataclass(frozen=True)
 class Space:
@@ -98,6 +119,14 @@ class Space:
         """Names of the dimensions an LHS design stratifies (in space order)."""
         return [n for n, d in self.dims.items() if d.varies]
 
+    def distribution(self, name: str) -> optuna.distributions.BaseDistribution:
+        """The Optuna distribution of parameter ``name`` (:meth:`Dimension.distribution`)."""
+        return self.dims[name].distribution()
+
+    def distributions(self) -> dict[str, optuna.distributions.BaseDistribution]:
+        """Every parameter's Optuna distribution, in space order."""
+        return {name: dim.distribution() for name, dim in self.dims.items()}
+
     def to_dict(self) -> dict[str, Any]:
         """The TOML document of this space (what :func:`parse_space` reads back)."""
         out: dict[str, Any] = {}
@@ -112,6 +141,18 @@ class Space:
         for name, value in values.items():
             dims[name] = _parse_dim(name, {"value": value}, self.name)
         return Space(self.name, dims, self.description)
+
+
+def suggest(trial: optuna.Trial, name: str, dist: optuna.distributions.BaseDistribution) -> Any:
+    """Ask ``trial`` for parameter ``name`` over ``dist``: an enqueued value comes back and is
+    recorded on the trial with that distribution."""
+    from optuna import distributions as od
+
+    if isinstance(dist, od.CategoricalDistribution):
+        return trial.suggest_categorical(name, dist.choices)
+    if isinstance(dist, od.IntDistribution):
+        return trial.suggest_int(name, dist.low, dist.high, log=dist.log)
+    return trial.suggest_float(name, dist.low, dist.high, log=dist.log)
 
 
 # --------------------------------------------------------------------------- reading

@@ -34,6 +34,7 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from dcsomrl import models
 from dcsomrl.util import host_name  # studies.study.host_name stays importable
 from studies import storage as st
 from studies.errors import StudyError
@@ -56,7 +57,7 @@ def trial_seed(study_seed: int, index: int) -> int:
 
 def design_attrs(space: Space, n: int, seed: int, dataset: str, *, model: str = "dcsomrl",
                  optimization: str | None = None, epochs: int | None = None,
-                 trial_fn: str | None = None, seeds: list[int] | None = None,
+                 seeds: list[int] | None = None,
                  distinct_seeds: bool = True) -> dict[str, Any]:
     """The study's design description (stored as the study user attribute ``"design"``).
 
@@ -66,9 +67,9 @@ def design_attrs(space: Space, n: int, seed: int, dataset: str, *, model: str = 
     (:func:`trial_seed`).
     """
     design = {
-        "version": DESIGN_VERSION, "dataset": dataset, "model": model, "space_name": space.name,
+        "version": DESIGN_VERSION, "dataset": dataset, "model": models.check(model), "space_name": space.name,
         "space": space.to_dict(), "n": int(n), "seed": int(seed), "optimization": optimization,
-        "epochs": epochs, "trial_fn": trial_fn,
+        "epochs": epochs,
     }
     if seeds is not None:
         seeds = [int(s) for s in seeds]

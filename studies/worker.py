@@ -25,19 +25,18 @@ exits. A problem of the machine rather than of the trial (no such device, the
 data set cannot be loaded, the trial function cannot be imported) stops the
 worker with exit status 3 and puts back any trial it had taken.
 
-Hook for tests and other models: the trial function is ``module:function``,
-from ``--trial-fn``, else the study's design (``lhs --trial-fn``), else the
-trainer. It is called as ``fn(dataset, params, seed=, device=, model=,
-data_dir=, out_dir=, progress=False)`` (``model`` from the study's design,
-default ``dcsomrl``) and returns a dict with at least ``nmi``, ``purity``,
-``n_nodes`` and ``seconds`` (see ``dcsomrl.trainer.run_trial``).
+The trial function is the study's model's (``design["model"]``), looked up in
+the typed registry :mod:`dcsomrl.models`; the stand-in models there test the
+runner without training. It is called as ``fn(dataset, params, seed=, device=,
+model=, data_dir=, out_dir=, progress=False)`` and returns a dict with at least
+``nmi``, ``purity``, ``n_nodes`` and ``seconds`` (see ``dcsomrl.trainer.run_trial``).
 
 The command line (``dcsomrl-study worker``) is in :mod:`studies.commands`;
 ``python -m studies.worker ARGS`` is the same as ``dcsomrl-study worker ARGS``.
 """
 from __future__ import annotations
 
-import importlib
+import functools
 import math
 import os
 import pathlib
@@ -50,15 +49,16 @@ from typing import Any, Callable
 import optuna
 from optuna.trial import TrialState
 
+from dcsomrl import models
 from dcsomrl.util import one_line
 from studies import storage as st
 from studies import study as sy
 from studies.signals import Interrupted, held, released
 from studies import weights
-from studies.space import Space
+from studies.launch import Exit
+from studies.space import Space, suggest
 
-TRIAL_FN = "dcsomrl.trainer:run_trial"
-EXIT_OK, EXIT_ENVIRONMENT, EXIT_INTERRUPTED = 0, 3, 130
+EXIT_OK, EXIT_ENVIRONMENT, EXIT_INTERRUPTED = Exit.OK, Exit.ENVIRONMENT, Exit.INTERRUPTED  # 0, 3, 130
 
 
 class EnvironmentProblem(Exception):
@@ -71,16 +71,12 @@ class WorkerResult:
     failed: list[int] = field(default_factory=list)
 
 
-def resolve_trial_fn(spec: str) -> Callable[..., dict]:
-    """Import ``module:function``."""
-    module, sep, name = spec.partition(":")
-    if not sep or not module or not name:
-        raise EnvironmentProblem(f"trial function {spec!r} is not of the form module:function")
+def study_model(design: dict) -> models.Model:
+    """The registry entry of the study's model (old designs' trial function paths included)."""
     try:
-        fn = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as err:
-        raise EnvironmentProblem(f"cannot import trial function {spec!r}: {one_line(err, with_type=True)}") from None
-    return fn
+        return models.of_design(design)
+    except models.ParameterError as err:
+        raise EnvironmentProblem(one_line(err)) from None
 
 
 def check_device(device: str) -> str:
@@ -111,34 +107,10 @@ def _environment_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
-def _distribution(space: Space, name: str) -> optuna.distributions.BaseDistribution:
-    """The Optuna distribution recorded for a parameter (log1m is recorded as a linear float)."""
-    dim = space.dims[name]
-    if dim.fixed:
-        if dim.type == "categorical":
-            return optuna.distributions.CategoricalDistribution([dim.value])
-        cls = optuna.distributions.IntDistribution if dim.type == "int" else optuna.distributions.FloatDistribution
-        return cls(dim.value, dim.value)
-    if dim.type == "categorical":
-        return optuna.distributions.CategoricalDistribution(list(dim.choices))
-    if dim.type == "int":
-        return optuna.distributions.IntDistribution(dim.low, dim.high, log=dim.scale == "log")
-    return optuna.distributions.FloatDistribution(dim.low, dim.high, log=dim.scale == "log")
-
-
-def _suggest(trial: optuna.Trial, name: str, dist: optuna.distributions.BaseDistribution) -> Any:
-    """The enqueued value of a parameter, recorded on the trial with its distribution."""
-    if isinstance(dist, optuna.distributions.CategoricalDistribution):
-        return trial.suggest_categorical(name, dist.choices)
-    if isinstance(dist, optuna.distributions.IntDistribution):
-        return trial.suggest_int(name, dist.low, dist.high, log=dist.log)
-    return trial.suggest_float(name, dist.low, dist.high, log=dist.log)
-
-
 def run_worker(study_name: str, storage_url: str, *, device: str = "cpu", device_label: str | None = None,
                out: str | os.PathLike = "results", data_dir: str | None = None, threads: int | None = None,
-               max_trials: int | None = None, trial_fn: str | None = None,
-               log: Callable[[str], None] | None = None, save_models: str = "best") -> WorkerResult:
+               max_trials: int | None = None, log: Callable[[str], None] | None = None,
+               save_models: str = "best") -> WorkerResult:
     """Drain the study's queue (or run ``max_trials``); the numbers of the trials it finished.
 
     Raises :class:`EnvironmentProblem` (trial put back) or :class:`Interrupted`
@@ -149,69 +121,76 @@ def run_worker(study_name: str, storage_url: str, *, device: str = "cpu", device
     """
     with held():
         return _drain(study_name, storage_url, device=device, device_label=device_label, out=out,
-                      data_dir=data_dir, threads=threads, max_trials=max_trials, trial_fn=trial_fn, log=log or _log,
+                      data_dir=data_dir, threads=threads, max_trials=max_trials, log=log or _log,
                       save_models=save_models)
 
 
 def _drain(study_name: str, storage_url: str, *, device: str, device_label: str | None, out, data_dir: str | None,
-           threads: int | None, max_trials: int | None, trial_fn: str | None,
-           log: Callable[[str], None], save_models: str = "best") -> WorkerResult:
+           threads: int | None, max_trials: int | None, log: Callable[[str], None],
+           save_models: str = "best") -> WorkerResult:
     device = check_device(device)
     storage = st.open_storage(storage_url, create=False)
     study = sy.load(storage, study_name)
     study_id = storage.get_study_id_from_name(study_name)
     design = study.user_attrs["design"]
-    space = sy.design_space(design)
-    spec = trial_fn or design.get("trial_fn") or TRIAL_FN
-    fn = resolve_trial_fn(spec)
-    if threads and "torch" in sys.modules:  # imported by the trial function's module
-        sys.modules["torch"].set_num_threads(threads)
-    label = device_label or device
-    model = design.get("model", "dcsomrl")
+    model = study_model(design)
+    if threads and model.threads:
+        model.threads(threads)
     result = WorkerResult()
     sy.recover(study, storage)
     if not storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,)):
         return result
     dataset: Any = design["dataset"]
-    if spec == TRIAL_FN and model == "dcsomrl":
+    if model.preload:
         with released():  # no storage work here: a signal may stop it at once
-            dataset = _preload(dataset, data_dir)  # once per worker, not once per trial
+            dataset = _preload(model, dataset, data_dir)  # once per worker, not once per trial
+    run = functools.partial(run_one, study, storage, space=sy.design_space(design), fn=model.trial,
+                            dataset=dataset, model=model.name, device=device, label=device_label or device,
+                            out=pathlib.Path(out), data_dir=data_dir, log=log)
     while max_trials is None or len(result.complete) + len(result.failed) < max_trials:
         with released():  # checkpoint: a signal held while the last result was stored stops here
             pass
-        trial_id = None
-        try:
-            trial_id = st.pop_waiting(storage, study_id)
-            if trial_id is None:
-                break
-            number = storage.get_trial(trial_id).number
-            with st.heartbeat(storage, trial_id):  # from taking the trial to storing its result
-                state = run_one(study, storage, trial_id, space=space, fn=fn, dataset=dataset, model=model,
-                                device=device, label=label, out=pathlib.Path(out), data_dir=data_dir, log=log)
-        except (KeyboardInterrupt, Interrupted):
-            # whatever the worker was doing with the trial (set-up, training, reporting), it goes back;
-            # a trial already finished is left as it is (the storage refuses the second change)
-            if trial_id is not None:
-                _put_back(study, storage, trial_id, "interrupted (worker stopped)")
-            raise
+        taken = _take_and_run(study, storage, study_id, run)
+        if taken is None:
+            break
+        number, state = taken
         (result.complete if state == TrialState.COMPLETE else result.failed).append(number)
         weights.prune(study, save_models)  # --save-models: the weights this study keeps (studies/weights.py)
         sy.recover(study, storage)
     return result
 
 
+def _take_and_run(study, storage, study_id: int, run: Callable[[int], TrialState]) -> tuple[int, TrialState] | None:
+    """Pop one WAITING trial and run it: (number, final state), or None when the queue is empty.
+
+    On an interrupt, whatever the worker was doing with the trial (set-up,
+    training, reporting), it goes back to the queue; a trial already finished
+    is left as it is (the storage refuses the second change).
+    """
+    trial_id = None
+    try:
+        trial_id = st.pop_waiting(storage, study_id)
+        if trial_id is None:
+            return None
+        number = storage.get_trial(trial_id).number
+        with st.heartbeat(storage, trial_id):  # from taking the trial to storing its result
+            return number, run(trial_id)
+    except (KeyboardInterrupt, Interrupted):
+        if trial_id is not None:
+            _put_back(study, storage, trial_id, "interrupted (worker stopped)")
+        raise
+
+
 def _log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def _preload(name: str, data_dir: str | None):
+def _preload(model: models.Model, name: str, data_dir: str | None):
     """Load the data set once (a DataError stops the worker before it takes a trial)."""
     try:
-        from dcsomrl.data import load_dataset
+        return model.preload(name, data_dir)
     except ImportError as err:
-        raise EnvironmentProblem(f"cannot import dcsomrl.data: {one_line(err, with_type=True)}") from None
-    try:
-        return load_dataset(name, data_dir)
+        raise EnvironmentProblem(f"cannot import the data loader: {one_line(err, with_type=True)}") from None
     except ValueError as err:  # DataError
         raise EnvironmentProblem(one_line(err)) from None
 
@@ -237,7 +216,7 @@ def run_one(study: optuna.Study, storage: optuna.storages.BaseStorage, trial_id:
                               TrialState.PRUNED, log)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # enqueued values outside a space's range (paper's best values)
-        params = {name: _suggest(trial, name, _distribution(space, name)) for name in space.names}
+        params = {name: suggest(trial, name, dist) for name, dist in space.distributions().items()}
     log(f"trial {number} (design point {index}, seed {seed}) on {label}: started")
     try:
         with released():  # the only place a signal interrupts the trial itself
@@ -250,6 +229,12 @@ def run_one(study: optuna.Study, storage: optuna.storages.BaseStorage, trial_id:
         # TrialFailed's message is its one-line reason; anything else says its kind
         reason = one_line(err, with_type=not getattr(err, "reason", None))
         return _finish_failed(study, trial, reason, TrialState.FAIL, log)
+    return _record(study, storage, trial, trial_id, metrics, log)
+
+
+def _record(study: optuna.Study, storage: optuna.storages.BaseStorage, trial: optuna.Trial, trial_id: int,
+            metrics: dict, log: Callable[[str], None]) -> TrialState:
+    """Store a finished trial's metrics and complete it (FAIL for a non-finite NMI); its final state."""
     nmi = metrics.get("nmi")
     if not isinstance(nmi, (int, float)) or not math.isfinite(nmi):
         return _finish_failed(study, trial, f"non-finite NMI {nmi!r}", TrialState.FAIL, log)
@@ -262,9 +247,9 @@ def run_one(study: optuna.Study, storage: optuna.storages.BaseStorage, trial_id:
         pass
     state = storage.get_trial(trial_id).state
     if state != TrialState.COMPLETE:
-        log(f"trial {number}: result discarded, the trial was taken over (state {state.name})")
+        log(f"trial {trial.number}: result discarded, the trial was taken over (state {state.name})")
         return state
-    log(f"trial {number}: complete, nmi={nmi:.4f} purity={metrics.get('purity', float('nan')):.4f} "
+    log(f"trial {trial.number}: complete, nmi={nmi:.4f} purity={metrics.get('purity', float('nan')):.4f} "
         f"nodes={metrics.get('n_nodes')} in {metrics.get('seconds', float('nan')):.1f} s")
     return TrialState.COMPLETE
 

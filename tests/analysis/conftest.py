@@ -14,6 +14,7 @@ def table200():
 
 @pytest.fixture(scope="session")
 def sens200(table200):
+    """The analysis of table200 (an analysis.sensitivity.Sensitivity)."""
     from analysis.sensitivity import analyze
 
     return analyze(table200, outcomes=["y"])

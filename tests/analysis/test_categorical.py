@@ -41,8 +41,8 @@ def test_group_summary_and_tests_match_scipy():
 
 def test_an_effective_choice_is_significant_and_an_idle_one_is_not():
     t = with_choices()
-    sens = sensitivity.analyze(t, outcomes=["y"])
-    cats = sensitivity.categorical_table(sens).set_index("parameter")
+    result = sensitivity.analyze(t, outcomes=["y"])
+    sens, cats = result.table, result.categorical.set_index("parameter")
     assert cats.loc["form", "significant"] and not cats.loc["idle", "significant"]
     assert cats.loc["form", "best_choice"] == "b"
     assert cats.loc["form", "best_value"] == t.loc[t["y"].idxmax(), "form"]
@@ -52,14 +52,15 @@ def test_an_effective_choice_is_significant_and_an_idle_one_is_not():
     assert len(family) == 8
     ordered = family.sort_values("p_param", kind="stable")
     assert (np.diff(ordered["p_adj"].to_numpy()) >= 0).all() and (family["p_adj"] >= family["p_param"]).all()
-    without = sensitivity.analyze(t.drop(columns=["form", "idle"]), outcomes=["y"]).set_index("parameter")
+    without = sensitivity.analyze(t.drop(columns=["form", "idle"]), outcomes=["y"]).table.set_index("parameter")
     assert (without["p_adj"] <= sens.set_index("parameter").loc[without.index, "p_adj"] + 1e-12).all()
 
 
 def test_without_categorical_parameters_nothing_changes():
     t = synthetic_table(60, 2)
-    sens = sensitivity.analyze(t, outcomes=["y"])
-    assert sensitivity.categorical_table(sens).empty
+    result = sensitivity.analyze(t, outcomes=["y"])
+    sens = result.table
+    assert result.categorical.empty and list(result.categorical.columns) == categorical.COLUMNS
     assert (sens["p_adj"] >= sens["p_param"]).all() and "p_kw" not in sens.columns
 
 
@@ -76,8 +77,7 @@ def test_the_report_names_the_choice_and_draws_it(tmp_path):
 
 def test_a_weak_choice_effect_is_named_as_a_signal(tmp_path):
     t = with_choices(n=40, seed=1, shift=0.15)
-    sens = sensitivity.analyze(t, outcomes=["y"])
-    form = sensitivity.categorical_table(sens).set_index("parameter").loc["form"]
+    form = sensitivity.analyze(t, outcomes=["y"]).categorical.set_index("parameter").loc["form"]
     assert not form["significant"] and form["p_param"] < 0.05  # the case this test is about
     text = write_report(t, tmp_path, outcomes=("y",), importance_methods=()).read_text()
     signals = text[text.index("**Strongest signals"):text.index("**How sure")]

@@ -49,7 +49,7 @@ def test_conditional_cdfs_distance_is_the_ks_statistic(table200, sens200):
     for p in ("lin", "ushape", "null1"):
         c = cdf.conditional_cdfs(table200, p, "y", 0.75)
         d = np.max(np.abs(c["behavioural"] - c["non_behavioural"]))
-        assert d == pytest.approx(sens200.set_index("parameter").loc[p, "ks_stat"])
+        assert d == pytest.approx(sens200.table.set_index("parameter").loc[p, "ks_stat"])
         assert c["behavioural"].iloc[-1] == 1 and c["non_behavioural"].iloc[-1] == 1
         assert c["behavioural"].is_monotonic_increasing
 

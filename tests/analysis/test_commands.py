@@ -10,7 +10,7 @@ from dcsomrl_study.cli import main
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
-    """A 24-point study over the paper's initial space, run in-process with tests/analysis/fake_trial."""
+    """A 24-point study over the paper's initial space, run in-process with the stand-in model standin-at."""
     from studies import storage as st
     from studies import study as sy
     from studies.design import sample
@@ -20,12 +20,12 @@ def study(tmp_path_factory):
 
     quiet_optuna()
     results = tmp_path_factory.mktemp("results")
-    name, spec = "fake", "tests.analysis.fake_trial:run"
+    name = "fake"
     space = resolve_space("initial", "mnist")
-    design = sy.design_attrs(space, 24, 0, "mnist", trial_fn=spec)
+    design = sy.design_attrs(space, 24, 0, "mnist", model="standin-at")
     url = st.default_url(name, results)
     sy.create_or_resume(st.open_storage(url), name, design, sample(space, 24, 0).to_dict("records"))
-    run_worker(name, url, out=results, trial_fn=spec, log=lambda msg: None)
+    run_worker(name, url, out=results, log=lambda msg: None)
     return name, url, results
 
 

@@ -13,7 +13,7 @@ from analysis.errors import AnalysisError
 from dcsomrl_study.cli import main
 from studies.space import load_space, resolve_space
 
-FAKE = "tests.analysis.fake_trial:run"
+FAKE = "standin-at"  # dcsomrl.standins.a_t_trial: NMI rises with a_t alone
 
 
 # ----- summaries ---------------------------------------------------------------------------------
@@ -209,7 +209,7 @@ def test_final_on_digits_end_to_end(tmp_path, capsys):
 def test_the_chain_analyze_refine_lhs_best_final(tmp_path, capsys):
     """lhs -> analyze -> refine -> lhs --space -> best -> final, with the fast stand-in trial function."""
     out = str(tmp_path / "results")
-    common = ["--dataset", "digits", "--devices", "cpu", "--results", out, "--trial-fn", FAKE]
+    common = ["--dataset", "digits", "--devices", "cpu", "--results", out, "--model", FAKE]
     assert main(["lhs", "--n", "12", "--space", "initial", "--study", "s1", *common]) == 0
     src = ["--study", "s1", "--results", out]
     assert main(["analyze", *src, "--no-importance", "--outcomes", "nmi"]) == 0

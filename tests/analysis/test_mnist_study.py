@@ -21,7 +21,7 @@ def table():
 
 
 def test_the_report_names_a_t_and_alpha_for_purity(table):
-    sens = sensitivity.analyze(table, outcomes=["purity"]).set_index("parameter")
+    sens = sensitivity.analyze(table, outcomes=["purity"]).table.set_index("parameter")
     found = sens.loc[sens["significant"]]
     assert set(found.index) == {"a_t", "alpha"}
     assert found.loc["a_t", "direction"] == "increasing" and found.loc["alpha", "direction"] == "decreasing"

@@ -41,16 +41,16 @@ def test_scatter_fit_needs_spread():
 
 
 def test_sensitivity_bars_follow_the_ranking(sens200):
-    bars = plots.sensitivity_bars(sens200, "y")
+    bars = plots.sensitivity_bars(sens200.table, "y")
     order = list(dict.fromkeys(bars["parameter"]))
-    assert order == sens200.sort_values("rank")["parameter"].tolist()
+    assert order == sens200.table.sort_values("rank")["parameter"].tolist()
     assert set(bars["measure"]) == {"spearman_rho", "prcc", "ks_stat"}
-    few = plots.sensitivity_bars(S.analyze(synthetic_table(7, 0), outcomes=["y"]), "y")
+    few = plots.sensitivity_bars(S.analyze(synthetic_table(7, 0), outcomes=["y"]).table, "y")
     assert set(few["measure"]) == {"spearman_rho", "ks_stat"}  # PRCC not computed: not drawn, not in a legend
     lin = bars[(bars.parameter == "lin") & (bars.measure == "prcc")]["value"].item()
-    assert lin == pytest.approx(sens200.set_index("parameter").loc["lin", "prcc"])
+    assert lin == pytest.approx(sens200.table.set_index("parameter").loc["lin", "prcc"])
     with pytest.raises(AnalysisError):
-        plots.sensitivity_bars(sens200, "nope")
+        plots.sensitivity_bars(sens200.table, "nope")
 
 
 def test_renderers_write_png_files(tmp_path, table200, sens200):
@@ -59,7 +59,7 @@ def test_renderers_write_png_files(tmp_path, table200, sens200):
         plots.render_scatter_fits(table200, params, "y", tmp_path / "a" / "scatter.png"),
         plots.render_ecdf(cdf.ecdf(table200["y"]), "y", tmp_path / "ecdf.png"),
         plots.render_conditional_cdfs(table200, params, "y", tmp_path / "mcf.png"),
-        plots.render_sensitivity_bars(plots.sensitivity_bars(sens200, "y"), "y", tmp_path / "bars.png"),
+        plots.render_sensitivity_bars(plots.sensitivity_bars(sens200.table, "y"), "y", tmp_path / "bars.png"),
     ]
     for p in paths:
         data = p.read_bytes()

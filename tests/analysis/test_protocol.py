@@ -12,7 +12,7 @@ from dcsomrl_study.cli import main
 from studies.export import open_study
 from studies.space import load_space
 
-FAKE = "tests.analysis.fake_trial:run"
+FAKE = "standin-at"  # dcsomrl.standins.a_t_trial: NMI rises with a_t alone
 TINY = ["--initial-n", "4", "--adjusted-n", "3", "--candidates", "2", "--candidate-seeds", "2", "--seeds", "2",
         "--epochs", "1", "--final-epochs", "1", "--devices", "cpu", "--no-importance"]
 
@@ -64,7 +64,7 @@ def test_a_stage_that_fails_stops_the_chain_with_one_line(tmp_path, capsys, monk
     monkeypatch.setenv("FAKE_TRIAL_FAIL_ALPHA", "0")  # every trial diverges
     out = tmp_path / "results"
     code = main(["protocol", "--dataset", "digits", *TINY, "--results", str(out),
-                 "--trial-fn", "tests.studies.fake_trial:run"])
+                 "--model", "standin"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1
     assert err[-1].startswith("dcsomrl-study: protocol stage initial (study protocol-digits-initial): no trial "
@@ -77,7 +77,7 @@ def test_the_protocol_with_a_stand_in_trial_names_the_a_t_effect(tmp_path, capsy
     robust best sits high in a_t's range."""
     out = tmp_path / "results"
     assert main(["protocol", "--dataset", "digits", "--initial-n", "30", "--adjusted-n", "10", "--seeds", "2",
-                 "--results", str(out), "--devices", "cpu", "--no-importance", "--trial-fn", FAKE]) == 0
+                 "--results", str(out), "--devices", "cpu", "--no-importance", "--model", FAKE]) == 0
     sens = pd.read_csv(out / "protocol-digits-initial" / "analysis" / "sensitivity.csv")
     flagged = sens.loc[sens["significant"] & (sens["outcome"] == "nmi"), "parameter"].tolist()
     assert flagged == ["a_t"]
@@ -99,7 +99,7 @@ def test_bad_options_are_one_line_errors(tmp_path, capsys):
 
 def test_robust_best_from_the_best_command(tmp_path, capsys):
     out = str(tmp_path / "results")
-    common = ["--dataset", "digits", "--devices", "cpu", "--results", out, "--trial-fn", FAKE]
+    common = ["--dataset", "digits", "--devices", "cpu", "--results", out, "--model", FAKE]
     assert main(["lhs", "--n", "8", "--space", "initial", "--study", "s", *common]) == 0
     assert main(["best", "--study", "s", "--results", out, "--candidates", "2", "--candidate-seeds", "2",
                  "--devices", "cpu"]) == 0
@@ -117,7 +117,7 @@ def test_candidates_share_the_same_seeds_and_rank_by_their_mean():
 
     space = resolve_space("initial", "digits")
     cands = [(7, {"a_t": 0.99}), (3, {"a_t": 0.95})]
-    design, points = P.candidate_design(space, cands, 3, 5, "digits", None, None)
+    design, points = P.candidate_design(space, cands, 3, 5, "digits", None)
     assert points == [cands[0][1]] * 3 + [cands[1][1]] * 3
     assert design["seeds"][:3] == design["seeds"][3:] and len(set(design["seeds"])) == 3  # common seeds
     table = pd.DataFrame({"state": ["COMPLETE"] * 5 + ["FAIL"], "design_index": range(6),

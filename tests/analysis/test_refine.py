@@ -22,7 +22,7 @@ def test_refine_narrows_what_has_evidence_and_keeps_the_rest(table200, sens200):
     old = space()
     old["extra"] = {"type": "float", "value": 3.0}  # fixed: kept
     new, plan = refine_plan(table200, old, "y")
-    sens = sens200.set_index("parameter")
+    sens = sens200.table.set_index("parameter")
     for p in ("lin", "mono"):                       # behavioural trials sit at the high end
         lo, hi = margin_range(table200, p, old[p]["low"], old[p]["high"])
         assert (new[p]["low"], new[p]["high"]) == pytest.approx((lo, hi))

@@ -18,7 +18,8 @@ PARAMS = list(INFLUENTIAL + NON_INFLUENTIAL)
 
 
 def row(sens, p):
-    return sens.set_index("parameter").loc[p]
+    """The numeric table's row of parameter ``p`` (``sens``: an analysis.sensitivity.Sensitivity)."""
+    return sens.table.set_index("parameter").loc[p]
 
 
 def residual_pcc(X, y, j):
@@ -100,19 +101,34 @@ def test_significance_comes_from_the_screening_rule(table200, sens200):
 
     y = table200["y"].to_numpy()
     expected = screen(table200[PARAMS].to_numpy(float), y, S.behavioural(y), names=PARAMS).table.set_index("parameter")
-    got = sens200.set_index("parameter").loc[PARAMS]
+    got = sens200.table.set_index("parameter").loc[PARAMS]
     assert np.allclose(got["p_param"], expected.loc[PARAMS, "p_param"])
     assert np.allclose(got["p_adj"], expected.loc[PARAMS, "p_adj"])
     assert (got["significant"] == (got["p_adj"] < 0.05)).all()
-    assert sens200.attrs["rules"] == dict(behavioural_quantile=0.75, control="fwer", level=0.05,
-                                          n_permutations=1999, seed=0)
+    assert sens200.rules == S.Rules(behavioural_quantile=0.75, control="fwer", level=0.05,
+                                    n_permutations=1999, seed=0)
 
+
+
+def test_the_result_is_a_plain_object_with_its_tables_notes_counts_and_rules(table200, sens200):
+    import dataclasses
+
+    from analysis import categorical
+    from analysis.table import prepare
+
+    assert isinstance(sens200, S.Sensitivity) and not sens200.table.attrs
+    assert list(sens200.table.columns) == S.COLUMNS and set(sens200.table["parameter"]) == set(PARAMS)
+    assert list(sens200.categorical.columns) == categorical.COLUMNS and sens200.categorical.empty
+    prep = prepare(table200, None, ["y"])
+    assert sens200.counts == prep.counts and sens200.notes[:len(prep.notes)] == prep.notes
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        sens200.notes = []
 
 # ----- the known answer ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_known_answer_ranking_and_flags(seed):
-    sens = S.analyze(synthetic_table(200, seed), outcomes=["y"]).set_index("parameter")
+    sens = S.analyze(synthetic_table(200, seed), outcomes=["y"]).table.set_index("parameter")
     ranked = sens.sort_values("rank").index.tolist()
     assert ranked[0] == "lin"
     assert set(ranked[:3]) == set(INFLUENTIAL)
@@ -124,7 +140,7 @@ def test_known_answer_ranking_and_flags(seed):
 
 def test_direction_follows_the_sign(table200):
     flipped = table200.assign(y=-table200["y"], lin=table200["lin"])
-    sens = S.analyze(flipped, outcomes=["y"]).set_index("parameter")
+    sens = S.analyze(flipped, outcomes=["y"]).table.set_index("parameter")
     assert sens.loc["lin", "direction"] == "decreasing" and sens.loc["lin", "prcc"] < -0.6
     assert sens.loc["ushape", "direction"] == "non-monotone"  # a hill instead of a U
 
@@ -149,10 +165,10 @@ def test_known_answer_values_within_tolerance(sens200):
 def test_too_few_trials_for_regression_skips_it_with_a_note():
     t = synthetic_table(7, 0)  # 6 parameters: regression needs 8 trials
     sens = S.analyze(t, outcomes=["y"])
-    assert sens[["src", "srrc", "pcc", "prcc", "r2"]].isna().all().all()
-    assert sens[["pearson_r", "ks_stat", "kw_stat"]].notna().all().all()
-    assert any("regression measures" in n and "need at least k + 2 = 8" in n for n in sens.attrs["notes"])
-    assert S.analyze(synthetic_table(8, 0), outcomes=["y"])["prcc"].notna().all()
+    assert sens.table[["src", "srrc", "pcc", "prcc", "r2"]].isna().all().all()
+    assert sens.table[["pearson_r", "ks_stat", "kw_stat"]].notna().all().all()
+    assert any("regression measures" in n and "need at least k + 2 = 8" in n for n in sens.notes)
+    assert S.analyze(synthetic_table(8, 0), outcomes=["y"]).table["prcc"].notna().all()
 
 
 def test_behavioural_rule_and_bad_quantile():
@@ -175,5 +191,5 @@ def test_default_classes():
 
 def test_integer_parameter_with_ties_merges_classes():
     t = synthetic_table(40, 0).assign(null2=lambda d: d["null2"] % 3)  # three values only
-    r = S.analyze(t, outcomes=["y"]).set_index("parameter").loc["null2"]
+    r = S.analyze(t, outcomes=["y"]).table.set_index("parameter").loc["null2"]
     assert r["n_classes"] <= 3 and np.isfinite(r["kw_p"])

@@ -11,19 +11,19 @@ from studies.design import sample
 from studies.errors import StudyError
 from studies.space import resolve_space
 
-#: The fast stand-in trial function (tests/studies/fake_trial.py).
-FAKE = "tests.studies.fake_trial:run"
+#: The fast stand-in model (dcsomrl.standins.runner_trial, registry entry "standin").
+STANDIN = "standin"
 
 
-def make_study(results, name: str, n: int = 3, model: str = "dcsomrl", drain: bool = True):
-    """A study of ``n`` points over digits' adjusted space, with the fake trial function; (study, url).
+def make_study(results, name: str, n: int = 3, model: str = STANDIN, drain: bool = True):
+    """A study of ``n`` points over digits' adjusted space, of the stand-in model by default; (study, url).
 
     ``drain``: run a worker in this process until the queue is empty.
     """
     from studies import worker as wk
 
     space = resolve_space("adjusted", "digits")
-    design = sy.design_attrs(space, n, 0, "digits", model=model, trial_fn=FAKE)
+    design = sy.design_attrs(space, n, 0, "digits", model=model)
     url = st.default_url(name, results)
     study, _ = sy.create_or_resume(st.open_storage(url), name, design, sample(space, n, 0).to_dict("records"))
     if drain:

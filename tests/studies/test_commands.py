@@ -19,7 +19,7 @@ from studies import study as sy
 from studies import worker as wk
 from dcsomrl_study.cli import main
 from studies.errors import StudyError
-from tests.studies.helpers import FAKE, make_study
+from tests.studies.helpers import STANDIN, make_study
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -54,19 +54,36 @@ def test_a_worker_on_a_missing_device_takes_no_trial(tmp_path, capsys):
 def test_lhs_exits_1_when_no_point_completes(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("FAKE_TRIAL_RAISE_ALPHA", "-1")  # every trial raises
     argv = ["lhs", "--n", "2", "--dataset", "digits", "--space", "adjusted", "--devices", "cpu",
-            "--study", "none", "--results", str(tmp_path), "--trial-fn", FAKE]
+            "--study", "none", "--results", str(tmp_path), "--model", STANDIN]
     assert main(argv) == 1
     assert "no design point completed" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------- the worker's plumbing
 
-@pytest.mark.parametrize("model", ["dcsomrl", "somrl"])
-def test_the_designs_model_reaches_the_trial_function(tmp_path, model):
-    study, _ = make_study(tmp_path, f"m-{model}", n=2, model=model)
-    for t in study.get_trials():
-        assert t.state == TrialState.COMPLETE
-        assert json.loads((Path(t.user_attrs["run_dir"]) / "metrics.json").read_text())["model"] == model
+def test_the_designs_model_chooses_the_trial_function_from_the_registry(tmp_path, monkeypatch):
+    from dcsomrl import models
+
+    calls = []
+
+    def probe(dataset, params, *, seed, model, **kwargs):
+        calls.append((model, seed))
+        return {"nmi": 0.5, "purity": 0.6, "n_nodes": 3, "seconds": 0.0}
+
+    monkeypatch.setitem(models.REGISTRY, "probe", models.Model("probe", "records its calls", probe))
+    study, _ = make_study(tmp_path, "m-probe", n=2, model="probe")
+    assert [t.state for t in study.get_trials()] == [TrialState.COMPLETE] * 2
+    assert sorted(calls) == sorted(("probe", t.user_attrs["seed"]) for t in study.get_trials())
+    assert study.user_attrs["design"]["model"] == "probe" and "trial_fn" not in study.user_attrs["design"]
+
+
+def test_an_unknown_model_is_refused_in_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["lhs", "--n", "2", "--dataset", "digits", "--model", "nope", "--results", str(tmp_path)])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert "unknown model 'nope'" in err and "dcsomrl" in err and len(err.strip().splitlines()) == 1
+    assert not any(tmp_path.iterdir())
 
 
 def test_spawned_workers_get_the_storage_url_in_their_environment_only(tmp_path, monkeypatch):
@@ -101,7 +118,7 @@ def test_python_m_studies_worker_goes_through_the_cli(tmp_path):
 ])
 def test_lhs_refuses_bad_input_before_creating_the_study(tmp_path, capsys, dataset, devices, message):
     argv = ["lhs", "--n", "2", "--dataset", dataset, "--devices", devices, "--study", "bad",
-            "--results", str(tmp_path), "--trial-fn", FAKE]
+            "--results", str(tmp_path), "--model", STANDIN]
     assert main(argv) == 2
     assert message in one_line_error(capsys)
     assert not (tmp_path / "bad").exists()
@@ -109,7 +126,7 @@ def test_lhs_refuses_bad_input_before_creating_the_study(tmp_path, capsys, datas
 
 def test_lhs_refuses_a_space_that_varies_nothing(tmp_path, capsys):
     argv = ["lhs", "--n", "3", "--dataset", "digits", "--space", "best", "--devices", "cpu", "--study", "fixed",
-            "--results", str(tmp_path), "--trial-fn", FAKE]
+            "--results", str(tmp_path), "--model", STANDIN]
     assert main(argv) == 2
     assert "space 'digits-best' varies no parameter" in one_line_error(capsys)
     assert not (tmp_path / "fixed").exists()
@@ -117,7 +134,7 @@ def test_lhs_refuses_a_space_that_varies_nothing(tmp_path, capsys):
 
 def test_lhs_records_the_canonical_dataset_name(tmp_path, capsys):
     argv = ["lhs", "--n", "1", "--dataset", "Digits", "--space", "adjusted", "--devices", "cpu",
-            "--results", str(tmp_path), "--trial-fn", FAKE]
+            "--results", str(tmp_path), "--model", STANDIN]
     assert main(argv) == 0
     study = sy.load(st.open_storage(st.default_url("digits-adjusted-n1-s0", tmp_path)), "digits-adjusted-n1-s0")
     assert study.user_attrs["design"]["dataset"] == "digits"
@@ -127,7 +144,7 @@ def test_lhs_space_that_is_a_directory(tmp_path, capsys):
     folder = tmp_path / "space.toml"
     folder.mkdir()
     argv = ["lhs", "--n", "2", "--dataset", "digits", "--space", str(folder), "--devices", "cpu",
-            "--results", str(tmp_path), "--trial-fn", FAKE]
+            "--results", str(tmp_path), "--model", STANDIN]
     assert main(argv) == 2
     assert one_line_error(capsys) == f"dcsomrl-study: error: {folder}: is a directory, not a space file"
 
@@ -210,7 +227,7 @@ def test_count_points_counts_design_points_from_given_trials(tmp_path):
 # --------------------------------------------------------------------------- light registration, quiet optuna
 
 def test_registering_the_commands_imports_nothing_heavy():
-    code = ("import argparse, sys; from studies.commands import add_commands; "
+    code = ("import argparse, sys; from studies.arguments import add_commands; "
             "add_commands(argparse.ArgumentParser().add_subparsers()); "
             "print(sorted(m for m in ('optuna', 'pandas', 'numpy', 'torch') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)

@@ -1,7 +1,8 @@
-"""The runner's queue mechanics end to end, with the fast fake trial function (tests/studies/fake_trial.py).
+"""The runner's queue mechanics end to end, with the fast stand-in model (dcsomrl.standins).
 
 The same guarantees with the real trainer are in test_fault_tolerance.py.
 """
+import json
 import os
 import signal
 import subprocess
@@ -21,14 +22,14 @@ from dcsomrl_study.cli import main
 from studies.design import sample
 from studies.errors import StudyError
 from studies.space import resolve_space
-from tests.studies.helpers import FAKE, kill_a_running_worker, make_study, study_exists, wait_for, wait_for_running_trial
+from tests.studies.helpers import STANDIN, kill_a_running_worker, make_study, study_exists, wait_for, wait_for_running_trial
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def lhs_args(tmp_path, name, n=4, storage=None, extra=()):
     args = ["lhs", "--n", str(n), "--dataset", "digits", "--space", "adjusted", "--devices", "cpu",
-            "--results", str(tmp_path / "results"), "--study", name, "--trial-fn", FAKE, *extra]
+            "--results", str(tmp_path / "results"), "--study", name, "--model", STANDIN, *extra]
     return args + (["--storage", storage] if storage else [])
 
 
@@ -141,12 +142,25 @@ def test_failed_trials_are_recorded_with_their_reason(tmp_path, monkeypatch, cap
 
 
 def test_a_machine_problem_stops_the_workers_and_loses_nothing(tmp_path, capsys):
-    argv = lhs_args(tmp_path, "fake-e", n=3)
-    argv[argv.index(FAKE)] = "no.such.module:run"
-    assert main(argv) == 3
-    assert "cannot import trial function 'no.such.module:run'" in capsys.readouterr().err
+    """An old study whose stored trial function this version does not know: exit 3, every trial still waiting."""
+    results = tmp_path / "results"
+    study, url = make_study(results, "fake-e", n=3, drain=False)
+    study.set_user_attr("design", {**study.user_attrs["design"], "trial_fn": "no.such.module:run"})
+    assert main(["worker", "--study", "fake-e", "--results", str(results), "--devices", "cpu"]) == 3
+    assert "trial function 'no.such.module:run'" in capsys.readouterr().err
     study, _ = open_study(tmp_path, "fake-e")
     assert [t.state for t in study.get_trials()] == [TrialState.WAITING] * 3
+
+
+def test_an_old_study_with_a_known_trial_function_path_still_runs(tmp_path):
+    """Designs written before the model registry stored a "module:function"; the known ones map to entries."""
+    results = tmp_path / "results"
+    study, url = make_study(results, "old", n=2, model="dcsomrl", drain=False)
+    study.set_user_attr("design", {**study.user_attrs["design"], "trial_fn": "tests.studies.fake_trial:run"})
+    assert main(["worker", "--study", "old", "--results", str(results), "--devices", "cpu"]) == 0
+    trials = open_study(tmp_path, "old")[0].get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
+    assert json.loads((Path(trials[0].user_attrs["run_dir"]) / "metrics.json").read_text())["model"] == "standin"
 
 
 def test_racing_workers_never_run_a_trial_twice(tmp_path, monkeypatch):
@@ -235,7 +249,7 @@ def test_an_interrupt_at_any_moment_of_a_held_trial_puts_it_back(tmp_path, monke
                             lambda self, key, value: interrupt() if key == "purity" else
                             self.storage.set_trial_user_attr(self._trial_id, key, value))
     with pytest.raises(wk.Interrupted):
-        wk.run_worker("held", url, out=tmp_path / "results", trial_fn=FAKE, log=lambda message: None)
+        wk.run_worker("held", url, out=tmp_path / "results", log=lambda message: None)
     trials = sy.load(st.open_storage(url), "held").get_trials()
     first = trials[0]
     assert first.state == TrialState.FAIL and first.user_attrs["reason"] == "interrupted (worker stopped)"
@@ -261,7 +275,7 @@ def test_a_sigterm_during_set_up_waits_and_the_trial_never_starts(tmp_path, monk
 
     monkeypatch.setattr(wk, "_completed_twin", signal_then_look)
     with sigterm_interrupts(), pytest.raises(wk.Interrupted):
-        wk.run_worker("held2", url, out=tmp_path / "results", trial_fn=FAKE, log=lambda message: None)
+        wk.run_worker("held2", url, out=tmp_path / "results", log=lambda message: None)
     assert not started.exists()  # the trial function never ran
     trials = sy.load(st.open_storage(url), "held2").get_trials()
     assert trials[0].state == TrialState.FAIL and trials[0].user_attrs["reason"] == "interrupted (worker stopped)"

@@ -6,7 +6,7 @@ import pytest
 from dcsomrl.params import PARAMS
 from studies.errors import SpaceError, StudiesError
 from studies.space import (SPACES_DIR, Space, dump_space, is_space_file, load_space, parse_space, resolve_space,
-                           shipped_spaces, write_space)
+                           shipped_spaces, suggest, write_space)
 
 # The paper's Table 2 as printed (appendix A.1): initial (min, max), adjusted (min, max or fixed),
 # best MNIST, best Fashion-MNIST.
@@ -150,3 +150,39 @@ def test_int_bounds_written_as_floats_are_accepted_as_ints(tmp_path):
     space = load_space(path)
     assert space.dims["n_max"].low == 20 and isinstance(space.dims["n_max"].low, int)
     assert space.varying == ["n_max"] and math.isclose(space.dims["a_t"].value, 0.99)
+
+
+def test_each_kind_of_dimension_maps_to_its_optuna_distribution():
+    import optuna
+
+    od = optuna.distributions
+    space = parse_space({"params": {
+        "n_max": {"low": 20, "high": 300}, "dim": {"low": 10, "high": 50, "scale": "log"},
+        "lr": {"low": 0.001, "high": 0.3}, "alpha": {"low": 0.01, "high": 1.0, "scale": "log"},
+        "a_t": {"low": 0.95, "high": 0.999, "scale": "log1m"}, "repel": {"choices": ["radial", "paper"]},
+        "batch_size": {"value": 256}, "rho": {"value": 1.0}}})
+    dists = space.distributions()
+    assert list(dists) == space.names
+    assert dists == {
+        "n_max": od.IntDistribution(20, 300), "dim": od.IntDistribution(10, 50, log=True),
+        "lr": od.FloatDistribution(0.001, 0.3), "alpha": od.FloatDistribution(0.01, 1.0, log=True),
+        "a_t": od.FloatDistribution(0.95, 0.999),  # log1m: recorded as a linear float
+        "repel": od.CategoricalDistribution(["radial", "paper"]),
+        "batch_size": od.IntDistribution(256, 256), "rho": od.FloatDistribution(1.0, 1.0)}
+    assert space.with_fixed(repel="paper").distribution("repel") == od.CategoricalDistribution(["paper"])
+    assert space.distribution("dim") == space.dims["dim"].distribution() == dists["dim"]
+
+
+def test_suggest_returns_the_enqueued_point_and_records_its_distributions():
+    import optuna
+
+    space = parse_space({"params": {
+        "n_max": {"low": 20, "high": 300, "scale": "log"}, "lr": {"low": 0.001, "high": 0.3},
+        "repel": {"choices": ["radial", "paper"]}, "batch_size": {"value": 256}}})
+    study = optuna.create_study()
+    point = {"n_max": 77, "lr": 0.05, "repel": "paper", "batch_size": 256}
+    study.enqueue_trial(point)
+    trial = study.ask()
+    assert {name: suggest(trial, name, dist) for name, dist in space.distributions().items()} == point
+    frozen = study.trials[0]
+    assert frozen.params == point and frozen.distributions == space.distributions()

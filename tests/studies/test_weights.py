@@ -9,7 +9,7 @@ from optuna.trial import TrialState
 from dcsomrl_study.cli import main
 from studies import weights
 
-from .helpers import FAKE
+from .helpers import STANDIN
 
 
 def _t(number, value, state=TrialState.COMPLETE):
@@ -29,7 +29,7 @@ def test_the_policy_keeps_all_the_best_or_none():
 def test_a_study_keeps_the_weights_it_is_asked_to(tmp_path, policy, kept):
     extra = [] if policy is None else ["--save-models", policy]  # default: best
     assert main(["lhs", "--n", "4", "--dataset", "digits", "--devices", "cpu", "--study", "w", "--results",
-                 str(tmp_path), "--trial-fn", FAKE, *extra]) == 0
+                 str(tmp_path), "--model", STANDIN, *extra]) == 0
     files = sorted((tmp_path / "w" / "trials").glob("*/autoencoder.pt"))
     assert len(files) == kept
     assert len(list((tmp_path / "w" / "trials").glob("*/metrics.json"))) == 4  # the runs themselves stay

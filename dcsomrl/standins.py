@@ -1,6 +1,12 @@
-"""A fast stand-in for ``dcsomrl.trainer.run_trial`` (the runner's ``--trial-fn`` hook).
+"""Stand-in trial functions: no training, known answers (registry entries ``standin`` and ``standin-at``).
 
-Behaviour, set through the environment (the worker processes inherit it):
+Like SALib's test functions, they ship with the package so that the runner
+and the analysis can be tested end to end, in worker processes too, in
+milliseconds. Each takes the trial function's arguments
+(:mod:`dcsomrl.models`) and returns its metrics dict.
+
+:func:`runner_trial` (``standin``): NMI a deterministic function of a_t and
+the seed. Behaviour set through the environment (worker processes inherit it):
 
 - ``FAKE_TRIAL_SLEEP``: seconds each trial "trains" (default 0.05);
 - ``FAKE_TRIAL_LOG``: a file to which every *start* of a trial appends one line
@@ -11,11 +17,15 @@ Behaviour, set through the environment (the worker processes inherit it):
   parallel workers does not depend on how fast the first one drains the queue;
 - ``FAKE_TRIAL_RAISE_ALPHA``: trials with ``alpha`` above it raise a plain
   ``RuntimeError`` (checked first);
-- ``FAKE_TRIAL_FAIL_ALPHA``: trials with ``alpha`` above it raise a
-  ``TrialFailed``-like error (an exception with a one-line ``reason``).
+- ``FAKE_TRIAL_FAIL_ALPHA``: trials with ``alpha`` above it raise
+  :class:`StandinDiverged` (an exception with a one-line ``reason``, like
+  ``dcsomrl.trainer.TrialFailed``).
 
-The outcome is a deterministic function of the parameters and the seed.
+:func:`a_t_trial` (``standin-at``): NMI rises steeply with a_t (the paper's
+finding, linear on a_t's log1m scale over [0.95, 0.999]) and ignores every
+other parameter but a small noise from the seed; trials with alpha > 0.8 fail.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,7 +35,9 @@ import pathlib
 import time
 
 
-class FakeDiverged(RuntimeError):
+class StandinDiverged(RuntimeError):
+    """A diverged stand-in trial: its message is its one-line ``reason`` (as TrialFailed)."""
+
     def __init__(self, reason: str):
         super().__init__(reason)
         self.reason = reason
@@ -40,7 +52,9 @@ def _wait_for_workers(log: str, n: int, timeout: float = 60.0) -> None:
         time.sleep(0.02)
 
 
-def run(dataset, params, *, seed, device="cpu", model="dcsomrl", data_dir=None, out_dir=None, progress=False):
+def runner_trial(dataset, params, *, seed, device="cpu", model="standin", data_dir=None, out_dir=None,
+                 progress=False):
+    """The ``standin`` trial (behaviour from the environment, module docstring)."""
     start = time.perf_counter()
     log = os.environ.get("FAKE_TRIAL_LOG")
     if log:
@@ -53,7 +67,7 @@ def run(dataset, params, *, seed, device="cpu", model="dcsomrl", data_dir=None, 
     if "FAKE_TRIAL_RAISE_ALPHA" in os.environ and alpha > float(os.environ["FAKE_TRIAL_RAISE_ALPHA"]):
         raise RuntimeError("boom\nsecond line")
     if "FAKE_TRIAL_FAIL_ALPHA" in os.environ and alpha > float(os.environ["FAKE_TRIAL_FAIL_ALPHA"]):
-        raise FakeDiverged(f"diverged: loss is nan (alpha={alpha:.3g})")
+        raise StandinDiverged(f"diverged: loss is nan (alpha={alpha:.3g})")
     a_t = float(params.get("a_t", 0.99))
     nmi = 1.0 / (1.0 + math.exp(-(a_t - 0.97) * 100)) * 0.8 + (seed % 1000) / 1e5
     metrics = {"status": "complete", "nmi": nmi, "purity": min(1.0, nmi + 0.1), "n_nodes": int(params.get("n_max", 50)) // 2,
@@ -66,3 +80,13 @@ def run(dataset, params, *, seed, device="cpu", model="dcsomrl", data_dir=None, 
         (pathlib.Path(out_dir) / "metrics.json").write_text(json.dumps(metrics))
         (pathlib.Path(out_dir) / "autoencoder.pt").write_bytes(b"weights")  # what --save-models keeps or drops
     return metrics
+
+
+def a_t_trial(dataset, params, *, seed, device="cpu", **_):
+    """NMI = 0.3 + 0.4 u + seed noise, u = a_t's position in [0.95, 0.999] on the log1m scale."""
+    if float(params["alpha"]) > 0.8:
+        raise StandinDiverged(f"diverged: loss is nan (alpha={params['alpha']:.3g})")
+    u = (math.log(1 - 0.95) - math.log(1 - float(params["a_t"]))) / math.log(50)  # 0..1 on log1m
+    nmi = 0.3 + 0.4 * u + 0.01 * ((seed % 97) / 97 - 0.5)
+    return {"status": "complete", "nmi": nmi, "purity": min(1.0, nmi + 0.2), "n_nodes": 20 + int(40 * u),
+            "seconds": 0.01, "seed": seed, "device": device, "validation": []}
