@@ -96,6 +96,17 @@ def _same(a: Any, b: Any) -> bool:
     return json.loads(json.dumps(a, sort_keys=True)) == json.loads(json.dumps(b, sort_keys=True))
 
 
+def _comparable(design: dict[str, Any]) -> dict[str, Any]:
+    """A design as resuming compares it: without its space's label, and with an old design's trial function
+    path (stored before the model registry) read as the model it stands for."""
+    d = {k: v for k, v in design.items() if k != "space_name"}
+    legacy = d.get("trial_fn", None)
+    if "trial_fn" in d and (legacy is None or legacy in models.LEGACY_TRIAL_FNS):
+        del d["trial_fn"]
+        d["model"] = models.LEGACY_TRIAL_FNS.get(legacy) or d.get("model", "dcsomrl")
+    return d
+
+
 def _difference(old: dict[str, Any], new: dict[str, Any]) -> str:
     keys = [k for k in sorted(set(old) | set(new)) if k != "space_name" and not _same(old.get(k), new.get(k))]
     parts = []
@@ -130,9 +141,9 @@ def create_or_resume(storage: optuna.storages.BaseStorage, name: str, design: di
         if old is None:
             raise StudyError(f"study {name!r} exists but was not created by dcsomrl-study lhs "
                              "(no design recorded); choose another --study name")
-        if not _same({k: v for k, v in old.items() if k != "space_name"},
-                     {k: v for k, v in design.items() if k != "space_name"}):
-            raise StudyError(f"study {name!r} already holds a different design ({_difference(old, design)}); "
+        old, mine = _comparable(old), _comparable(design)
+        if not _same(old, mine):
+            raise StudyError(f"study {name!r} already holds a different design ({_difference(old, mine)}); "
                              "re-run with the same options to resume it, or choose another --study name")
     existing = {t.user_attrs.get("design_index") for t in study.get_trials(deepcopy=False)}
     for index, params in enumerate(points):

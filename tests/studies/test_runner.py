@@ -152,6 +152,23 @@ def test_a_machine_problem_stops_the_workers_and_loses_nothing(tmp_path, capsys)
     assert [t.state for t in study.get_trials()] == [TrialState.WAITING] * 3
 
 
+@pytest.mark.parametrize("legacy, model", [(None, "dcsomrl"), ("dcsomrl.trainer:run_trial", "dcsomrl"),
+                                           ("tests.studies.fake_trial:run", "standin")])
+def test_an_old_design_resumes_under_the_same_command(tmp_path, legacy, model):
+    """Designs stored before the model registry held a "trial_fn" key; the same options still resume them."""
+    space = resolve_space("adjusted", "digits")
+    points = sample(space, 2, 0).to_dict("records")
+    url = st.default_url("old-resume", tmp_path)
+    study, _ = sy.create_or_resume(st.open_storage(url), "old-resume", sy.design_attrs(space, 2, 0, "digits"), points)
+    study.set_user_attr("design", {**study.user_attrs["design"], "trial_fn": legacy})
+    _, created = sy.create_or_resume(st.open_storage(url), "old-resume",
+                                     sy.design_attrs(space, 2, 0, "digits", model=model), points)
+    assert created is False
+    with pytest.raises(StudyError, match="different design"):
+        sy.create_or_resume(st.open_storage(url), "old-resume",
+                            sy.design_attrs(space, 2, 0, "digits", model="somrl"), points)
+
+
 def test_an_old_study_with_a_known_trial_function_path_still_runs(tmp_path):
     """Designs written before the model registry stored a "module:function"; the known ones map to entries."""
     results = tmp_path / "results"
