@@ -55,7 +55,6 @@ of :func:`dcsomrl.trainer.run_trial`. A run directory holds::
 """
 from __future__ import annotations
 
-import csv
 import math
 import numbers
 import sys
@@ -73,12 +72,11 @@ from dcsomrl import params as P
 from dcsomrl.autoencoder import Autoencoder
 from dcsomrl.data import Dataset, canonical_name, load_dataset, validation_indices
 from dcsomrl.trainer import (RUN_FILES, VALIDATION_SEED, TrialFailed, _progress, _write_json,
-                             resolve_device)
+                             resolve_device, write_curve)
 from dcsomrl.util import host_name
 
 MODEL = "desom"
 BASELINE_FILES = ("prototypes.npz",)
-CURVE_FIELDS = ["step", "epoch", "nmi", "purity", "ami", "ari", "n_nodes", "loss"]
 
 
 @dataclass(frozen=True)
@@ -356,10 +354,7 @@ def _epochs_of(steps: int, data: Dataset, cfg) -> float:
 
 def save_run(out: Path, record: dict, net, save_model: bool) -> None:
     """Write a baseline's run directory (format in the module docstring)."""
-    with open(out / "validation_curve.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=CURVE_FIELDS)
-        writer.writeheader()
-        writer.writerows(record.get("validation", []))
+    write_curve(out / "validation_curve.csv", record.get("validation", []))
     np.savez(out / "prototypes.npz", prototypes=net.prototypes.detach().cpu().numpy(),
              grid=grid_positions(net.rows, net.cols).numpy(), map_size=np.array([net.rows, net.cols]))
     if save_model:

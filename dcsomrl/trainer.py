@@ -49,6 +49,7 @@ from dcsomrl.somrl import SOMRL
 from dcsomrl.util import host_name
 
 MODELS = ("dcsomrl", "somrl")
+CURVE_FIELDS = ["step", "epoch", "nmi", "purity", "ami", "ari", "n_nodes", "loss"]  # validation_curve.csv
 RUN_FILES = ("metrics.json", "validation_curve.csv", "som_state.npz", "som.pt", "autoencoder.pt")
 #: Seed of the validation set (SPEC 4: a fixed set, one per data set, whatever the trial's seed).
 VALIDATION_SEED = 0
@@ -246,13 +247,17 @@ def som_arrays(som: SOMRL) -> dict[str, np.ndarray]:
                 slots=slots.numpy(), edges=edges.numpy(), a_t=np.float64(som.a_t))
 
 
-def save_run(out: Path, record: dict, som: SOMRL, ae: Autoencoder | None) -> None:
-    """Write a run directory (format in the module docstring)."""
-    curve = record.get("validation", [])
-    with open(out / "validation_curve.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["step", "epoch", "nmi", "purity", "ami", "ari", "n_nodes", "loss"])
+def write_curve(path: Path, curve: list[dict]) -> None:
+    """``validation_curve.csv``: one row per validation point, columns :data:`CURVE_FIELDS`."""
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=CURVE_FIELDS)
         writer.writeheader()
         writer.writerows(curve)
+
+
+def save_run(out: Path, record: dict, som: SOMRL, ae: Autoencoder | None) -> None:
+    """Write a run directory (format in the module docstring)."""
+    write_curve(out / "validation_curve.csv", record.get("validation", []))
     np.savez(out / "som_state.npz", **som_arrays(som))
     torch.save({"hyperparameters": som.hyperparameters(), "state_dict": som.state_dict()}, out / "som.pt")
     if ae is not None:
