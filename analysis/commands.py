@@ -146,6 +146,7 @@ def add_final(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="first seed; the runs use seed, seed+1, ... (default 0)")
     p.add_argument("--epochs", type=int, default=None, help="fix the training epochs of every run")
     p.add_argument("--k", type=int, default=64, help="clusters of the k-means baselines (default 64, as the paper)")
+    add_baselines(p)
     add_devices(p)
     add_storage(p)
     p.add_argument("--study", default=None,
@@ -155,6 +156,13 @@ def add_final(sub: argparse._SubParsersAction) -> None:
     add_results(p, "results folder: the study and final.csv/final.md go to <results>/<study>/ (default results)")
     add_model(p)
     p.set_defaults(func=final_command)
+
+
+def add_baselines(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--baselines", default="kmeans",
+                   help="comma-separated rows of Table 1 beside the studied model: kmeans (the four k-means "
+                        "rows) and model names, e.g. kmeans,desom,somvae; each model trains its shipped best "
+                        "space for the dataset over the same seeds (default kmeans)")
 
 
 def add_protocol(sub: argparse._SubParsersAction) -> None:
@@ -180,6 +188,7 @@ def add_protocol(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--outcome", default="nmi", help="outcome refine and the best optimize (nmi, purity, ami, ari)")
     p.add_argument("--k", type=int, default=64, help="clusters of the k-means baselines (besides k = nodes)")
     p.add_argument("--no-importance", action="store_true", help="skip the Optuna/SALib cross-checks of the reports")
+    add_baselines(p)
     _rules(p)
     add_devices(p)
     add_storage(p)
@@ -218,7 +227,7 @@ def load_space(args: argparse.Namespace, table):
 
     design = table.attrs.get("design") or {}
     if args.space:
-        return resolve_space(args.space, design.get("dataset"))
+        return resolve_space(args.space, design.get("dataset"), design.get("model", "dcsomrl"))
     if design:
         return design_space(design)
     raise AnalysisError("--table needs --space FILE or a shipped space name (a CSV table carries no space)")
@@ -326,7 +335,7 @@ def final_command(args: argparse.Namespace) -> int:
     result = F.final_study(args.space, args.dataset, devices=args.devices, workers_per_device=args.workers_per_device,
                            seeds=args.seeds, first_seed=args.seed, epochs=args.epochs, k=args.k,
                            storage=args.storage, results=args.results, data_dir=args.data_dir, study=args.study,
-                           model=args.model, save_models=args.save_models)
+                           model=args.model, save_models=args.save_models, baselines=args.baselines)
     if result.md_path is None:
         return result.exit_code
     print(markdown_table(F.display_table(result.table)))
@@ -345,6 +354,7 @@ def protocol_command(args: argparse.Namespace) -> int:
     from studies.orchestrate import check_study_name
     from studies.storage import quiet_optuna
 
+    from . import final as F
     from .protocol import Protocol, StageFailed, default_name, run_protocol
     from .protocol_report import write_protocol_report
 
@@ -354,7 +364,8 @@ def protocol_command(args: argparse.Namespace) -> int:
     name = check_study_name(args.name or default_name(dataset))
     p = Protocol(dataset, name, args.results, args.storage, args.initial_n, args.adjusted_n, args.seeds, args.seed,
                  args.epochs, args.final_epochs, args.candidates, args.candidate_seeds, args.outcome, args.k, rules,
-                 args.data_dir, args.model, not args.no_importance, args.save_models).check()
+                 args.data_dir, args.model, not args.no_importance, args.save_models,
+                 F.check_baselines(args.baselines)).check()
     slots = launch.plan_slots(args.devices, args.workers_per_device)
     try:
         run = run_protocol(p, slots=slots, say=lambda line: print(line, flush=True))

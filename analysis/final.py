@@ -6,7 +6,12 @@ through the study runner, then reports, per method, the mean ± std over the
 runs of Purity (eq. 9), NMI (eq. 8) and the number of nodes (clusters):
 
 ==========================  ===========================================================
-DC-SOMRL                    the study's COMPLETE trials (one per seed)
+DC-SOMRL                    the study's COMPLETE trials (one per seed); the row is
+                            named after the studied model (``Model.title``)
+DE-SOM (64), SOM-VAE (64)   ``--baselines desom,somvae`` (any registered model): the
+                            model's shipped ``best`` space for the dataset (else its
+                            defaults for it) over the same seeds, as the study
+                            ``<study>-<model>``; with ``--epochs`` the same epochs
 k-means (k), raw inputs     ``KMeans(k, random_state=seed)`` on the dataset's
                             normalized inputs, one run per seed of the study
 k-means (k), latent codes   the same on each trained encoder's codes
@@ -16,6 +21,12 @@ paper rows                  Table 1 of the paper as printed (k-means, SOM-VAE,
                             DE-SOM, SOMRL; MNIST and Fashion-MNIST only), marked
                             "paper, reference": their setup, not re-run here
 ==========================  ===========================================================
+
+``--baselines`` lists the rows to measure beside the studied model: ``kmeans``
+(the four k-means rows, the default) and model names. Each row reports the
+runs, Purity, NMI, AMI, ARI, the clusters used (nodes), the training epochs
+(a model's ``epochs``, or DE-SOM's ``iterations`` × batch / training rows)
+and the seconds per run (training, or the k-means fit and prediction).
 
 Every method is measured as the trainer measures DC-SOMRL: fitted on the
 training set, each *test* sample assigned to its cluster (winning node,
@@ -37,6 +48,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import time
 from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -53,11 +65,15 @@ from .table import complete_only
 
 #: Columns of ``final.csv`` (one row per method).
 COLUMNS = ["method", "source", "dataset", "runs", "purity_mean", "purity_std", "nmi_mean", "nmi_std",
-           "ami_mean", "ami_std", "ari_mean", "ari_std", "nodes_mean", "nodes_std"]
+           "ami_mean", "ami_std", "ari_mean", "ari_std", "nodes_mean", "nodes_std", "epochs",
+           "seconds_mean", "seconds_std"]
 #: Columns of ``final_runs.csv`` (one row per run: the numbers behind the means).
-RUN_COLUMNS = ["method", "seed", "number", "purity", "nmi", "ami", "ari", "n_nodes"]
+RUN_COLUMNS = ["method", "seed", "number", "purity", "nmi", "ami", "ari", "n_nodes", "epochs", "seconds"]
 #: The outcomes summarized per method: (run column, final.csv stem).
-SUMMARIZED = (("purity", "purity"), ("nmi", "nmi"), ("ami", "ami"), ("ari", "ari"), ("n_nodes", "nodes"))
+SUMMARIZED = (("purity", "purity"), ("nmi", "nmi"), ("ami", "ami"), ("ari", "ari"), ("n_nodes", "nodes"),
+              ("seconds", "seconds"))
+#: The ``--baselines`` name of the four k-means rows (any other name is a registered model).
+KMEANS = "kmeans"
 #: ``k`` of the k-means rows that match each trained map's own node count.
 NODES = "nodes"
 THIS_STUDY, PAPER = "this study", "paper, reference"
@@ -138,7 +154,29 @@ def summarize(runs: pd.DataFrame, method: str, *, source: str = THIS_STUDY, data
             else pd.Series([], dtype=float)
         row[f"{key}_mean"] = float(values.mean()) if len(values) else _NAN
         row[f"{key}_std"] = float(values.std(ddof=1)) if len(values) > 1 else _NAN
+    row["epochs"] = epochs_text(runs["epochs"]) if "epochs" in runs else "–"
     return row
+
+
+def epochs_text(epochs: pd.Series) -> str:
+    """The training epochs of a method's runs as text: '5', '42.7', '3–5' for differing runs, '–' for none."""
+    values = pd.to_numeric(epochs, errors="coerce").dropna()
+    if values.empty:
+        return "–"
+    low, high = (f"{v:.3g}" if v != int(v) else str(int(v)) for v in (values.min(), values.max()))
+    return low if low == high else f"{low}–{high}"
+
+
+def trained_epochs(trials: pd.DataFrame, n_train: int) -> pd.Series:
+    """Each run's training epochs: its ``epochs`` parameter, or where that is 0 or absent (DE-SOM's
+    iteration budget) ``iterations`` × ``batch_size`` / ``n_train``; NaN where neither is recorded."""
+    epochs = pd.to_numeric(trials["epochs"], errors="coerce") if "epochs" in trials \
+        else pd.Series(_NAN, index=trials.index)
+    if {"iterations", "batch_size"} <= set(trials):
+        by_batches = pd.to_numeric(trials["iterations"], errors="coerce") * \
+            pd.to_numeric(trials["batch_size"], errors="coerce") / int(n_train)
+        epochs = epochs.where(epochs > 0, by_batches.round(1))
+    return epochs.astype(float)
 
 
 # ----- k-means baselines -------------------------------------------------------------------------
@@ -168,10 +206,16 @@ def kmeans_raw(data, seeds: Iterable[int], k=64, n_init: int = N_INIT) -> pd.Dat
     missing from it is not run).
     """
     ks = k if isinstance(k, dict) else {int(s): k for s in seeds}
-    rows = [{"seed": int(s), **kmeans_scores(data.x_train, data.x_test, data.y_test, int(ks[int(s)]), int(s),
-                                             n_init)}
+    rows = [{"seed": int(s), **timed(kmeans_scores, data.x_train, data.x_test, data.y_test, int(ks[int(s)]),
+                                     int(s), n_init)}
             for s in seeds if int(s) in ks]
-    return pd.DataFrame(rows, columns=["seed", "purity", "nmi", "ami", "ari", "n_nodes"])
+    return pd.DataFrame(rows, columns=["seed", "purity", "nmi", "ami", "ari", "n_nodes", "seconds"])
+
+
+def timed(fn, *args) -> dict:
+    """``fn(*args)`` (a dict) with ``seconds``: its wall time."""
+    start = time.perf_counter()
+    return {**fn(*args), "seconds": time.perf_counter() - start}
 
 
 def kmeans_latent(trials: pd.DataFrame, data, k=64, n_init: int = N_INIT) -> tuple[pd.DataFrame, list[str]]:
@@ -201,8 +245,8 @@ def kmeans_latent(trials: pd.DataFrame, data, k=64, n_init: int = N_INIT) -> tup
         z_train, z_test = encode(ae, data.x_train), encode(ae, data.x_test)
         clusters = int(t.n_nodes) if k == NODES else int(k)
         rows.append({"seed": int(t.seed), "number": int(t.number),
-                     **kmeans_scores(z_train, z_test, data.y_test, clusters, int(t.seed), n_init)})
-    return pd.DataFrame(rows, columns=["seed", "number", "purity", "nmi", "ami", "ari", "n_nodes"]), notes
+                     **timed(kmeans_scores, z_train, z_test, data.y_test, clusters, int(t.seed), n_init)})
+    return pd.DataFrame(rows, columns=["seed", "number", "purity", "nmi", "ami", "ari", "n_nodes", "seconds"]), notes
 
 
 def node_counts(trials: pd.DataFrame) -> dict[int, int]:
@@ -232,7 +276,7 @@ def baseline_methods(k: int) -> list[str]:
             "k-means (k = nodes), latent codes"]
 
 
-def cached_baselines(folder: Path, trials: pd.DataFrame, k: int):
+def cached_baselines(folder: Path, trials: pd.DataFrame, k: int, model: str = "DC-SOMRL"):
     """(rows, notes) of :func:`baselines` from an earlier ``final_runs.csv`` and ``baseline_notes.json`` in
     ``folder`` when they were written for the same COMPLETE trials (a resumed, finished study: k-means
     is not fitted again), else None."""
@@ -241,7 +285,7 @@ def cached_baselines(folder: Path, trials: pd.DataFrame, k: int):
         return None
     old = pd.read_csv(path)
     done, _ = complete_only(trials)
-    ours = old.loc[old["method"] == "DC-SOMRL", "number"].dropna().astype(int)
+    ours = old.loc[old["method"] == model, "number"].dropna().astype(int)
     if sorted(ours) != sorted(done["number"].astype(int)) or "ami" not in old:
         return None
     methods = baseline_methods(k)
@@ -298,7 +342,8 @@ def mean_std(mean: float, std: float, digits: int = 3) -> str:
 
 
 def display_table(table: pd.DataFrame) -> pd.DataFrame:
-    """``final.csv`` for reading: method, source, runs, and Purity, NMI, AMI, ARI, nodes as 'mean ± std' text."""
+    """``final.csv`` for reading: method, source, runs, Purity, NMI, AMI, ARI and nodes as 'mean ± std'
+    text, epochs, and seconds per run."""
     def column(stem: str, digits: int = 3) -> list[str]:
         if f"{stem}_mean" not in table:
             return ["–"] * len(table)
@@ -309,6 +354,8 @@ def display_table(table: pd.DataFrame) -> pd.DataFrame:
         "runs": [str(int(r)) if not pd.isna(r) else "–" for r in table["runs"]],
         "Purity": column("purity"), "NMI": column("nmi"), "AMI": column("ami"), "ARI": column("ari"),
         "nodes": column("nodes", 1),
+        "epochs": [e if isinstance(e, str) else "–" for e in table.get("epochs", [None] * len(table))],
+        "seconds": column("seconds", 1),
     })
 
 
@@ -324,7 +371,10 @@ def markdown(table: pd.DataFrame, *, title: str, context: list[str] | None = Non
               "AMI and ARI are adjusted for chance (scikit-learn). NMI and Purity grow with the number "
               "of clusters (Purity is 1 with one cluster per sample), so compare them at equal k: the "
               "*k = nodes* rows give k-means each trained map's own node count.",
-              "- DC-SOMRL: one trial per seed through the study runner; only COMPLETE trials count.",
+              "- the studied model (first row) and each model baseline: one trial per seed through the study "
+              "runner, the same seeds for every model; only COMPLETE trials count. *epochs*: the training "
+              "epochs (DE-SOM's iteration budget converted: iterations × batch / training rows); *seconds*: "
+              "per run (training and evaluation; for k-means the fit and the prediction).",
               f"- k-means raw inputs: scikit-learn KMeans (k-means++, n_init={N_INIT}, random_state = the "
               "seed) on the dataset's normalized inputs, one run per seed of the study (k = nodes: the "
               "node count of that seed's trained map).",
@@ -369,52 +419,53 @@ class FinalResult:
 
 def run_final(space, dataset: str, *, seeds: int, first_seed: int = 0, epochs: int | None = None, k: int = 64,
               slots, storage: str | None, results: str, data_dir: str | None = None, study: str | None = None,
-              model: str = "dcsomrl", space_label: str | None = None,
-              save_models: str = "best") -> FinalResult:
+              model: str = "dcsomrl", space_label: str | None = None, save_models: str = "best",
+              baselines: Iterable[str] = (KMEANS,)) -> FinalResult:
     """Train the fixed values of ``space`` once per seed through the study runner (resumable), then
-    measure the k-means baselines and write final.csv, final_runs.csv and final.md.
+    each model baseline over the same seeds (study ``<study>-<model>``), then the k-means rows, and
+    write final.csv, final_runs.csv and final.md.
 
     Returns a :class:`FinalResult` (with no table when the runner was
     interrupted or the machine cannot run trials: exit code not 0 or 1). Every
     seed's encoder is kept until the latent-code k-means has read it; then
     ``save_models`` (studies/weights.py) decides which stay.
     """
+    from dcsomrl import models
     from dcsomrl.data import load_dataset
     from dcsomrl.params import check
-    from studies import export, weights
-    from studies import storage as st
+    from studies import weights
     from studies import study as sy
-    from studies.orchestrate import check_study_name, run_study
+    from studies.orchestrate import check_study_name
 
     require_fixed(space)
     name = check_study_name(study or default_study_name(dataset, space, seeds, first_seed, epochs))
+    wanted, title = check_baselines(baselines), models.get(model).title
     if epochs is not None:
-        space = space.with_fixed(epochs=check("epochs", epochs))
-    design_points = seed_design(space, seeds, first_seed)
-    seed_list = design_points["seed"].tolist()
+        space = space.with_fixed(epochs=check("epochs", epochs, space.model))
+    seed_list = seed_design(space, seeds, first_seed)["seed"].tolist()
     data = load_dataset(dataset, data_dir)  # a DataError stops us before the study exists
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= len(data.x_train):
         raise AnalysisError(f"--k must be an integer in [1, {len(data.x_train)}] (the training rows of "
                             f"{dataset}), got {k!r}")
-    design = sy.design_attrs(space, seeds, first_seed, dataset, epochs=epochs, model=model, seeds=seed_list)
-    url = st.resolve_url(storage, name, results)
-    label = f"{seeds} seeds of space {space.name!r} on {dataset}"
-    handle, code = run_study(name, url, design, design_points[space.names].to_dict("records"),
-                             slots=slots, out=results, data_dir=data_dir, label=label, save_models="all")
-    fetched = handle.get_trials(deepcopy=False)  # read once, for the table and the counts
-    trials = export.study_table(handle, fetched)
+    where = dict(slots=slots, storage=storage, results=results, data_dir=data_dir)
+    handle, fetched, trials, code = train_seeds(space, dataset, name, model, seed_list, epochs,
+                                                f"{seeds} seeds of space {space.name!r} on {dataset}", "all", where)
+    others, notes, code = (model_baselines([b for b in wanted if b != KMEANS], dataset, name, seed_list, epochs,
+                                           len(data.x_train), save_models, where)
+                           if code in (0, 1) else ([], [], code))
     if code not in (0, 1):  # interrupted, or the machine cannot run trials: nothing to report yet
         return FinalResult(name, pd.DataFrame(columns=COLUMNS), pd.DataFrame(columns=RUN_COLUMNS), trials,
                            exit_code=code)
+    trials["epochs"] = trained_epochs(trials, len(data.x_train))
     counts = sy.count_points(fetched, seeds)
-    cached = cached_baselines(Path(results) / name, trials, k)
-    rows, notes = cached if cached is not None else baselines(trials, data, seed_list, k)
-    baseline_notes = list(notes)
+    kmeans, baseline_notes = kmeans_rows(KMEANS in wanted, Path(results) / name, trials, data, seed_list, k, title)
+    notes = [*notes, *baseline_notes]
     if counts["failed"] or counts["waiting"] or counts["running"]:
         notes.insert(0, f"{counts['complete']} of {counts['n']} seeds completed ({counts['failed']} failed, "
                         f"{counts['waiting'] + counts['running']} not finished); "
                         f"see dcsomrl-study status --study {name}")
-    table, runs = final_table(trials, rows, dataset=dataset), run_table(trials, rows)
+    rows = [*others, *kmeans]
+    table, runs = final_table(trials, rows, dataset=dataset, model=title), run_table(trials, rows, model=title)
     context = [f"Study `{name}`: the fixed values of `--space {space_label or space.name}` on `{dataset}` over "
                f"{seeds} seeds ({seed_list[0]}..{seed_list[-1]})" + (f", epochs = {epochs}" if epochs else "")
                + "; each run's seed is recorded on its trial."]
@@ -423,6 +474,95 @@ def run_final(space, dataset: str, *, seeds: int, first_seed: int = 0, epochs: i
     (csv_path.parent / "baseline_notes.json").write_text(json.dumps(baseline_notes))
     weights.prune(handle, save_models)
     return FinalResult(name, table, runs, trials, notes, code, csv_path, md_path)
+
+
+def check_baselines(names: Iterable[str] | str) -> tuple[str, ...]:
+    """The ``--baselines`` list (a comma-separated string or names): ``kmeans`` and registered models,
+    each once; AnalysisError naming an unknown one and the choices."""
+    from dcsomrl import models
+
+    items = [n.strip() for n in (names.split(",") if isinstance(names, str) else names) if n.strip()]
+    unknown = [n for n in items if n != KMEANS and n not in models.REGISTRY]
+    if unknown:
+        raise AnalysisError(f"--baselines: unknown baseline {unknown[0]!r}; choose from {KMEANS}, "
+                            f"{', '.join(models.REGISTRY)} (comma-separated)")
+    return tuple(dict.fromkeys(items))
+
+
+def train_seeds(space, dataset: str, name: str, model: str, seed_list: list[int], epochs: int | None,
+                label: str, save_models: str, where: dict):
+    """Create or resume the study ``name`` training ``space``'s fixed values once per seed of ``seed_list``
+    (``where``: run_study's slots, storage, results, data_dir); (handle, fetched trials, study table, exit code)."""
+    from studies import export
+    from studies import storage as st
+    from studies import study as sy
+    from studies.orchestrate import run_study
+
+    design = sy.design_attrs(space, len(seed_list), seed_list[0], dataset, epochs=epochs, model=model,
+                             seeds=seed_list)
+    points = seed_design(space, len(seed_list), seed_list[0])[space.names].to_dict("records")
+    handle, code = run_study(name, st.resolve_url(where["storage"], name, where["results"]), design, points,
+                             slots=where["slots"], out=where["results"], data_dir=where["data_dir"], label=label,
+                             save_models=save_models)
+    fetched = handle.get_trials(deepcopy=False)  # read once, for the table and the counts
+    return handle, fetched, export.study_table(handle, fetched), code
+
+
+def baseline_space(model: str, dataset: str, epochs: int | None):
+    """The fixed values a model baseline trains: its shipped ``best`` space for the dataset, else its
+    defaults for it (``dcsomrl.params.defaults_for``); ``epochs`` fixed when given and the model has it."""
+    from dcsomrl import models
+    from dcsomrl.params import defaults_for, registry
+    from studies.errors import SpaceError
+    from studies.space import parse_space, resolve_space
+
+    params = models.get(model).params
+    try:
+        space = resolve_space("best", dataset, model)
+    except SpaceError:
+        values = {n: {"value": v} for n, v in defaults_for(dataset, params).items()}
+        space = parse_space({"description": f"{model}: its defaults for {dataset}", "params": values},
+                            f"{model}-defaults", model)
+    if epochs is not None and "epochs" in registry(params):
+        space = space.with_fixed(epochs=epochs)
+    return space
+
+
+def baseline_label(model: str, space) -> str:
+    """A model baseline's row name: its title, with its grid's cell count as the paper writes it ('DE-SOM (64)')."""
+    from dcsomrl import models
+
+    values = fixed_values(space)
+    cells = f" ({values['map_rows'] * values['map_cols']})" if {"map_rows", "map_cols"} <= set(values) else ""
+    return models.get(model).title + cells
+
+
+def model_baselines(names: list[str], dataset: str, study: str, seed_list: list[int], epochs: int | None,
+                    n_train: int, save_models: str, where: dict) -> tuple[list[tuple[str, pd.DataFrame]], list[str], int]:
+    """Train each model baseline over ``seed_list`` as the study ``<study>-<model>``: (method, runs) rows,
+    notes (which study and space each row comes from), and the runner's exit code (the first that is not
+    0 or 1 stops here)."""
+    rows, notes = [], []
+    for model in names:
+        space = baseline_space(model, dataset, epochs)
+        label, name = baseline_label(model, space), f"{study}-{model}"
+        _, _, trials, code = train_seeds(space, dataset, name, model, seed_list, epochs,
+                                         f"baseline {label}: {len(seed_list)} seeds on {dataset}", save_models, where)
+        if code not in (0, 1):
+            return rows, notes, code
+        rows.append((label, trials.assign(epochs=trained_epochs(trials, n_train))))
+        notes.append(f"{label}: study `{name}`, space `{space.name}` ({space.description or 'fixed values'})")
+    return rows, notes, 0
+
+
+def kmeans_rows(wanted: bool, folder: Path, trials: pd.DataFrame, data, seed_list: list[int], k: int,
+                title: str) -> tuple[list[tuple[str, pd.DataFrame]], list[str]]:
+    """The four k-means rows and their notes (from ``folder``'s earlier files when they match the
+    trials, :func:`cached_baselines`); none when not ``wanted``."""
+    if not wanted:
+        return [], []
+    cached = cached_baselines(folder, trials, k, title)
+    return cached if cached is not None else baselines(trials, data, seed_list, k)
 
 
 def final_study(space: str, dataset: str, *, devices: str = "auto", workers_per_device: int = 1,
@@ -436,7 +576,7 @@ def final_study(space: str, dataset: str, *, devices: str = "auto", workers_per_
     from studies.storage import quiet_optuna
 
     quiet_optuna()
-    resolved = resolve_space(space, dataset)
+    resolved = resolve_space(space, dataset, options.get("model", "dcsomrl"))
     require_fixed(resolved)
     slots = launch.plan_slots(devices, workers_per_device)
     return run_final(resolved, dataset, slots=slots, space_label=space, **options)

@@ -83,6 +83,7 @@ class Protocol:
     model: str = "dcsomrl"
     importance: bool = True        # the Optuna/SALib cross-checks in each stage's report
     save_models: str = "best"      # the weights each stage keeps (studies/weights.py)
+    baselines: tuple = ("kmeans",)  # the final stage's rows beside the model (analysis.final.check_baselines)
 
     def study(self, stage: str) -> str:
         return f"{self.name}-{stage}"
@@ -97,6 +98,9 @@ class Protocol:
             check_run(name, value)
         if self.outcome not in OUTCOMES:
             raise AnalysisError(f"--outcome must be one of {', '.join(OUTCOMES)}, got {self.outcome!r}")
+        from .final import check_baselines
+
+        check_baselines(self.baselines)
         return self
 
 
@@ -286,8 +290,8 @@ def initial_space(p: Protocol):
     from dcsomrl.params import check
     from studies.space import resolve_space
 
-    space = resolve_space("initial", p.dataset)
-    return space.with_fixed(epochs=check("epochs", p.epochs)) if p.epochs is not None else space
+    space = resolve_space("initial", p.dataset, p.model)
+    return space.with_fixed(epochs=check("epochs", p.epochs, space.model)) if p.epochs is not None else space
 
 
 def run_protocol(p: Protocol, *, slots, say: Callable[[str], None] = print) -> dict:
@@ -319,7 +323,7 @@ def run_protocol(p: Protocol, *, slots, say: Callable[[str], None] = print) -> d
     final = run_final(best_space, p.dataset, seeds=p.seeds, first_seed=p.seed, epochs=p.final_epochs, k=p.k,
                       slots=slots, storage=p.storage, results=p.results, data_dir=p.data_dir,
                       study=p.study("final"), model=p.model, space_label=str(candidates.files["best"]),
-                      save_models=p.save_models)
+                      save_models=p.save_models, baselines=p.baselines)
     if final.md_path is None or final.exit_code != 0:
         raise StageFailed(f"protocol stage final (study {final.study}) stopped with exit code {final.exit_code}; "
                           f"see dcsomrl-study status --study {final.study}", final.exit_code or 1)

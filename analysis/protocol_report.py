@@ -133,14 +133,16 @@ def render_fig7(curves: pd.DataFrame, path):
 
 # ----- the report --------------------------------------------------------------------------------
 
-def paper_spaces(dataset: str) -> dict:
-    """The shipped spaces of Table 2 (initial, adjusted, best) for the dataset, None where absent."""
+def paper_spaces(dataset: str, model: str = "dcsomrl") -> dict:
+    """The shipped spaces of Table 2 (initial, adjusted, best) for the dataset, None where absent (all of
+    them for a model without dcsomrl's parameters: the paper's Table 2 is DC-SOMRL's)."""
+    from dcsomrl import models
     from studies.space import resolve_space
 
     spaces = {}
     for column in ("initial", "adjusted", "best"):
         try:
-            spaces[column] = resolve_space(column, dataset)
+            spaces[column] = resolve_space(column, dataset) if models.get(model).params == "dcsomrl" else None
         except ValueError:
             spaces[column] = None
     return spaces
@@ -172,7 +174,7 @@ def write_protocol_report(run: dict, out_dir) -> Path:
              "rows) or read AMI and ARI, which are adjusted for chance.", "",
              f"Details: [{final.md_path.name}]({_rel(final.md_path, out)}).", "",
              "## Table 2: initial, adjusted, best", "",
-             markdown_table(table2(paper_spaces(p.dataset), {"initial": run["initial"].space,
+             markdown_table(table2(paper_spaces(p.dataset, p.model), {"initial": run["initial"].space,
                                                              "adjusted": run["adjusted"].space,
                                                              "best": run["best"]})), "",
              "## What each stage found", ""]

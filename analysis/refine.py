@@ -73,10 +73,12 @@ def from_plain(entries: dict[str, dict], description: str, like, suffix: str):
     """Back to the form of ``like``: a validated ``Space`` (named ``<name>-<suffix>``) or a dict."""
     if not _is_space(like):
         return entries
-    from studies.space import Space, parse_space
+    from dataclasses import replace
 
-    parsed = parse_space({"description": description, "params": entries}, f"{like.name}-{suffix}")
-    return Space(f"{like.name}-{suffix}", parsed.dims, description)
+    from studies.space import parse_space
+
+    parsed = parse_space({"description": description, "params": entries}, f"{like.name}-{suffix}", like.model)
+    return replace(parsed, name=f"{like.name}-{suffix}")
 
 
 def _varies(entry: dict) -> bool:

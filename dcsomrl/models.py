@@ -52,6 +52,7 @@ class Model:
     passed to every trial instead of the name; None when the trial loads its own.
     ``threads``: sets the trial's intra-op thread count, or None when it has none.
     ``params``: the model whose parameter registry and spaces it uses.
+    ``label``: its name in tables (Table 1's method column); the entry's name when empty.
     """
     name: str
     summary: str
@@ -59,6 +60,12 @@ class Model:
     preload: Callable[[str, str | None], Any] | None = None
     threads: Callable[[int], None] | None = None
     params: str = "dcsomrl"
+    label: str = ""
+
+    @property
+    def title(self) -> str:
+        """The model's name in tables: ``label``, else ``name``."""
+        return self.label or self.name
 
 
 def _train(dataset, params, **kwargs) -> dict:
@@ -111,12 +118,12 @@ def _standin_at(dataset, params, **kwargs) -> dict:
 
 
 REGISTRY: dict[str, Model] = {m.name: m for m in (
-    Model("dcsomrl", "autoencoder + SOMRL map", _train, preload=_load, threads=_torch_threads),
-    Model("somrl", "SOMRL map alone on the inputs", _train, threads=_torch_threads),
+    Model("dcsomrl", "autoencoder + SOMRL map", _train, preload=_load, threads=_torch_threads, label="DC-SOMRL"),
+    Model("somrl", "SOMRL map alone on the inputs", _train, threads=_torch_threads, label="SOMRL"),
     Model("desom", "DE-SOM: autoencoder + Kohonen grid trained by gradient (baseline)", _desom,
-          preload=_load01, threads=_torch_threads, params="desom"),
+          preload=_load01, threads=_torch_threads, params="desom", label="DE-SOM"),
     Model("somvae", "SOM-VAE, static: encoder + quantizing grid + decoders (baseline)", _somvae,
-          preload=_load01, threads=_torch_threads, params="somvae"),
+          preload=_load01, threads=_torch_threads, params="somvae", label="SOM-VAE"),
     Model("standin", "fast stand-in trial, no training (tests the runner)", _standin),
     Model("standin-at", "stand-in trial whose NMI rises with a_t alone (tests the analysis)", _standin_at),
 )}

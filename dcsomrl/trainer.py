@@ -268,9 +268,13 @@ def save_run(out: Path, record: dict, som: SOMRL, ae: Autoencoder | None) -> Non
 def load_run(run_dir) -> tuple[dict, SOMRL, Autoencoder | None]:
     """(metrics, map, autoencoder or None) of a run directory, on the CPU."""
     run = Path(run_dir)
-    if not (run / "metrics.json").is_file() or not (run / "som.pt").is_file():
+    if not (run / "metrics.json").is_file():
         raise FileNotFoundError(f"{run} is not a finished run directory (needs metrics.json and som.pt)")
     record = json.loads((run / "metrics.json").read_text())
+    if record.get("model", "dcsomrl") not in ("dcsomrl", "somrl"):  # a baseline's run (dcsomrl/desom.py)
+        raise FileNotFoundError(f"{run} holds a {record['model']} run, not a DC-SOMRL or SOMRL one (no som.pt)")
+    if not (run / "som.pt").is_file():
+        raise FileNotFoundError(f"{run} is not a finished run directory (needs metrics.json and som.pt)")
     saved = torch.load(run / "som.pt", map_location="cpu", weights_only=True)
     som = SOMRL(**saved["hyperparameters"])
     som.load_state_dict(saved["state_dict"])

@@ -79,9 +79,9 @@ def _lhs_target(args: argparse.Namespace):
     check_run("n", args.n)
     check_run("seed", args.seed)
     dataset = canonical_name(args.dataset)  # DataError for an unknown name, reads nothing
-    space = resolve_space(args.space, dataset)
+    space = resolve_space(args.space, dataset, args.model)
     if args.epochs is not None:
-        space = space.with_fixed(epochs=check("epochs", args.epochs))
+        space = space.with_fixed(epochs=check("epochs", args.epochs, space.model))
     if not space.varying:
         raise StudyError(f"space {space.name!r} varies no parameter: an LHS over it would train one setting "
                          f"{args.n} times; vary one, or run fixed values over seeds with {PROG} final")

@@ -4,7 +4,7 @@ A space is data, a TOML file (``studies/spaces/*.toml``)::
 
     description = "what this space is and where it comes from"
 
-    [params.a_t]                      # a name from dcsomrl.params.PARAMS
+    [params.a_t]                      # a parameter of the space's model (dcsomrl.params.registry)
     type = "float"                    # float | int | categorical (the parameter's own type)
     low = 0.95
     high = 0.999
@@ -31,8 +31,12 @@ Every bound, choice and fixed value is checked against the parameter's domain
 with :func:`dcsomrl.params.check`; every problem raises :class:`SpaceError`
 with a one-line message naming the file, the parameter and the problem.
 
-Shipped spaces are found by name for a dataset (:func:`resolve_space`):
-``<dataset>-<name>.toml`` first, then ``<name>.toml``.
+A space belongs to one model (``model = "desom"`` at the top of the file; no
+key means ``dcsomrl``), whose parameter registry (:func:`dcsomrl.params.registry`)
+names its parameters and their domains. Shipped spaces are found by name for a
+dataset and a model (:func:`resolve_space`): ``<dataset>-<name>.toml`` first,
+then ``<name>.toml``, in ``studies/spaces/`` for dcsomrl (and somrl, which shares
+its parameters) and in ``studies/spaces/<model>/`` for any other model.
 
 The space's Optuna distributions, recorded with each trial's parameters, come
 from here too (:meth:`Dimension.distribution`, :meth:`Space.distributions`,
@@ -46,10 +50,11 @@ from __future__ import annotations
 import math
 import pathlib
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from dcsomrl.params import PARAMS, ParameterError, check
+from dcsomrl import models
+from dcsomrl.params import ParameterError, check, registry
 from dcsomrl.util import one_line
 from studies.errors import SpaceError
 
@@ -104,11 +109,12 @@ class Dimension:
 
 @dataclass(frozen=True)
 class Space:
-    """An ordered set of dimensions, with a name and a description."""
+    """An ordered set of dimensions of one model's parameters, with a name and a description."""
 
     name: str
     dims: dict[str, Dimension] = field(default_factory=dict)
     description: str = ""
+    model: str = "dcsomrl"  # the parameter registry the dimensions come from
 
     @property
     def names(self) -> list[str]:
@@ -130,6 +136,8 @@ class Space:
     def to_dict(self) -> dict[str, Any]:
         """The TOML document of this space (what :func:`parse_space` reads back)."""
         out: dict[str, Any] = {}
+        if self.model != "dcsomrl":
+            out["model"] = self.model
         if self.description:
             out["description"] = self.description
         out["params"] = {name: dim.to_dict() for name, dim in self.dims.items()}
@@ -139,8 +147,8 @@ class Space:
         """A copy with the given parameters fixed (added at the end when absent)."""
         dims = dict(self.dims)
         for name, value in values.items():
-            dims[name] = _parse_dim(name, {"value": value}, self.name)
-        return Space(self.name, dims, self.description)
+            dims[name] = _parse_dim(name, {"value": value}, self.name, self.model)
+        return replace(self, dims=dims)
 
 
 def suggest(trial: optuna.Trial, name: str, dist: optuna.distributions.BaseDistribution) -> Any:
@@ -157,15 +165,18 @@ def suggest(trial: optuna.Trial, name: str, dist: optuna.distributions.BaseDistr
 
 # --------------------------------------------------------------------------- reading
 
-def parse_space(data: dict[str, Any], source: str = "<space>") -> Space:
+def parse_space(data: dict[str, Any], source: str = "<space>", model: str | None = None) -> Space:
     """Validate a space document (the parsed TOML) and build a :class:`Space`.
 
     ``source`` names the file in error messages; the space's name is its stem.
+    ``model``: the model the caller studies; a document naming another model's
+    parameters is refused. None: the document's own ``model`` (default dcsomrl).
     """
-    unknown = set(data) - {"description", "params"}
+    unknown = set(data) - {"model", "description", "params"}
     if unknown:
         raise SpaceError(f"{source}: unknown top-level key(s) {', '.join(sorted(unknown))}; "
-                         "expected 'description' and [params.<name>] tables")
+                         "expected 'model', 'description' and [params.<name>] tables")
+    model = _space_model(data.get("model"), model, source)
     params = data.get("params")
     if not isinstance(params, dict) or not params:
         raise SpaceError(f"{source}: no parameters; expected [params.<name>] tables")
@@ -177,12 +188,27 @@ def parse_space(data: dict[str, Any], source: str = "<space>") -> Space:
     for pname, table in params.items():
         if not isinstance(table, dict):
             raise SpaceError(f"{source}: parameter {pname}: expected a table, got {table!r}")
-        dims[pname] = _parse_dim(pname, table, source)
-    return Space(name, dims, description)
+        dims[pname] = _parse_dim(pname, table, source, model)
+    return Space(name, dims, description, model)
 
 
-def load_space(path: str | pathlib.Path) -> Space:
-    """Read and validate a space file."""
+def _space_model(declared: Any, wanted: str | None, source: str) -> str:
+    """The registry name of a space's model: the file's ``model`` key, which must match ``wanted``."""
+    try:
+        own = models.get(declared).params if isinstance(declared, str) else None
+        asked = models.get(wanted).params if wanted else None
+    except ParameterError as err:
+        raise SpaceError(f"{source}: {err}") from None
+    if declared is not None and own is None:
+        raise SpaceError(f"{source}: 'model' must be a model name, got {declared!r}")
+    if own and asked and own != asked:
+        raise SpaceError(f"{source}: a space of model {declared!r}, not of {wanted!r}; "
+                         f"give a space of {wanted!r} (or --model {declared})")
+    return own or asked or "dcsomrl"
+
+
+def load_space(path: str | pathlib.Path, model: str | None = None) -> Space:
+    """Read and validate a space file (of ``model`` when given, see :func:`parse_space`)."""
     path = pathlib.Path(path)
     try:
         with open(path, "rb") as f:
@@ -195,12 +221,19 @@ def load_space(path: str | pathlib.Path) -> Space:
         raise SpaceError(f"{path}: cannot read the space file: {err.strerror or one_line(err)}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise SpaceError(f"{path}: not valid TOML: {one_line(err)}") from None
-    return parse_space(data, str(path))
+    return parse_space(data, str(path), model)
 
 
-def shipped_spaces() -> list[str]:
-    """Names of the space files that ship with the package (file stems)."""
-    return sorted(p.stem for p in SPACES_DIR.glob("*.toml"))
+def spaces_dir(model: str = "dcsomrl") -> pathlib.Path:
+    """Where the shipped spaces of ``model`` live: ``studies/spaces`` for dcsomrl's parameters
+    (``Model.params`` of dcsomrl, somrl and the stand-ins), ``studies/spaces/<params>`` otherwise."""
+    name = models.get(model).params
+    return SPACES_DIR if name == "dcsomrl" else SPACES_DIR / name
+
+
+def shipped_spaces(model: str = "dcsomrl") -> list[str]:
+    """Names of the space files that ship with the package for ``model`` (file stems)."""
+    return sorted(p.stem for p in spaces_dir(model).glob("*.toml"))
 
 
 def is_space_file(name_or_path: str | pathlib.Path) -> bool:
@@ -210,34 +243,42 @@ def is_space_file(name_or_path: str | pathlib.Path) -> bool:
     return text.endswith(".toml") or "/" in text
 
 
-def resolve_space(name_or_path: str | pathlib.Path, dataset: str | None = None) -> Space:
-    """A shipped space by name for a dataset, or a space file by path (:func:`is_space_file`).
+def resolve_space(name_or_path: str | pathlib.Path, dataset: str | None = None,
+                  model: str = "dcsomrl") -> Space:
+    """A shipped space of ``model`` by name for a dataset, or a space file by path
+    (:func:`is_space_file`), which must be a space of ``model``.
 
     ``initial``, ``adjusted``, ``best`` (or any shipped stem) look for
-    ``<dataset>-<name>.toml`` first, then ``<name>.toml``.
+    ``<dataset>-<name>.toml`` first, then ``<name>.toml``, in :func:`spaces_dir`.
     """
     text = str(name_or_path)
+    try:
+        folder = spaces_dir(model)
+    except ParameterError as err:
+        raise SpaceError(str(err)) from None
     if not is_space_file(text):
         for stem in ([f"{dataset}-{text}"] if dataset else []) + [text]:
-            candidate = SPACES_DIR / f"{stem}.toml"
+            candidate = folder / f"{stem}.toml"
             if candidate.exists():
-                space = load_space(candidate)
-                return Space(stem, space.dims, space.description)
-        known = ", ".join(shipped_spaces())
+                return replace(load_space(candidate, model), name=stem)
+        known = ", ".join(shipped_spaces(model))
         where = f" for dataset {dataset!r}" if dataset else ""
-        raise SpaceError(f"no space {text!r}{where}; shipped: {known}; or give a .toml file")
-    return load_space(text)
+        of = "" if model == "dcsomrl" else f" of model {model!r}"
+        raise SpaceError(f"no space {text!r}{of}{where}; shipped: {known}; or give a .toml file")
+    return load_space(text, model)
 
 
-def _parse_dim(name: str, table: dict[str, Any], source: str) -> Dimension:
+def _parse_dim(name: str, table: dict[str, Any], source: str, model: str = "dcsomrl") -> Dimension:
     where = f"{source}: parameter {name}"
-    if name not in PARAMS:
-        raise SpaceError(f"{where}: unknown parameter; known: {', '.join(PARAMS)}")
+    params = registry(model)
+    if name not in params:
+        of = "" if model == "dcsomrl" else f" of model {model!r}"
+        raise SpaceError(f"{where}: unknown parameter{of}; known: {', '.join(params)}")
     unknown = set(table) - _KEYS
     if unknown:
         raise SpaceError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; "
                          f"allowed: {', '.join(sorted(_KEYS))}")
-    ptype = PARAMS[name].type
+    ptype = params[name].type
     given = table.get("type", ptype)
     if given not in TYPES:
         raise SpaceError(f"{where}: unknown type {given!r}; expected one of {', '.join(TYPES)}")
@@ -248,7 +289,7 @@ def _parse_dim(name: str, table: dict[str, Any], source: str) -> Dimension:
         extra = set(table) & {"low", "high", "scale", "choices"}
         if extra:
             raise SpaceError(f"{where}: a fixed 'value' excludes {', '.join(sorted(extra))}")
-        return Dimension(name, ptype, value=_in_domain(name, table["value"], where, "value"), fixed=True)
+        return Dimension(name, ptype, value=_in_domain(name, table["value"], where, "value", model), fixed=True)
 
     if ptype == "categorical":
         extra = set(table) & {"low", "high"}
@@ -262,7 +303,7 @@ def _parse_dim(name: str, table: dict[str, Any], source: str) -> Dimension:
         scale = table.get("scale", "linear")
         if scale != "linear":
             raise SpaceError(f"{where}: a categorical parameter has no scale (got {scale!r})")
-        return Dimension(name, ptype, choices=tuple(_in_domain(name, c, where, "choice") for c in choices))
+        return Dimension(name, ptype, choices=tuple(_in_domain(name, c, where, "choice", model) for c in choices))
 
     if "choices" in table:
         raise SpaceError(f"{where}: 'choices' is only for categorical parameters")
@@ -275,8 +316,8 @@ def _parse_dim(name: str, table: dict[str, Any], source: str) -> Dimension:
             if isinstance(bound, bool) or not isinstance(bound, (int, float)) or (
                     math.isfinite(bound) and float(bound) != int(bound)):
                 raise SpaceError(f"{where}: {key}={bound!r} is not an integer")
-    low = _in_domain(name, table["low"], where, "low")
-    high = _in_domain(name, table["high"], where, "high")
+    low = _in_domain(name, table["low"], where, "low", model)
+    high = _in_domain(name, table["high"], where, "high", model)
     if not low < high:
         raise SpaceError(f"{where}: low={low!r} must be < high={high!r} (or give a fixed 'value')")
     scale = table.get("scale", "linear")
@@ -292,12 +333,12 @@ def _parse_dim(name: str, table: dict[str, Any], source: str) -> Dimension:
     return Dimension(name, ptype, low=low, high=high, scale=scale)
 
 
-def _in_domain(name: str, value: Any, where: str, what: str) -> Any:
+def _in_domain(name: str, value: Any, where: str, what: str, model: str = "dcsomrl") -> Any:
     """``dcsomrl.params.check`` with the file and the key in the message."""
     if isinstance(value, float) and not math.isfinite(value):
         raise SpaceError(f"{where}: {what}={value!r} is not finite")
     try:
-        return check(name, value)
+        return check(name, value, model)
     except ParameterError as err:
         raise SpaceError(f"{where}: {what}: {err}") from None
 
@@ -314,7 +355,7 @@ def dump_space(space: Space) -> str:
 def write_space(space: Space, path: str | pathlib.Path) -> pathlib.Path:
     """Write a space file (e.g. a refined space from the analysis) that ``lhs --space FILE`` accepts."""
     path = pathlib.Path(path)
-    parse_space(space.to_dict(), str(path))  # never write a file we would refuse to read
+    parse_space(space.to_dict(), str(path), space.model)  # never write a file we would refuse to read
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(dump_space(space))
     return path

@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -88,8 +89,9 @@ def point_seed(design: dict[str, Any], index: int) -> int:
 
 def design_space(design: dict[str, Any]) -> Space:
     """The space a study was designed over (from its ``"design"`` attribute)."""
-    space = parse_space(design["space"], f"study space {design.get('space_name', '')}")
-    return Space(design.get("space_name", space.name), space.dims, space.description)
+    space = parse_space(design["space"], f"study space {design.get('space_name', '')}",
+                        models.of_design(design).params)
+    return replace(space, name=design.get("space_name", space.name))
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -232,3 +232,74 @@ def test_the_chain_analyze_refine_lhs_best_final(tmp_path, capsys):
 
     study = open_study("fin", None, out)
     assert len(study.trials) == 3 and sorted(t.user_attrs["seed"] for t in study.trials) == [0, 1, 2]
+
+
+# ----- model baselines (--baselines) -------------------------------------------------------------
+
+def test_baseline_names_are_checked_and_kept_in_order():
+    assert F.check_baselines("kmeans, desom,somvae,desom") == ("kmeans", "desom", "somvae")
+    assert F.check_baselines(["somvae"]) == ("somvae",) and F.check_baselines("") == ()
+    with pytest.raises(AnalysisError, match=r"unknown baseline 'dec'; choose from kmeans, dcsomrl") as err:
+        F.check_baselines("kmeans,dec")
+    assert len(str(err.value).splitlines()) == 1
+
+
+def test_a_baseline_trains_its_shipped_best_values_or_its_defaults():
+    from dcsomrl.params import defaults_for
+
+    mnist = F.baseline_space("desom", "mnist", None)
+    assert mnist.name == "mnist-best" and F.fixed_values(mnist)["iterations"] == 10_000
+    assert F.baseline_label("desom", mnist) == "DE-SOM (64)"  # as the paper's Table 1 names it
+    assert F.baseline_label("somvae", F.baseline_space("somvae", "fashion-mnist", None)) == "SOM-VAE (64)"
+    same = F.baseline_space("somvae", "mnist", 5)  # final --epochs: the baselines train as many
+    assert F.fixed_values(same)["epochs"] == 5
+    mine = F.baseline_space("desom", "data/mine.npz", None)  # no shipped space: the model's defaults
+    assert mine.name == "desom-defaults" and F.fixed_values(mine) == defaults_for("digits", "desom")
+    assert F.baseline_label("standin", F.baseline_space("standin", "digits", None)) == "standin"
+
+
+def test_training_epochs_of_each_run():
+    runs = pd.DataFrame({"epochs": [5, 0, 0], "iterations": [10, 10_000, 600], "batch_size": [256, 256, 100]})
+    assert F.trained_epochs(runs, 60_000).tolist() == [5.0, pytest.approx(42.7), 1.0]
+    assert F.trained_epochs(pd.DataFrame({"purity": [0.5]}), 10).isna().all()
+    assert F.epochs_text(pd.Series([30, 30])) == "30" and F.epochs_text(pd.Series([3, 5])) == "3–5"
+    assert F.epochs_text(pd.Series([42.667])) == "42.7" and F.epochs_text(pd.Series([None])) == "–"
+
+
+def test_final_with_model_baselines_over_the_same_seeds(tmp_path, capsys):
+    """--baselines kmeans,standin-at: the stand-in baseline runs as <study>-standin-at over the same seeds,
+    beside the k-means rows, in one table; re-running trains nothing again."""
+    out = tmp_path / "results"
+    args = ["final", "--space", "best", "--dataset", "digits", "--seeds", "3", "--seed", "4", "--model", "standin",
+            "--baselines", "kmeans,standin-at", "--k", "8", "--devices", "cpu", "--study", "fb",
+            "--results", str(out)]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "| method | source | runs | Purity | NMI | AMI | ARI | nodes | epochs | seconds |" in printed
+    table = pd.read_csv(out / "fb" / "final.csv")
+    assert table["method"].tolist()[:3] == ["standin", "standin-at", "k-means (8), raw inputs"]
+    assert table["runs"].tolist()[:2] == [3, 3] and table["epochs"].tolist()[:3] == ["30", "30", "–"]
+    assert table["seconds_mean"].iloc[:3].notna().all() and (table["seconds_mean"].iloc[:3] >= 0).all()
+    runs = pd.read_csv(out / "fb" / "final_runs.csv")
+    for method in ("standin", "standin-at", "k-means (8), raw inputs"):
+        assert sorted(runs.loc[runs["method"] == method, "seed"]) == [4, 5, 6], method
+    from studies import export
+
+    baseline = export.study_table(export.open_study("fb-standin-at", None, str(out)))
+    assert sorted(baseline["seed"]) == [4, 5, 6] and (baseline["state"] == "COMPLETE").all()
+    assert export.open_study("fb-standin-at", None, str(out)).user_attrs["design"]["model"] == "standin-at"
+    md = (out / "fb" / "final.md").read_text()
+    assert "standin-at: study `fb-standin-at`, space `digits-best`" in md
+    assert main(args) == 0  # resumed: both studies finished, nothing is trained again
+    again = capsys.readouterr()
+    assert "(created;" not in again.out and again.out.count("(resumed;") == 2
+    assert "fb-standin-at: done 3/3 · running 0" in again.err
+    assert len(export.study_table(export.open_study("fb-standin-at", None, str(out)))) == 3
+
+
+def test_an_unknown_baseline_stops_final_before_any_study(tmp_path, capsys):
+    code = main(["final", "--space", "best", "--dataset", "digits", "--seeds", "2", "--model", "standin",
+                 "--baselines", "kmeans,desom2", "--results", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code != 0 and "unknown baseline 'desom2'" in err and len(err.strip().splitlines()) == 1
+    assert not any(tmp_path.iterdir())

@@ -90,7 +90,8 @@ def test_the_protocol_with_a_stand_in_trial_names_the_a_t_effect(tmp_path, capsy
 
 
 def test_bad_options_are_one_line_errors(tmp_path, capsys):
-    for option, value in (("--initial-n", "0"), ("--candidates", "0"), ("--seed", "-1"), ("--outcome", "loss")):
+    for option, value in (("--initial-n", "0"), ("--candidates", "0"), ("--seed", "-1"), ("--outcome", "loss"),
+                          ("--baselines", "kmeans,foo")):
         code = main(["protocol", "--dataset", "digits", option, value, "--results", str(tmp_path)])
         err = capsys.readouterr().err.strip()
         assert code == 2 and len(err.splitlines()) == 1 and option in err
@@ -159,3 +160,27 @@ def test_stage_times_measure_wall_and_trial_time():
     row = R.stage_times({"initial": table}).iloc[0]
     assert (row["trials"], row["complete"], row["wall_minutes"], row["trial_minutes"]) == (2, 1, 3.0, 1.5)
     assert row["devices"] == "h:cpu, h:cuda:0"
+
+
+def test_the_protocol_studies_desom_over_its_own_spaces(tmp_path, capsys):
+    """--model desom: DE-SOM's shipped initial space, refined and fixed like dcsomrl's; the report runs
+    with no a_t and no paper Table 2 column (that table is DC-SOMRL's)."""
+    out = tmp_path / "results"
+    tiny = ["--initial-n", "4", "--adjusted-n", "3", "--candidates", "1", "--candidate-seeds", "1", "--seeds", "1",
+            *TINY[TINY.index("--epochs"):]]
+    assert main(["protocol", "--dataset", "digits", "--model", "desom", *tiny, "--baselines", "kmeans,standin",
+                 "--results", str(out)]) == 0
+    capsys.readouterr()
+    initial = open_study("protocol-digits-initial", None, str(out)).user_attrs["design"]
+    assert initial["model"] == "desom" and initial["space_name"] == "digits-initial"
+    refined = load_space(out / "protocol-digits-initial" / "refined.toml")
+    best = load_space(out / "protocol-digits-candidates" / "best.toml")
+    assert refined.model == best.model == "desom" and "T_max" in best.dims and "a_t" not in best.dims
+    final = pd.read_csv(out / "protocol-digits-final" / "final.csv")
+    assert final["method"].tolist()[:3] == ["DE-SOM", "standin", "k-means (64), raw inputs"]  # --baselines
+    assert final.loc[0, "runs"] == 1 and final.loc[1, "runs"] == 1
+    assert final.loc[0, "nodes_mean"] <= 64 and final.loc[0, "epochs"] == "1"
+    report = (out / "protocol-digits" / "protocol.md").read_text()
+    assert "## Table 1, measured" in report and "| DE-SOM | this study | 1 |" in report
+    assert R.paper_spaces("mnist", "desom") == {"initial": None, "adjusted": None, "best": None}
+    assert R.paper_spaces("mnist", "somrl")["best"].name == "mnist-best"

@@ -124,6 +124,10 @@ def test_train_command(tmp_path, capsys):
     assert "epoch 1/1: step 4" in captured.err
     m = json.loads((out / "metrics.json").read_text())
     assert m["params"]["batch_size"] == 128 and m["steps"] == 4
+    from dcsomrl.trainer import load_run  # what inspect and the latent k-means read: a DC-SOMRL run
+
+    with pytest.raises(FileNotFoundError, match="holds a desom run, not a DC-SOMRL or SOMRL one"):
+        load_run(out)
 
 
 @pytest.mark.parametrize("args,needle", [
@@ -137,3 +141,30 @@ def test_train_command_errors_name_the_parameter(args, needle, tmp_path, capsys)
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1 and needle in err, err
     assert not (tmp_path / "run").exists()
+
+
+def test_lhs_studies_desom_over_its_own_space(tmp_path, capsys):
+    """`lhs --model desom` draws DE-SOM's shipped digits space, trains through the runner, records the model."""
+    import pandas as pd
+
+    from studies import export
+    from studies.study import design_space
+
+    results = tmp_path / "results"
+    assert main(["lhs", "--model", "desom", "--dataset", "digits", "--n", "2", "--epochs", "1", "--devices", "cpu",
+                 "--study", "d", "--results", str(results)]) == 0
+    study = export.open_study("d", None, str(results))
+    design = study.user_attrs["design"]
+    assert design["model"] == "desom" and design["space"]["model"] == "desom"
+    space = design_space(design)
+    assert space.name == "digits-initial" and space.model == "desom" and "T_max" in space.varying
+    table = export.study_table(study)
+    assert (table["state"] == "COMPLETE").all() and len(table) == 2
+    assert table["T_max"].between(3, 30).all() and (table["epochs"] == 1).all()
+    assert table["nmi"].gt(0).all() and pd.notna(table["ari"]).all()
+    capsys.readouterr()
+    code = main(["lhs", "--model", "desom", "--dataset", "digits", "--n", "2", "--space", "adjusted",
+                 "--study", "e", "--results", str(results)])  # dcsomrl's Table 2 column, not DE-SOM's
+    err = capsys.readouterr().err
+    assert code != 0 and len(err.strip().splitlines()) == 1
+    assert "no space 'adjusted' of model 'desom'" in err and not (results / "e").exists()

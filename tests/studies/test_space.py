@@ -186,3 +186,48 @@ def test_suggest_returns_the_enqueued_point_and_records_its_distributions():
     assert {name: suggest(trial, name, dist) for name, dist in space.distributions().items()} == point
     frozen = study.trials[0]
     assert frozen.params == point and frozen.distributions == space.distributions()
+
+
+# ----- spaces of other models (DE-SOM, SOM-VAE) --------------------------------------------------
+
+@pytest.mark.parametrize("model", ["desom", "somvae"])
+def test_each_baseline_model_ships_initial_and_best_spaces_for_every_paper_dataset(model):
+    from dcsomrl.params import defaults_for, registry
+
+    assert {"initial", "mnist-best", "fashion-mnist-best", "digits-initial", "digits-best"} <= set(shipped_spaces(model))
+    for dataset in ("mnist", "fashion-mnist", "digits"):
+        initial, best = resolve_space("initial", dataset, model), resolve_space("best", dataset, model)
+        assert initial.model == best.model == model and initial.varying and not best.varying
+        assert set(initial.dims) <= set(registry(model)) and initial.description and best.description
+        for name, dim in initial.dims.items():  # each range holds the model's default for the dataset
+            default = defaults_for(dataset, model)[name]
+            if dim.fixed:
+                continue
+            inside = default in dim.choices if dim.type == "categorical" else dim.low <= default <= dim.high
+            assert inside or name == "epochs", (dataset, name, default)
+        values = {n: d.value for n, d in best.dims.items()}
+        assert values == {n: v for n, v in defaults_for(dataset, model).items() if n != "eval_every"}
+    assert resolve_space("initial", "mnist", model).dims["map_rows"].value == 8  # Table 1 compares at 64
+
+
+def test_a_space_names_its_model_and_is_refused_for_another(tmp_path):
+    desom = resolve_space("initial", "mnist", "desom")
+    assert dump_space(desom).startswith('model = "desom"')
+    assert "model" not in resolve_space("initial", "mnist").to_dict()  # dcsomrl's spaces are unchanged
+    path = write_space(desom, tmp_path / "d.toml")
+    assert load_space(path) == load_space(path, "desom") == Space("d", desom.dims, desom.description, "desom")
+    with pytest.raises(SpaceError, match=r"a space of model 'desom', not of 'dcsomrl'.*--model desom"):
+        resolve_space(str(path), "mnist")
+    with pytest.raises(SpaceError, match=r"parameter alpha: unknown parameter of model 'desom'"):
+        resolve_space(str(SPACES_DIR / "initial.toml"), "mnist", "desom")
+    with pytest.raises(SpaceError, match="no space 'adjusted' of model 'somvae'"):
+        resolve_space("adjusted", "mnist", "somvae")
+    with pytest.raises(SpaceError, match="unknown model 'som'"):
+        resolve_space("initial", "mnist", "som")
+    bad = tmp_path / "bad.toml"
+    bad.write_text('model = "kohonen"\n[params.dim]\nvalue = 3\n')
+    with pytest.raises(SpaceError, match="bad.toml: unknown model 'kohonen'"):
+        load_space(bad)
+    # somrl and the stand-ins use dcsomrl's parameters and spaces
+    assert resolve_space("initial", "mnist", "somrl") == resolve_space("initial", "mnist", "standin")
+    assert desom.with_fixed(epochs=3).model == "desom"
