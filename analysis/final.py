@@ -50,7 +50,7 @@ import json
 import math
 import time
 from pathlib import Path
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
 
 import numpy as np
@@ -403,6 +403,17 @@ def write_final(table: pd.DataFrame, runs: pd.DataFrame, out_dir, **md) -> tuple
 
 # ----- the workflow ------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class Where:
+    """Where a study lives and trains: storage, results folder, data folder, worker slots, kept weights."""
+
+    storage: str | None
+    results: str
+    data_dir: str | None
+    slots: tuple
+    save_models: str = "best"
+
+
 @dataclass
 class FinalResult:
     """What :func:`run_final` measured: the tables, notes, files and the runner's exit code."""
@@ -447,11 +458,13 @@ def run_final(space, dataset: str, *, seeds: int, first_seed: int = 0, epochs: i
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= len(data.x_train):
         raise AnalysisError(f"--k must be an integer in [1, {len(data.x_train)}] (the training rows of "
                             f"{dataset}), got {k!r}")
-    where = dict(slots=slots, storage=storage, results=results, data_dir=data_dir)
+    where = Where(storage, results, data_dir, tuple(slots), save_models)
+    # every encoder is kept until the latent-code k-means has read it
     handle, fetched, trials, code = train_seeds(space, dataset, name, model, seed_list, epochs,
-                                                f"{seeds} seeds of space {space.name!r} on {dataset}", "all", where)
+                                                f"{seeds} seeds of space {space.name!r} on {dataset}",
+                                                replace(where, save_models="all"))
     others, notes, code = (model_baselines([b for b in wanted if b != KMEANS], dataset, name, seed_list, epochs,
-                                           len(data.x_train), save_models, where)
+                                           len(data.x_train), where)
                            if code in (0, 1) else ([], [], code))
     if code not in (0, 1):  # interrupted, or the machine cannot run trials: nothing to report yet
         return FinalResult(name, pd.DataFrame(columns=COLUMNS), pd.DataFrame(columns=RUN_COLUMNS), trials,
@@ -490,9 +503,9 @@ def check_baselines(names: Iterable[str] | str) -> tuple[str, ...]:
 
 
 def train_seeds(space, dataset: str, name: str, model: str, seed_list: list[int], epochs: int | None,
-                label: str, save_models: str, where: dict):
-    """Create or resume the study ``name`` training ``space``'s fixed values once per seed of ``seed_list``
-    (``where``: run_study's slots, storage, results, data_dir); (handle, fetched trials, study table, exit code)."""
+                label: str, where: Where):
+    """Create or resume the study ``name`` training ``space``'s fixed values once per seed of ``seed_list``;
+    (handle, fetched trials, study table, exit code)."""
     from studies import export
     from studies import storage as st
     from studies import study as sy
@@ -501,9 +514,9 @@ def train_seeds(space, dataset: str, name: str, model: str, seed_list: list[int]
     design = sy.design_attrs(space, len(seed_list), seed_list[0], dataset, epochs=epochs, model=model,
                              seeds=seed_list)
     points = seed_design(space, len(seed_list), seed_list[0])[space.names].to_dict("records")
-    handle, code = run_study(name, st.resolve_url(where["storage"], name, where["results"]), design, points,
-                             slots=where["slots"], out=where["results"], data_dir=where["data_dir"], label=label,
-                             save_models=save_models)
+    handle, code = run_study(name, st.resolve_url(where.storage, name, where.results), design, points,
+                             slots=list(where.slots), out=where.results, data_dir=where.data_dir, label=label,
+                             save_models=where.save_models)
     fetched = handle.get_trials(deepcopy=False)  # read once, for the table and the counts
     return handle, fetched, export.study_table(handle, fetched), code
 
@@ -538,7 +551,7 @@ def baseline_label(model: str, space) -> str:
 
 
 def model_baselines(names: list[str], dataset: str, study: str, seed_list: list[int], epochs: int | None,
-                    n_train: int, save_models: str, where: dict) -> tuple[list[tuple[str, pd.DataFrame]], list[str], int]:
+                    n_train: int, where: Where) -> tuple[list[tuple[str, pd.DataFrame]], list[str], int]:
     """Train each model baseline over ``seed_list`` as the study ``<study>-<model>``: (method, runs) rows,
     notes (which study and space each row comes from), and the runner's exit code (the first that is not
     0 or 1 stops here)."""
@@ -547,7 +560,7 @@ def model_baselines(names: list[str], dataset: str, study: str, seed_list: list[
         space = baseline_space(model, dataset, epochs)
         label, name = baseline_label(model, space), f"{study}-{model}"
         _, _, trials, code = train_seeds(space, dataset, name, model, seed_list, epochs,
-                                         f"baseline {label}: {len(seed_list)} seeds on {dataset}", save_models, where)
+                                         f"baseline {label}: {len(seed_list)} seeds on {dataset}", where)
         if code not in (0, 1):
             return rows, notes, code
         rows.append((label, trials.assign(epochs=trained_epochs(trials, n_train))))

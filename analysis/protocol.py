@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import AnalysisError
+from .final import Where
 from .table import RECORDED_OUTCOMES
 
 #: The stages, in order; study names are ``<protocol name>-<stage>``.
@@ -117,17 +118,6 @@ class Stage:
 
 
 # ----- running one stage -----------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Where:
-    """Where a stage's study lives and trains: storage, results folder, data folder, worker slots."""
-
-    storage: str | None
-    results: str
-    data_dir: str | None
-    slots: tuple
-    save_models: str = "best"
-
 
 def run_points(where: Where, stage: str, name: str, design: dict, points: list[dict], label: str) -> pd.DataFrame:
     """Create or resume the study ``name``, train its waiting points, return its trial table.
