@@ -55,13 +55,29 @@ def significant(sens: pd.DataFrame | None) -> pd.DataFrame:
     return flagged[columns].reset_index(drop=True)
 
 
+def busy_seconds(starts: pd.Series, ends: pd.Series) -> float:
+    """Seconds during which at least one of the intervals [start, end] was open (their union's length).
+
+    A stage resumed in a later session is not charged for the hours between
+    the sessions, when none of its trials ran. NaN when no interval is whole.
+    """
+    spans = pd.DataFrame({"a": pd.to_datetime(starts), "b": pd.to_datetime(ends)}).dropna().sort_values("a")
+    if spans.empty:
+        return np.nan
+    total, (lo, hi) = 0.0, spans.iloc[0]
+    for a, b in spans.iloc[1:].itertuples(index=False):
+        if a > hi:  # a gap: close the current run of overlapping intervals
+            total, lo = total + (hi - lo).total_seconds(), a
+        hi = max(hi, b)
+    return total + (hi - lo).total_seconds()
+
+
 def stage_times(stages: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """One row per stage: study trials, complete, wall time (first start to last end), trial time, devices."""
+    """One row per stage: study trials, complete, wall time (while any of its trials ran,
+    :func:`busy_seconds`), trial time (the trials' seconds summed), devices."""
     rows = []
     for stage, table in stages.items():
-        start = pd.to_datetime(table["datetime_start"]).min()
-        end = pd.to_datetime(table["datetime_complete"]).max()
-        wall = (end - start).total_seconds() if pd.notna(start) and pd.notna(end) else np.nan
+        wall = busy_seconds(table["datetime_start"], table["datetime_complete"])
         devices = sorted({f"{h}:{d}" for h, d in zip(table["host"], table["device"]) if pd.notna(d)})
         rows.append({"stage": stage, "trials": len(table), "complete": int((table["state"] == "COMPLETE").sum()),
                      "wall_minutes": round(wall / 60, 1), "trial_minutes": round(table["seconds"].sum() / 60, 1),
@@ -190,7 +206,10 @@ def write_protocol_report(run: dict, out_dir) -> Path:
               "the selection).", "", markdown_table(run["ranked"].round(4)), "",
               f"Chosen: {run['best'].description}.", "",
               "## Validation curves of the final seeds (Fig. 7)", "", "![Fig. 7](fig7_validation.png)", "",
-              "## Time per stage", "", markdown_table(stage_times(stages)), ""]
+              "## Time per stage", "",
+              "*wall_minutes*: while any of the stage's trials ran (hours between sessions not counted); "
+              "*trial_minutes*: the trials' own times summed (over all workers).", "",
+              markdown_table(stage_times(stages)), ""]
     path = out / "protocol.md"
     path.write_text("\n".join(lines))
     return path

@@ -162,6 +162,15 @@ def test_stage_times_measure_wall_and_trial_time():
     assert row["devices"] == "h:cpu, h:cuda:0"
 
 
+def test_stage_wall_time_skips_the_hours_between_sessions():
+    t = pd.Timestamp("2026-01-01 10:00:00")
+    m = pd.Timedelta(minutes=1)
+    starts = pd.Series([t, t + 2 * m, t + 600 * m, t + 601 * m, pd.NaT])  # resumed 10 h later
+    ends = pd.Series([t + 5 * m, t + 3 * m, t + 605 * m, t + 610 * m, pd.NaT])  # the last never ran
+    assert R.busy_seconds(starts, ends) == (5 + 10) * 60
+    assert np.isnan(R.busy_seconds(pd.Series([pd.NaT]), pd.Series([pd.NaT])))
+
+
 def test_the_protocol_studies_desom_over_its_own_spaces(tmp_path, capsys):
     """--model desom: DE-SOM's shipped initial space, refined and fixed like dcsomrl's; the report runs
     with no a_t and no paper Table 2 column (that table is DC-SOMRL's)."""
