@@ -473,10 +473,7 @@ def run_final(space, dataset: str, *, seeds: int, first_seed: int = 0, epochs: i
     counts = sy.count_points(fetched, seeds)
     kmeans, baseline_notes = kmeans_rows(KMEANS in wanted, Path(results) / name, trials, data, seed_list, k, title)
     notes = [*notes, *baseline_notes]
-    if counts["failed"] or counts["waiting"] or counts["running"]:
-        notes.insert(0, f"{counts['complete']} of {counts['n']} seeds completed ({counts['failed']} failed, "
-                        f"{counts['waiting'] + counts['running']} not finished); "
-                        f"see dcsomrl-study status --study {name}")
+    notes = [*incomplete_notes(title, name, counts), *notes]
     rows = [*others, *kmeans]
     table, runs = final_table(trials, rows, dataset=dataset, model=title), run_table(trials, rows, model=title)
     context = [f"Study `{name}`: the fixed values of `--space {space_label or space.name}` on `{dataset}` over "
@@ -487,6 +484,16 @@ def run_final(space, dataset: str, *, seeds: int, first_seed: int = 0, epochs: i
     (csv_path.parent / "baseline_notes.json").write_text(json.dumps(baseline_notes))
     weights.prune(handle, save_models)
     return FinalResult(name, table, runs, trials, notes, code, csv_path, md_path)
+
+
+def incomplete_notes(label: str, study: str, counts: dict[str, int]) -> list[str]:
+    """A note when not every seed of ``study`` completed (``counts`` from ``studies.study.count_points``):
+    the row ``label`` then rests on fewer runs than asked for, and the note says how many and why."""
+    unfinished = counts["waiting"] + counts["running"]
+    if not (counts["failed"] or unfinished):
+        return []
+    return [f"{label}: {counts['complete']} of {counts['n']} seeds completed ({counts['failed']} failed, "
+            f"{unfinished} not finished); see dcsomrl-study status --study {study}"]
 
 
 def check_baselines(names: Iterable[str] | str) -> tuple[str, ...]:
@@ -554,17 +561,20 @@ def model_baselines(names: list[str], dataset: str, study: str, seed_list: list[
                     n_train: int, where: Where) -> tuple[list[tuple[str, pd.DataFrame]], list[str], int]:
     """Train each model baseline over ``seed_list`` as the study ``<study>-<model>``: (method, runs) rows,
     notes (which study and space each row comes from), and the runner's exit code (the first that is not
-    0 or 1 stops here)."""
+    0 or 1 stops here; a baseline with seeds failed or unfinished gets an :func:`incomplete_notes` note)."""
+    from studies import study as sy
+
     rows, notes = [], []
     for model in names:
         space = baseline_space(model, dataset, epochs)
         label, name = baseline_label(model, space), f"{study}-{model}"
-        _, _, trials, code = train_seeds(space, dataset, name, model, seed_list, epochs,
-                                         f"baseline {label}: {len(seed_list)} seeds on {dataset}", where)
+        _, fetched, trials, code = train_seeds(space, dataset, name, model, seed_list, epochs,
+                                               f"baseline {label}: {len(seed_list)} seeds on {dataset}", where)
         if code not in (0, 1):
             return rows, notes, code
         rows.append((label, trials.assign(epochs=trained_epochs(trials, n_train))))
         notes.append(f"{label}: study `{name}`, space `{space.name}` ({space.description or 'fixed values'})")
+        notes.extend(incomplete_notes(label, name, sy.count_points(fetched, len(seed_list))))
     return rows, notes, 0
 
 

@@ -303,3 +303,28 @@ def test_an_unknown_baseline_stops_final_before_any_study(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code != 0 and "unknown baseline 'desom2'" in err and len(err.strip().splitlines()) == 1
     assert not any(tmp_path.iterdir())
+
+
+def test_a_baseline_with_failed_seeds_is_reported_with_a_note(tmp_path, capsys, monkeypatch):
+    """The studied model completes every seed, the baseline none (every standin trial diverges): the
+    baseline's row says 0 runs and the notes say which study fell short and by how many seeds."""
+    monkeypatch.setenv("FAKE_TRIAL_FAIL_ALPHA", "0")  # standin diverges; standin-at ignores it
+    out = tmp_path / "results"
+    code = main(["final", "--space", "best", "--dataset", "digits", "--seeds", "2", "--model", FAKE,
+                 "--baselines", "standin", "--devices", "cpu", "--study", "fn", "--results", str(out)])
+    capsys.readouterr()
+    assert code in (0, 1)
+    table = pd.read_csv(out / "fn" / "final.csv")
+    assert table["runs"].tolist()[:2] == [2, 0]
+    md = (out / "fn" / "final.md").read_text()
+    assert "standin: 0 of 2 seeds completed (2 failed, 0 not finished); see dcsomrl-study status " \
+           "--study fn-standin" in md
+    assert f"{FAKE}: 0 of" not in md and "of 2 seeds completed" not in md.replace("standin: 0 of 2", "")
+
+
+def test_incomplete_notes_count_failed_and_unfinished_seeds():
+    full = {"n": 3, "complete": 3, "running": 0, "waiting": 0, "failed": 0}
+    assert F.incomplete_notes("DE-SOM (64)", "s-desom", full) == []
+    part = {**full, "complete": 1, "running": 1, "failed": 1}
+    assert F.incomplete_notes("DE-SOM (64)", "s-desom", part) == [
+        "DE-SOM (64): 1 of 3 seeds completed (1 failed, 1 not finished); see dcsomrl-study status --study s-desom"]
