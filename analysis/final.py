@@ -472,8 +472,7 @@ def run_final(space, dataset: str, *, seeds: int, first_seed: int = 0, epochs: i
     trials["epochs"] = trained_epochs(trials, len(data.x_train))
     counts = sy.count_points(fetched, seeds)
     kmeans, baseline_notes = kmeans_rows(KMEANS in wanted, Path(results) / name, trials, data, seed_list, k, title)
-    notes = [*notes, *baseline_notes]
-    notes = [*incomplete_notes(title, name, counts), *notes]
+    notes = [*incomplete_notes(title, name, counts), *notes, *baseline_notes]
     rows = [*others, *kmeans]
     table, runs = final_table(trials, rows, dataset=dataset, model=title), run_table(trials, rows, model=title)
     context = [f"Study `{name}`: the fixed values of `--space {space_label or space.name}` on `{dataset}` over "
