@@ -4,8 +4,13 @@ Each training batch (paper section 4)::
 
     z    = sigmoid(enc(x))                       # (B, m), codes in [0, 1]
     som.update(z.detach())                       # one self-organizing step
-    loss = mse(dec(z), x) + alpha * som.loss(z)  # L_r + alpha * L_c
+    loss = L_r(dec(z), x) + alpha * som.loss(z)  # eq. 7: L = L_r + alpha * L_c
     one Adam step
+
+``L_r`` is eq. 7 as printed, ``||x - x_hat||^2``: the squared error summed over
+the input dimensions, averaged over the batch (parameter ``recon="sum"``). With
+``recon="mean"`` it is the per-dimension mean the toolkit used before eq. 7
+(alpha then weighs d times more: 784 on MNIST); only studies made then use it.
 
 Evaluation: every test sample's cluster is its winning node; Purity (eq. 9)
 and NMI (eq. 8). The validation curve (appendix A.2, Fig. 7) measures both on
@@ -39,7 +44,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from dcsomrl import metrics as M
 from dcsomrl import params as P
@@ -110,7 +114,15 @@ def evaluate(som: SOMRL, ae: Autoencoder | None, x: torch.Tensor, y: torch.Tenso
     return dict(**M.scores(y, pred), n_nodes=som.n_active)
 
 
-def train_step(som: SOMRL, ae: Autoencoder | None, opt, xb: torch.Tensor, alpha: float) -> float:
+def reconstruction_loss(x_hat: torch.Tensor, x: torch.Tensor, recon: str = "sum") -> torch.Tensor:
+    """L_r of eq. 7: ``mean_i ||x_i - x_hat_i||^2`` (``recon="sum"``), or the per-dimension mean
+    ``mean_i mean_d (x_id - x_hat_id)^2`` (``recon="mean"``, before eq. 7)."""
+    squared = (x_hat - x) ** 2                           # (B, d)
+    return squared.sum(1).mean() if recon == "sum" else squared.mean()
+
+
+def train_step(som: SOMRL, ae: Autoencoder | None, opt, xb: torch.Tensor, alpha: float,
+               recon: str = "sum") -> float:
     """One training batch (module docstring); returns the loss (NaN for SOMRL alone)."""
     if ae is None:
         som.update(xb)
@@ -119,7 +131,7 @@ def train_step(som: SOMRL, ae: Autoencoder | None, opt, xb: torch.Tensor, alpha:
     if not bool(torch.isfinite(z).all()):
         raise TrialFailed("diverged: latent codes are not finite")
     som.update(z.detach(), validate=False)               # checked just above
-    loss = nn.functional.mse_loss(ae.decode(z), xb) + alpha * som.loss(z, validate=False)
+    loss = reconstruction_loss(ae.decode(z), xb, recon) + alpha * som.loss(z, validate=False)
     value = loss.item()
     if not math.isfinite(value):
         raise TrialFailed(f"diverged: loss is {value}")
@@ -161,7 +173,7 @@ def train(data: Dataset, hp: dict[str, Any], *, seed: int, device: torch.device,
         perm = torch.randperm(n, generator=gen).to(device)
         for idx in perm.split(bs):
             try:
-                loss_value = train_step(som, ae, opt, x[idx], hp["alpha"])
+                loss_value = train_step(som, ae, opt, x[idx], hp["alpha"], hp["recon"])
             except TrialFailed as exc:
                 raise TrialFailed(f"{exc.reason} at step {step} (epoch {epoch})") from None
             step += 1

@@ -42,6 +42,9 @@ from studies.errors import StudyError
 from studies.space import Space, parse_space
 
 DESIGN_VERSION = 1
+#: ``design["recon"]`` of a DC-SOMRL study made since eq. 7 (dcsomrl.params: ``recon``). A DC-SOMRL
+#: design without it was made before, with the per-dimension mean: :func:`trial_defaults` keeps that.
+EQ7 = "sum"
 #: A RUNNING trial with no worker record this old is considered orphaned (its worker
 #: died between taking it and recording itself, a window of milliseconds).
 ORPHAN_AFTER_S = 600.0
@@ -72,6 +75,8 @@ def design_attrs(space: Space, n: int, seed: int, dataset: str, *, model: str = 
         "space": space.to_dict(), "n": int(n), "seed": int(seed), "optimization": optimization,
         "epochs": epochs,
     }
+    if design["model"] == "dcsomrl":  # the reconstruction loss its trials use unless the space sets recon
+        design["recon"] = EQ7
     if seeds is not None:
         seeds = [int(s) for s in seeds]
         distinct = len(set(seeds)) == len(seeds) or not distinct_seeds
@@ -79,6 +84,24 @@ def design_attrs(space: Space, n: int, seed: int, dataset: str, *, model: str = 
             raise StudyError(f"seeds must be {n} {'distinct ' if distinct_seeds else ''}integers >= 0, got {seeds}")
         design["seeds"] = seeds
     return design
+
+
+def trial_defaults(design: dict[str, Any]) -> dict[str, Any]:
+    """Values every trial of the study gets unless its space sets them: the reconstruction loss
+    (``recon``) the study was made with: eq. 7 since it exists, the per-dimension mean before."""
+    if models.of_design(design).name != "dcsomrl":
+        return {}
+    return {"recon": design.get("recon", "mean")}
+
+
+def _loss_mismatch(name: str, old: dict[str, Any], new: dict[str, Any]) -> str | None:
+    """Why a study made before eq. 7 cannot be resumed by a design made since (one line), or None."""
+    before, since = trial_defaults(old).get("recon"), new.get("recon")
+    if since is None or before == since:
+        return None
+    return (f"study {name!r} was trained before eq. 7, with the reconstruction loss as a per-pixel mean "
+            "(its alpha weighs d times the paper's); resuming it now would mix two losses in one study: "
+            "choose another study name (dcsomrl-study worker --study NAME still finishes it with its own loss)")
 
 
 def point_seed(design: dict[str, Any], index: int) -> int:
@@ -143,6 +166,9 @@ def create_or_resume(storage: optuna.storages.BaseStorage, name: str, design: di
         if old is None:
             raise StudyError(f"study {name!r} exists but was not created by dcsomrl-study lhs "
                              "(no design recorded); choose another --study name")
+        mismatch = _loss_mismatch(name, _comparable(old), design)
+        if mismatch:
+            raise StudyError(mismatch)
         old, mine = _comparable(old), _comparable(design)
         if not _same(old, mine):
             raise StudyError(f"study {name!r} already holds a different design ({_difference(old, mine)}); "

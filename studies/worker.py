@@ -145,6 +145,7 @@ def _drain(study_name: str, storage_url: str, *, device: str, device_label: str 
         with released():  # no storage work here: a signal may stop it at once
             dataset = _preload(model, dataset, data_dir)  # once per worker, not once per trial
     run = functools.partial(run_one, study, storage, space=sy.design_space(design), fn=model.trial,
+                            defaults=sy.trial_defaults(design),
                             dataset=dataset, model=model.name, device=device, label=device_label or device,
                             out=pathlib.Path(out), data_dir=data_dir, log=log)
     while max_trials is None or len(result.complete) + len(result.failed) < max_trials:
@@ -197,8 +198,10 @@ def _preload(model: models.Model, name: str, data_dir: str | None):
 
 def run_one(study: optuna.Study, storage: optuna.storages.BaseStorage, trial_id: int, *, space: Space,
             fn: Callable[..., dict], dataset: Any, device: str, label: str, out: pathlib.Path,
-            data_dir: str | None, log: Callable[[str], None], model: str = "dcsomrl") -> TrialState:
-    """Run one popped (RUNNING) trial to COMPLETE or FAIL; its final state."""
+            data_dir: str | None, log: Callable[[str], None], model: str = "dcsomrl",
+            defaults: dict[str, Any] | None = None) -> TrialState:
+    """Run one popped (RUNNING) trial to COMPLETE or FAIL; its final state. ``defaults``: values the
+    study fixes for every trial unless its space sets them (:func:`studies.study.trial_defaults`)."""
     trial = optuna.Trial(study, trial_id)
     number = trial.number
     frozen = storage.get_trial(trial_id)
@@ -216,7 +219,8 @@ def run_one(study: optuna.Study, storage: optuna.storages.BaseStorage, trial_id:
                               TrialState.PRUNED, log)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # enqueued values outside a space's range (paper's best values)
-        params = {name: suggest(trial, name, dist) for name, dist in space.distributions().items()}
+        params = {**(defaults or {}),
+                  **{name: suggest(trial, name, dist) for name, dist in space.distributions().items()}}
     log(f"trial {number} (design point {index}, seed {seed}) on {label}: started")
     try:
         with released():  # the only place a signal interrupts the trial itself

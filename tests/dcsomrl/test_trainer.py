@@ -114,9 +114,9 @@ def test_data_stay_on_the_trial_device_and_batches_are_seeded(digits, monkeypatc
     from dcsomrl import trainer
     real = trainer.train_step
 
-    def spy(som, ae, opt, xb, alpha):
+    def spy(som, ae, opt, xb, alpha, *rest):
         seen.append(xb[:, 0].clone())
-        return real(som, ae, opt, xb, alpha)
+        return real(som, ae, opt, xb, alpha, *rest)
 
     monkeypatch.setattr(trainer, "train_step", spy)
     run_trial(digits, dict(epochs=1), seed=7)
@@ -154,3 +154,28 @@ def test_a_bad_seed_is_refused_before_anything_is_written(digits, tmp_path, seed
     with pytest.raises(ParameterError, match="seed"):
         run_trial(digits, dict(epochs=1), seed=seed, out_dir=tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_reconstruction_loss_is_eq7_a_sum_over_input_dimensions():
+    """Eq. 7: L_r = ||x - x_hat||^2 summed over the d input dimensions, averaged over the batch;
+    "mean" (before eq. 7) divides it by d."""
+    from dcsomrl.trainer import reconstruction_loss
+
+    x = torch.zeros(2, 4, dtype=torch.float64)
+    x_hat = torch.tensor([[1.0, 1.0, 0.0, 0.0], [2.0, 0.0, 0.0, 0.0]], dtype=torch.float64)
+    assert reconstruction_loss(x_hat, x).item() == (2.0 + 4.0) / 2           # per sample sums, batch mean
+    assert reconstruction_loss(x_hat, x, "mean").item() == (2.0 + 4.0) / 8   # per-pixel mean
+    assert reconstruction_loss(x_hat, x).item() == 4 * reconstruction_loss(x_hat, x, "mean").item()
+
+
+def test_trials_train_with_eq7_unless_told_and_record_it(digits):
+    """The default is eq. 7 (recon "sum"), recorded in the run's params; "mean" is another run."""
+    eq7 = run_trial(digits, dict(epochs=1), seed=3)
+    old = run_trial(digits, dict(epochs=1, recon="mean"), seed=3)
+    assert eq7["params"]["recon"] == "sum" and old["params"]["recon"] == "mean"
+    assert eq7["validation"][-1]["loss"] != old["validation"][-1]["loss"]
+    # Adam is invariant to the loss's overall scale: eq. 7 with alpha x d trains as the mean with alpha
+    scaled = run_trial(digits, dict(epochs=1, alpha=0.1 * 64), seed=3)
+    mean = run_trial(digits, dict(epochs=1, alpha=0.1, recon="mean"), seed=3)
+    first, ref = scaled["validation"][0]["loss"] / 64, mean["validation"][0]["loss"]
+    assert abs(first - ref) < 1e-2 * ref  # (up to Adam's eps and float rounding)

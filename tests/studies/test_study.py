@@ -223,3 +223,20 @@ def test_stale_heartbeat_fails_and_requeues_on_postgres(postgres_url, study_name
     copy = study.get_trials()[-1]
     assert copy.state == TrialState.WAITING and copy.user_attrs["design_index"] == 0
     assert "worker" not in copy.user_attrs
+
+
+# --------------------------------------------------------------------------- eq. 7
+
+def test_a_study_records_its_reconstruction_loss_and_one_made_before_eq7_keeps_its_own(tmp_path):
+    design, points = _design(n=2)
+    assert design["recon"] == "sum" and sy.trial_defaults(design) == {"recon": "sum"}
+    old = {k: v for k, v in design.items() if k != "recon"}  # a DC-SOMRL study made before eq. 7
+    assert sy.trial_defaults(old) == {"recon": "mean"}       # its workers keep the per-pixel mean
+    assert sy.trial_defaults({**design, "model": "desom"}) == {}
+    storage = st.open_storage(st.default_url("old", tmp_path))
+    sy.create_or_resume(storage, "old", old, points)
+    with pytest.raises(StudyError, match="'old' was trained before eq. 7") as err:
+        sy.create_or_resume(storage, "old", design, points)  # never one study with two losses
+    assert "\n" not in str(err.value)
+    made, created = sy.create_or_resume(storage, "new", design, points)
+    assert created and made.user_attrs["design"]["recon"] == "sum"
