@@ -14,7 +14,7 @@ from studies.space import load_space
 
 FAKE = "standin-at"  # dcsomrl.standins.a_t_trial: NMI rises with a_t alone
 TINY = ["--initial-n", "4", "--adjusted-n", "3", "--candidates", "2", "--candidate-seeds", "2", "--seeds", "2",
-        "--epochs", "1", "--final-epochs", "1", "--devices", "cpu", "--no-importance"]
+        "--epochs", "1", "--final-epochs", "1", "--fidelity-n", "3", "--devices", "cpu", "--no-importance"]
 
 
 def _trials(results, name):
@@ -28,8 +28,10 @@ def test_digits_protocol_runs_every_stage_to_the_end_and_resumes(tmp_path, capsy
     assert main(argv) == 0
     printed = capsys.readouterr().out
     for step, stage in enumerate(P.STAGES, 1):
-        assert f"stage {step}/4: {stage}" in printed
-    sizes = {"initial": 4, "adjusted": 3, "candidates": 4, "final": 2}
+        assert f"stage {step}/5: {stage}" in printed
+    # fidelity: the screening varied batch_size, the budget fixes 64 (digits): 3 points re-run at it;
+    # candidates: 2 adjusted trials and the incumbent (digits-best) x 2 seeds; final: 2 seeds, ablation 2
+    sizes = {"initial": 4, "fidelity": 3, "adjusted": 3, "candidates": 6, "final": 2, "final-ablation": 2}
     for stage, n in sizes.items():
         trials = _trials(out, f"protocol-digits-{stage}")
         assert len(trials) == n and all(t.state.name == "COMPLETE" for t in trials)
@@ -38,16 +40,22 @@ def test_digits_protocol_runs_every_stage_to_the_end_and_resumes(tmp_path, capsy
         assert (out / f"protocol-digits-{stage}" / "analysis" / "report.md").is_file()
     refined = load_space(out / "protocol-digits-initial" / "refined.toml")
     adjusted_design = open_study("protocol-digits-adjusted", None, str(out)).user_attrs["design"]
-    assert adjusted_design["space"] == refined.to_dict()  # the adjusted LHS ran over the refined space
+    # the adjusted LHS ran over the refined space, the budget fixed (batch 64 and epochs 1 here)
+    assert adjusted_design["space"] == refined.with_fixed(batch_size=64, epochs=1).to_dict()
+    assert adjusted_design["space"]["params"]["batch_size"] == {"type": "int", "value": 64}  # the budget
     ranked = pd.read_csv(out / "protocol-digits-candidates" / "candidates.csv")
-    assert len(ranked) == 2 and (ranked["runs"] == 2).all()
-    assert ranked["nmi_mean"].iloc[0] >= ranked["nmi_mean"].iloc[1]
+    assert len(ranked) == 3 and (ranked["runs"] == 2).all() and "incumbent" in ranked["source"].tolist()
+    assert ranked["nmi_mean"].is_monotonic_decreasing
+    fidelity = pd.read_csv(out / "protocol-digits-fidelity" / "fidelity.csv")
+    assert len(fidelity) == 3 and {"screening", "final", "screening_rank", "final_rank"} <= set(fidelity)
     best = load_space(out / "protocol-digits-candidates" / "best.toml")
     assert all(d.fixed for d in best.dims.values()) and "robust best" in best.description
     final = pd.read_csv(out / "protocol-digits-final" / "final.csv")
     assert final["method"].tolist()[0] == "DC-SOMRL" and "k-means (k = nodes), raw inputs" in final["method"].tolist()
+    assert {"AE alone (α = 0)", "k-means (k = nodes), AE-alone codes"} <= set(final["method"])
     assert final.loc[0, "runs"] == 2 and final[["ami_mean", "ari_mean"]].iloc[1:].notna().all().all()
     report = (out / "protocol-digits" / "protocol.md").read_text()
+    assert "published values" in report.splitlines()[2] and "Spearman" in report.splitlines()[3]
     for section in ("## Table 1, measured", "## Table 2: initial, adjusted, best", "## What each stage found",
                     "## The robust best", "## Validation curves", "## Time per stage"):
         assert section in report
@@ -56,7 +64,7 @@ def test_digits_protocol_runs_every_stage_to_the_end_and_resumes(tmp_path, capsy
 
     assert main(argv) == 0  # resume: every stage is finished, nothing trains again
     again = capsys.readouterr().out
-    assert again.count("(resumed;") == 4 and "worker(s) on" not in again
+    assert again.count("(resumed;") == 6 and "worker(s) on" not in again
     assert len(_trials(out, "protocol-digits-final")) == 2
 
 
