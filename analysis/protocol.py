@@ -138,17 +138,44 @@ def registry_of(model: str) -> str:
 
 
 def lhs_stage(p: Protocol, where: Where, stage: str, space, n: int, design_seed: int,
-              epochs: int | None = None) -> pd.DataFrame:
+              epochs: int | None = None, say: Callable[[str], None] = print) -> tuple[pd.DataFrame, object]:
     """An ordinary LHS study of ``n`` points over ``space`` (as ``dcsomrl-study lhs`` would make it);
-    ``epochs``: the design's recorded epochs (default: the screening's, ``p.epochs``)."""
+    ``epochs``: the design's recorded epochs (default: the screening's, ``p.epochs``). Returns (its
+    trial table, the space it ran over).
+
+    A stage that exists already resumes over the space it recorded, even where the stage before it
+    would refine differently now (another version of the analysis): its trials are what was run.
+    """
     from studies import study as sy
     from studies.design import sample
 
+    recorded = recorded_space(where, p.study(stage))
+    if recorded is not None and recorded.to_dict() != space.to_dict():
+        say(f"   (stage {stage} resumes over the space it recorded, {p.study(stage)}; the analysis now gives "
+            "another one)")
+        space = recorded
     design = sy.design_attrs(space, n, design_seed, p.dataset, epochs=p.epochs if epochs is None else epochs,
                              model=p.model)
     points = sample(space, n, design_seed).to_dict("records")
-    return run_points(where, f"protocol stage {stage}", p.study(stage), design, points,
-                      f"protocol stage {stage}: {n} design points over space {space.name!r} on {p.dataset}")
+    table = run_points(where, f"protocol stage {stage}", p.study(stage), design, points,
+                       f"protocol stage {stage}: {n} design points over space {space.name!r} on {p.dataset}")
+    return table, space
+
+
+def recorded_space(where: Where, name: str):
+    """The space the study ``name`` was designed over (its name kept), or None when there is no such study."""
+    import dataclasses
+
+    from studies import storage as st
+    from studies import study as sy
+    from studies.errors import StudyError
+
+    try:
+        design = sy.load(st.open_storage(st.resolve_url(where.storage, name, where.results), create=False),
+                         name).user_attrs["design"]
+    except (StudyError, KeyError, ValueError, OSError):
+        return None
+    return dataclasses.replace(sy.design_space(design), name=design.get("space_name", name))
 
 
 def analyze_stage(p: Protocol, stage: Stage) -> Stage:
@@ -280,8 +307,8 @@ def run_protocol(p: Protocol, *, slots, say: Callable[[str], None] = print) -> P
 
     announce("initial", f"LHS of {p.initial_n} points over the initial ranges")
     space0 = initial_space(p)
-    initial = Stage("initial", p.study("initial"), lhs_stage(p, where, "initial", space0, p.initial_n, p.seed),
-                    space0)
+    initial = Stage("initial", p.study("initial"), *lhs_stage(p, where, "initial", space0, p.initial_n, p.seed,
+                                                               say=say))
     refined = refine_stage(p, analyze_stage(p, initial))
 
     budget_text = ", ".join(f"{k} {v}" for k, v in budget.items())
@@ -295,8 +322,7 @@ def run_protocol(p: Protocol, *, slots, say: Callable[[str], None] = print) -> P
     announce("adjusted", f"LHS of {p.adjusted_n} points over the refined ranges at the budget ({budget_text})")
     refined = refined.with_fixed(**budget)
     adjusted = Stage("adjusted", p.study("adjusted"),
-                     lhs_stage(p, where, "adjusted", refined, p.adjusted_n, p.seed + 1, budget.get("epochs")),
-                     refined)
+                     *lhs_stage(p, where, "adjusted", refined, p.adjusted_n, p.seed + 1, budget.get("epochs"), say))
     analyze_stage(p, adjusted)
 
     announce("candidates", f"the {p.candidates} best adjusted trials"

@@ -287,3 +287,21 @@ def test_best_candidates_takes_the_incumbent(tmp_path, capsys):
                  "--devices", "cpu", "--incumbent", "best"]) == 0
     printed = capsys.readouterr().out
     assert "incumbent" in printed and len(_trials(out, "s-candidates")) == 6  # 2 candidates + the incumbent
+
+
+def test_a_resumed_stage_keeps_the_space_it_recorded(tmp_path, capsys):
+    """If the analysis now refines otherwise (here: another --level), the adjusted stage that exists resumes
+    over its recorded space, says so, and trains nothing again."""
+    out = tmp_path / "results"
+    argv = ["protocol", "--dataset", "digits", "--initial-n", "12", "--adjusted-n", "4", "--candidates", "1",
+            "--candidate-seeds", "1", "--seeds", "1", "--epochs", "1", "--final-epochs", "1", "--fidelity-n", "0",
+            "--results", str(out), "--devices", "cpu", "--no-importance", "--model", FAKE]
+    assert main(argv) == 0
+    before = open_study("protocol-digits-adjusted", None, str(out)).user_attrs["design"]["space"]
+    capsys.readouterr()
+    assert main([*argv, "--level", "0.9"]) == 0
+    printed = capsys.readouterr().out
+    refined = load_space(out / "protocol-digits-initial" / "refined.toml")
+    assert refined.to_dict()["params"] != before["params"]  # the analysis now refines otherwise
+    assert "stage adjusted resumes over the space it recorded" in printed
+    assert len(_trials(out, "protocol-digits-adjusted")) == 4
