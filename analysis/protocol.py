@@ -51,6 +51,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from . import candidates as C
+from .budget import budget_differs
 from .errors import AnalysisError
 from .fidelity import Fidelity, fidelity_points, fidelity_result
 from .final import Where, fixed_values
@@ -212,19 +213,13 @@ def refine_stage(p: Protocol, stage: Stage):
 
 # ----- fidelity, candidates ----------------------------------------------------------------------
 
-def screening_budget_differs(space, budget: dict[str, Any]) -> bool:
-    """True when the screening space varies a budget parameter or fixes it at another value."""
-    return any(name in space.dims and (space.dims[name].varies or space.dims[name].value != value)
-               for name, value in budget.items())
-
-
 def fidelity_stage(p: Protocol, where: Where, initial: Stage) -> tuple[Stage, Fidelity] | None:
     """Re-run ``fidelity_n`` screening points at the final budget, each with its own seed (``fidelity.csv``);
     None when the screening ran at the final budget already or ``fidelity_n`` is 0."""
     from studies import study as sy
 
     budget = p.budget()
-    if not p.fidelity_n or not screening_budget_differs(initial.space, budget):
+    if not p.fidelity_n or not budget_differs(initial.space, budget):
         return None
     picked = fidelity_points(initial.table, p.outcome, p.fidelity_n)
     points = [{**fixed_values(best(picked.loc[[i]], initial.space, p.outcome)), **budget} for i in picked.index]

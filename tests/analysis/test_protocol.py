@@ -305,3 +305,17 @@ def test_a_resumed_stage_keeps_the_space_it_recorded(tmp_path, capsys):
     assert refined.to_dict()["params"] != before["params"]  # the analysis now refines otherwise
     assert "stage adjusted resumes over the space it recorded" in printed
     assert len(_trials(out, "protocol-digits-adjusted")) == 4
+
+
+def test_the_budget_note_names_what_varied():
+    from analysis.budget import budget_differs, budget_note, varying_budget
+    from studies.space import resolve_space
+
+    table = pd.DataFrame({"state": ["COMPLETE", "COMPLETE", "FAIL"], "batch_size": [16, 256, 64],
+                          "epochs": [3, 3, 30], "alpha": [0.1, 0.2, 0.3]})
+    assert varying_budget(table) == ["batch_size"]  # epochs differ only in a failed trial
+    assert budget_note(table).startswith("`batch_size` varies in this study: it is the budget")
+    assert budget_note(table.assign(batch_size=256)) is None
+    assert budget_differs(resolve_space("initial", "mnist"), {"batch_size": 256, "epochs": 30})  # screening varies
+    assert not budget_differs(resolve_space("adjusted", "mnist"), {"batch_size": 256, "epochs": 30})
+    assert budget_differs(resolve_space("adjusted", "mnist"), {"batch_size": 256, "epochs": 3})
