@@ -103,14 +103,19 @@ class Protocol:
 
     def budget(self) -> dict[str, Any]:
         """The final budget: ``batch_size`` and ``epochs`` (those the model has), the options' values
-        or the data set's defaults (dcsomrl.params.defaults_for)."""
-        from dcsomrl.params import BUDGET, check, defaults_for, registry
+        or the data set's defaults (dcsomrl.params.defaults_for); ParameterError naming the option."""
+        from dcsomrl.params import BUDGET, ParameterError, check, defaults_for, registry
 
-        defaults, given = defaults_for(self.dataset, registry_of(self.model)), {
-            "batch_size": self.batch_size, "epochs": self.final_epochs}
-        params = registry(registry_of(self.model))
-        return {n: check(n, given[n] if given[n] is not None else defaults[n], registry_of(self.model))
-                for n in BUDGET if n in params}
+        model = registry_of(self.model)
+        options = {"batch_size": ("--batch-size", self.batch_size), "epochs": ("--final-epochs", self.final_epochs)}
+        budget = {}
+        for name in (n for n in BUDGET if n in registry(model)):
+            flag, given = options[name]
+            try:
+                budget[name] = check(name, defaults_for(self.dataset, model)[name] if given is None else given, model)
+            except ParameterError as err:
+                raise ParameterError(f"{flag}: {err}") from None
+        return budget
 
     def check(self) -> "Protocol":
         """Raise AnalysisError naming the first option out of its range."""
@@ -128,6 +133,7 @@ class Protocol:
         if self.fidelity_n != 0:
             check_run("fidelity-n", self.fidelity_n)
         self.budget()  # ParameterError naming --batch-size / --final-epochs out of range
+        C.incumbent_values(self.incumbent, self.dataset, self.model, {})  # a missing --incumbent file: now
         return self
 
 
