@@ -76,14 +76,20 @@ def relevances_from_distances(d: torch.Tensor, s: float) -> torch.Tensor:
 
 
 # --------------------------------------------------------------- activation
-def ordered_sum(t: torch.Tensor) -> torch.Tensor:
-    """sum over the last dimension, left to right: ((t_0 + t_1) + t_2) + ...
+def ordered_sum(t: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """sum over ``dim``, left to right in float64: ((t_0 + t_1) + t_2) + ..., then rounded once to t's dtype.
 
-    A sequential scan gives every row the same rounding whatever its position,
-    the thread count or the CPU's vector width (a reduction kernel may not).
-    (..., m) -> (...)
+    An explicit accumulation, one addition per index (no reduction kernel, no
+    float ``cumsum``, which is a parallel scan on CUDA): every row gets the same
+    rounding whatever its position, the device, the thread count or the CPU's
+    vector width, and the same bits as the loop reference (float64 ``np.cumsum``).
+    (..., m, ...) -> (...)
     """
-    return t.cumsum(-1)[..., -1]
+    u = t.movedim(dim, 0)                                             # (m, ...)
+    acc = u[0].to(torch.float64, copy=True)
+    for i in range(1, u.shape[0]):
+        acc.add_(u[i])
+    return acc.to(t.dtype)
 
 
 def weighted_distance(x: torch.Tensor, c: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -102,9 +108,31 @@ def activation(x: torch.Tensor, c: torch.Tensor, w: torch.Tensor) -> torch.Tenso
     return _act(ordered_sum(w), weighted_distance(x[:, None, :], c, w))
 
 
-def _matmul_roundoff(dtype: torch.dtype) -> float:
+def _reduced_precision_fp32_matmul(device_type: str) -> bool:
+    """Whether torch may compute float32 matrix products in TF32 or bf16 on this device type.
+
+    Reads the new ``fp32_precision`` settings (torch >= 2.9: "ieee", "tf32", "bf16";
+    "none" inherits) and the legacy ``get_float32_matmul_precision``, which raises
+    once the two APIs are mixed; any doubt counts as reduced (a wider, still valid
+    screen: more entries are computed exactly).
+    """
+    backend = torch.backends.cuda.matmul if device_type == "cuda" else torch.backends.mkldnn.matmul
+    parent = torch.backends.cuda if device_type == "cuda" else torch.backends.mkldnn
+    for setting in (backend, parent, torch.backends):
+        value = getattr(setting, "fp32_precision", "none")
+        if value not in ("none", "ieee"):
+            return True
+        if value == "ieee":
+            return False
+    try:
+        return torch.get_float32_matmul_precision() != "highest"
+    except RuntimeError:  # legacy and new API mixed
+        return True
+
+
+def _matmul_roundoff(dtype: torch.dtype, device_type: str = "cpu") -> float:
     """Unit roundoff of a matrix product: TF32/bf16 products when torch allows them for float32."""
-    if dtype == torch.float32 and torch.get_float32_matmul_precision() != "highest":
+    if dtype == torch.float32 and _reduced_precision_fp32_matmul(device_type):
         return 2.0 ** -8
     return torch.finfo(dtype).eps / 2
 
@@ -137,7 +165,7 @@ def activation_bounds(x: torch.Tensor, nodes: Nodes):
         err = 8 (2m + 4) u (max_i x_i^2 + S2 / sw) + 16 u
     """
     m = x.shape[1]
-    k = 8 * (2 * m + 4) * _matmul_roundoff(x.dtype)
+    k = 8 * (2 * m + 4) * _matmul_roundoff(x.dtype, x.device.type)
     xx = x * x                                                        # (B, m)
     dist = torch.addmm(nodes.s2, torch.cat([xx, x], 1), nodes.rhs.T)  # (B, K) ~ D
     approx = nodes.sw / dist.clamp_(min=0).add_(nodes.sw + EPS)       # (B, K)
@@ -262,6 +290,164 @@ def node_update(c: torch.Tensor, w: torch.Tensor, d: torch.Tensor, eta: torch.Te
     return (torch.where(touched, c_new, c), torch.where(touched, w_new, w), torch.where(touched, d_new, d))
 
 
+# ------------------------------------------- the steps over all n_max slots
+# The masked path (docs/algorithm.md, "Two paths"): the same seven steps over all
+# N = n_max slots, with inactive slots masked out, so every tensor has a fixed
+# shape and nothing is read back to the host (no nonzero, no boolean indexing,
+# no Python branch on a count): a step can be queued on a GPU without a sync and
+# captured in a CUDA graph. Its decisions are those of the compacted steps above.
+class MaskedStep(NamedTuple):
+    """The map after one masked step, every tensor over all N slots."""
+    centers: torch.Tensor     # (N, m)
+    relevances: torch.Tensor  # (N, m)
+    distances: torch.Tensor   # (N, m)
+    life: torch.Tensor        # (N,)
+    active: torch.Tensor      # (N,) bool
+
+
+def activation_masked(x: torch.Tensor, c: torch.Tensor, w: torch.Tensor, sw: torch.Tensor,
+                      active: torch.Tensor) -> torch.Tensor:
+    """Exact act_j(x_b) (eq. 1-2) for every row and slot, -inf at inactive slots.
+
+    The same elementwise terms and left-to-right sum as :func:`activation_pairs`,
+    so the same bits.   x: (B, m), c, w: (N, m), sw: (N,), active: (N,) -> (B, N)
+    """
+    diff = x.T[:, :, None] - c.T[:, None, :]                           # (m, B, N)
+    dist = ordered_sum(diff * diff * w.T[:, None, :], dim=0)          # (B, N)
+    return _act(sw, dist).masked_fill(~active, -math.inf)
+
+
+def first_max(act: torch.Tensor):
+    """(best (R,), slot (R,)): the row maximum and its first (lowest) slot; N where no entry equals it (NaN)."""
+    best = act.amax(dim=1, keepdim=True)                              # (R, 1)
+    slots = torch.arange(act.shape[1], device=act.device)
+    return best.squeeze(1), torch.where(act == best, slots, act.shape[1]).amin(dim=1)
+
+
+def segment_sum(index: torch.Tensor, rows: torch.Tensor, n: int) -> torch.Tensor:
+    """out[j] = sum of rows[r] with index[r] == j, added in row order; rows with index n are dropped.
+
+    ``index_put_(accumulate=True)``: a sequential loop on the CPU; on CUDA a
+    stable radix sort of the indices, then each segment added in order by one
+    thread (no atomics, the same order), with an asynchronous range check (no
+    host sync). The order is that of ``index_add_`` on the CPU, which the
+    compacted path and the loop reference use.   index (R,), rows (R, k) -> (n, k)
+    """
+    out = torch.zeros(n + 1, rows.shape[1], dtype=rows.dtype, device=rows.device)
+    return out.index_put_((index,), rows, accumulate=True)[:n]
+
+
+def group_masked(x: torch.Tensor, win: torch.Tensor, high: torch.Tensor, N: int) -> Groups:
+    """Step 3 over the N slots (rows indexed by winner slot): :func:`group` with a
+    :func:`segment_sum` in sample order; a row without winner (win = N, NaN) is dropped."""
+    m = x.shape[1]
+    hi = high.to(x.dtype)[:, None]                                    # (B, 1)
+    lo = 1 - hi
+    sums = segment_sum(win, torch.cat([x * hi, x * lo, hi, lo], dim=1), N)  # (N, 2m + 2)
+    n_high, n_low = sums[:, 2 * m], sums[:, 2 * m + 1]
+    return Groups(n_high, n_low, sums[:, :m] / n_high.clamp(min=1)[:, None],
+                  sums[:, m:2 * m] / n_low.clamp(min=1)[:, None])
+
+
+def learning_rates_masked(xg: torch.Tensor, has_group: torch.Tensor, c: torch.Tensor, w: torch.Tensor,
+                          sw: torch.Tensor, active: torch.Tensor, lr: float, gamma: float,
+                          a_t: float) -> torch.Tensor:
+    """Step 4 over the N slots: row g is the high group won by slot g (zero where ``has_group`` is False).
+
+    The rates of :func:`learning_rates`; the ranks come from one stable
+    descending sort of the fixed (N, N) matrix (non-neighbours at -1 sort last,
+    ties to the lower slot).   xg: (N, m), has_group: (N,) -> eta (N groups, N nodes)
+    """
+    N = c.shape[0]
+    ag = activation_masked(xg, c, w, sw, active)                      # (N, N), -inf at inactive nodes
+    own = torch.eye(N, dtype=torch.bool, device=c.device) & has_group[:, None]
+    neighbour = (ag >= a_t) & ~own & has_group[:, None]               # (N, N)
+    order = torch.sort(torch.where(neighbour, ag, -1.0), dim=1, descending=True, stable=True).indices
+    ranks = torch.arange(1, N + 1, device=c.device).expand(N, N)
+    r = torch.empty_like(order).scatter_(1, order, ranks)             # (N, N), 1 = most active
+    floor = math.log(torch.finfo(xg.dtype).tiny) + 1                  # as in learning_rates
+    eta_nb = lr * torch.exp(torch.clamp(-r.to(xg.dtype) / gamma, min=floor))
+    return torch.where(own, own.to(xg.dtype) * lr, torch.where(neighbour, eta_nb, 0.0))
+
+
+def node_update_masked(c: torch.Tensor, w: torch.Tensor, d: torch.Tensor, active: torch.Tensor,
+                       eta: torch.Tensor, xg: torch.Tensor, beta: float, s: float, rho: float, form: str):
+    """Step 5 over the N slots (eq. 3, 5, 6): :func:`node_update`, the rate-weighted targets summed
+    over all (group, node) pairs in group order (:func:`segment_sum`; a zero rate adds an exact 0,
+    so the sums are those of the compacted path), cbar the mean of the active centers.
+    c, w, d: (N, m), active (N,), eta: (N, N), xg: (N, m) -> new (c, w, d)"""
+    N, m = c.shape
+    eta_k = eta.amax(dim=0)                                           # (N,)
+    touched = (eta_k > 0)[:, None]                                    # (N, 1), active nodes only
+    rate = eta.reshape(-1, 1)                                         # (N*N, 1), pair (g, k) row-major
+    xgp = xg[:, None, :].expand(N, N, m).reshape(N * N, m)            # (N*N, m): xg[g] of pair (g, k)
+    nodes = torch.arange(N, device=c.device).repeat(N)                # (N*N,): k of pair (g, k)
+    nd = segment_sum(nodes, torch.cat([rate * xgp, rate], dim=1), N)  # (N, m + 1)
+    xk = nd[:, :m] / nd[:, m].clamp(min=torch.finfo(c.dtype).tiny)[:, None]  # (N, m)
+    a = active.to(c.dtype)[:, None]                                   # (N, 1)
+    cbar = (c * a).sum(0) / a.sum().clamp(min=1)                      # (m,) mean of the active centers
+    be = (beta * eta_k)[:, None]                                      # (N, 1)
+    d_new = (1 - be) * d + be * (xk - c).abs()
+    w_new = relevances_from_distances(d_new, s)
+    c_new = c + eta_k[:, None] * ((xk - c) - rho * repel(cbar - c, form))
+    return (torch.where(touched, c_new, c), torch.where(touched, w_new, w), torch.where(touched, d_new, d))
+
+
+def insert_masked(active: torch.Tensor, has_low: torch.Tensor):
+    """Step 6 over the N slots: low group number i (ascending winner slot) goes to free slot number i.
+
+    Both numbers come from exact integer cumulative sums; the (N, N) match
+    matrix pairs free slot f with low group g.   -> (inserted (N,) bool, source group slot (N,))
+    """
+    N = active.shape[0]
+    free = ~active
+    fi = free.long().cumsum(0) - 1                                    # (N,) number of each free slot
+    gi = has_low.long().cumsum(0) - 1                                 # (N,) number of each low group
+    match = free[:, None] & has_low[None, :] & (fi[:, None] == gi[None, :])  # (N free, N groups)
+    source = (match.long() * torch.arange(N, device=active.device)).sum(1)  # (N,) 0 where none
+    return match.any(dim=1), source
+
+
+def update_masked(x: torch.Tensor, c: torch.Tensor, w: torch.Tensor, d: torch.Tensor, life: torch.Tensor,
+                  active: torch.Tensor, *, a_t: float, lr: float, rho: float, ld: float, beta: float,
+                  gamma: float, s: float, form: str) -> MaskedStep:
+    """Steps 1-7 of docs/algorithm.md over all N slots, in fixed shapes and without a host sync.
+
+    x: (B, m) in the map's dtype; c, w, d: (N, m); life (N,); active (N,) bool.
+    """
+    N = c.shape[0]
+    slots = torch.arange(N, device=c.device)
+    sw = ordered_sum(w)                                               # (N,)
+    a, win = first_max(activation_masked(x, c, w, sw, active))       # 2. competition (B,)
+    g = group_masked(x, win, a >= a_t, N)                             # 3. groups, by winner slot
+    has_high = g.n_high > 0                                           # (N,)
+    eta = learning_rates_masked(g.high_mean, has_high, c, w, sw, active, lr, gamma, a_t)  # 4.
+    c1, w1, d1 = node_update_masked(c, w, d, active, eta, g.high_mean, beta, s, rho, form)  # 5.
+    inserted, source = insert_masked(active, g.n_low > 0)             # 6. insertion
+    ins = inserted[:, None]
+    c1 = torch.where(ins, g.low_mean[source], c1)
+    w1 = torch.where(ins, 1.0, w1)
+    d1 = torch.where(ins, 0.0, d1)
+    won = (g.n_high + g.n_low) > 0                                    # 7. life and removal
+    life1 = torch.where(active, torch.where(won, 1.0, life - ld), torch.where(inserted, 1.0, life))
+    active1 = (active & (life1 > LIFE_EPS)) | inserted
+    # 1. an empty map gets one node at the batch mean in slot 0, and nothing else happens
+    empty = ~active.any()
+    first = (slots == 0) & empty                                      # (N,)
+    f = first[:, None]
+    return MaskedStep(torch.where(f, x.mean(0), c1), torch.where(f, 1.0, w1), torch.where(f, 0.0, d1),
+                      torch.where(first, 1.0, life1), torch.where(empty, first, active1))
+
+
+def loss_masked(z: torch.Tensor, c: torch.Tensor, w: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
+    """Clustering loss (section 4) over the N slots; c, w detached by the caller; gradient into z only."""
+    zd = z.detach().to(c.dtype)
+    _, win = first_max(activation_masked(zd, c, w, ordered_sum(w), active))  # (B,)
+    win = win.clamp(max=c.shape[0] - 1)                               # N only for a NaN row
+    cw, ww = c.index_select(0, win), w.index_select(0, win)           # (B, m)
+    return (ww * (z.to(c.dtype) - cw) ** 2).sum(1).mean()
+
+
 class SOMRL(nn.Module):
     """Self-organizing map with relevance learning; state in buffers.
 
@@ -269,11 +455,23 @@ class SOMRL(nn.Module):
     ...             beta=0.067, gamma=1.382, s=0.426)
     >>> som.update(z)        # z: (B, 22) in [0, 1]
     >>> som.predict(z)       # (B,) winning slot per row
+
+    ``path`` picks how ``update`` and ``loss`` run (docs/algorithm.md, "Two paths"):
+    "compact" works on the K active nodes (fewest operations: the CPU's choice),
+    "masked" over all n_max slots in fixed shapes without a host sync (a GPU's),
+    "auto" (default) the masked path on any device but the CPU. Both make the
+    same decisions. The class attribute ``default_path`` is used when ``path`` is None.
     """
 
+    PATHS = ("auto", "compact", "masked")
+    default_path = "auto"
+
     def __init__(self, dim: int, n_max: int, a_t: float, lr: float, rho: float, ld: float,
-                 beta: float, gamma: float, s: float, repel: str = "radial"):
+                 beta: float, gamma: float, s: float, repel: str = "radial", path: str | None = None):
         super().__init__()
+        if path is not None and path not in self.PATHS:
+            raise ValueError(f"SOMRL path={path!r} must be one of {', '.join(self.PATHS)}")
+        self.path = path
         # Validation lives in dcsomrl.params (one place for every domain).
         hp = P.validate(dict(dim=dim, n_max=n_max, a_t=a_t, lr=lr, rho=rho, ld=ld,
                              beta=beta, gamma=gamma, s=s, repel=repel))
@@ -293,6 +491,13 @@ class SOMRL(nn.Module):
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v}" for k, v in self.hyperparameters().items())
+
+    def uses_masked_path(self) -> bool:
+        """Whether ``update`` and ``loss`` take the masked path (``path``, else ``default_path``; auto: not on the CPU)."""
+        path = self.path or type(self).default_path
+        if path == "auto":
+            return self.centers.device.type != "cpu"
+        return path == "masked"
 
     @property
     def n_active(self) -> int:
@@ -349,6 +554,21 @@ class SOMRL(nn.Module):
         have checked x themselves, as the trainer does once per batch.
         """
         x = self._check_input(x) if validate else x.to(self.centers.dtype)
+        with torch.autocast(self.centers.device.type, enabled=False):  # exact math, whatever the caller's autocast
+            if self.uses_masked_path():
+                return self._update_masked(x)
+            return self._update_compact(x)
+
+    def _update_masked(self, x: torch.Tensor) -> None:
+        """Steps 1-7 over all n_max slots (:func:`update_masked`): fixed shapes, no host sync."""
+        new = update_masked(x, self.centers, self.relevances, self.distances, self.life, self.active,
+                            a_t=self.a_t, lr=self.lr, rho=self.rho, ld=self.ld, beta=self.beta,
+                            gamma=self.gamma, s=self.s, form=self.repel)
+        for name, value in zip(MaskedStep._fields, new):
+            getattr(self, name).copy_(value)
+
+    def _update_compact(self, x: torch.Tensor) -> None:
+        """Steps 1-7 on the K active nodes, compacted (``nonzero``: host syncs, shapes that vary)."""
         idx = self.slots                                              # (K,) pre-step active slots
         if idx.numel() == 0:
             return self._first_node(x)                                # 1. empty map
@@ -402,7 +622,10 @@ class SOMRL(nn.Module):
         L_c = mean_i sum_d w_{win_i, d} (z_id - c_{win_i, d})^2
         """
         zd = self._check_input(z.detach(), "z") if validate else z.detach().to(self.centers.dtype)
-        _, c, w = self._active_nodes()
-        c, w = c.detach(), w.detach()                                 # (K, m): no gradient into the map
-        win, _ = compete(zd, nodes_of(c, w))                          # (B,) ties to the lowest slot
-        return (w[win] * (z.to(c.dtype) - c[win]) ** 2).sum(1).mean()
+        with torch.autocast(self.centers.device.type, enabled=False):  # exact winners, whatever the autocast
+            if self.uses_masked_path():
+                return loss_masked(z, self.centers.detach(), self.relevances.detach(), self.active)
+            _, c, w = self._active_nodes()
+            c, w = c.detach(), w.detach()                             # (K, m): no gradient into the map
+            win, _ = compete(zd, nodes_of(c, w))                      # (B,) ties to the lowest slot
+            return (w[win] * (z.to(c.dtype) - c[win]) ** 2).sum(1).mean()
