@@ -56,8 +56,8 @@ def repel(v: torch.Tensor, form: str) -> torch.Tensor:
     paper:     max(1 - 2v, 0)           eq. 4 as printed (a drift toward 0)
     v: (K, m) -> (K, m)
     """
-    if form == "radial":
-        return v * torch.clamp(1 - 2 * torch.linalg.vector_norm(v, dim=1, keepdim=True), min=0)
+    if form == "radial":  # the norm summed in order (:func:`ordered_sum`): the same bits for equal rows
+        return v * torch.clamp(1 - 2 * ordered_sum(v * v).sqrt()[:, None], min=0)
     if form == "symmetric":
         return v * torch.clamp(1 - 2 * v.abs(), min=0)
     return torch.clamp(1 - 2 * v, min=0)
@@ -68,10 +68,12 @@ def relevances_from_distances(d: torch.Tensor, s: float) -> torch.Tensor:
 
     w_ki = 1 / (1 + exp((d_ki - mean_i d_k) / (s * (max_i d_k - min_i d_k)))),
     and w_k = 1 where max_i d_k == min_i d_k.       d: (K, m) -> w: (K, m)
+    The mean is summed in order (:func:`ordered_sum`), so a row's relevances do
+    not depend on its position or on how many rows there are.
     """
     spread = d.amax(dim=1, keepdim=True) - d.amin(dim=1, keepdim=True)  # (K, 1)
     flat = spread == 0
-    z = (d - d.mean(dim=1, keepdim=True)) / (s * torch.where(flat, torch.ones_like(spread), spread))
+    z = (d - (ordered_sum(d) / d.shape[1])[:, None]) / (s * torch.where(flat, torch.ones_like(spread), spread))
     return torch.where(flat, torch.ones_like(d), torch.sigmoid(-z))
 
 
@@ -185,6 +187,28 @@ def activation_where(x: torch.Tensor, nodes: Nodes, need: torch.Tensor) -> torch
     return out.index_put_((b, k), activation_pairs(x, nodes, b, k))
 
 
+def segment_sum(index: torch.Tensor, rows: torch.Tensor, n: int) -> torch.Tensor:
+    """out[j] = sum of rows[r] with index[r] == j, added in row order; rows with index n are dropped.
+
+    ``index_put_(accumulate=True)``: a sequential loop on the CPU; on CUDA a
+    stable radix sort of the indices, then each segment added in order by one
+    thread (no atomics, the same order), with an asynchronous range check (no
+    host sync). The order is that of ``index_add_`` on the CPU, which the
+    compacted path and the loop reference use.   index (R,), rows (R, k) -> (n, k)
+    """
+    out = torch.zeros(n + 1, rows.shape[1], dtype=rows.dtype, device=rows.device)
+    return out.index_put_((index,), rows, accumulate=True)[:n]
+
+
+def mean_center(c: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+    """cbar: the mean of the rows of c (those where ``keep``), summed in row order (:func:`segment_sum`),
+    so the compacted and the masked paths get the same bits.   c: (K, m) -> (m,)"""
+    if keep is None:
+        return segment_sum(torch.zeros(c.shape[0], dtype=torch.long, device=c.device), c, 1)[0] / c.shape[0]
+    total = segment_sum((~keep).long(), c, 1)[0]                      # rows not kept go to the dropped segment
+    return total / keep.sum().clamp(min=1).to(c.dtype)
+
+
 # ------------------------------------------------------------- the steps
 def compete(x: torch.Tensor, nodes: Nodes):
     """Step 2, competition: win_i = argmax_j act_j(x_i), ties to the lowest index; a_i = act_win(x_i).
@@ -214,14 +238,14 @@ class Groups(NamedTuple):
 def group(x: torch.Tensor, win: torch.Tensor, high: torch.Tensor, K: int) -> Groups:
     """Step 3, groups: node k's high group is the high samples it won, its low group the low ones.
 
-    One ``index_add_`` sums each node's high and low inputs and counts them, in
+    One :func:`segment_sum` adds each node's high and low inputs and counts them, in
     sample order.   x: (B, m), win (B,), high (B,) bool -> Groups of (K, ...)
     """
     m = x.shape[1]
     hi = high.to(x.dtype)[:, None]                                    # (B, 1)
     lo = 1 - hi
     rows = torch.cat([x * hi, x * lo, hi, lo], dim=1)                 # (B, 2m + 2)
-    sums = torch.zeros(K, 2 * m + 2, dtype=x.dtype, device=x.device).index_add_(0, win, rows)
+    sums = segment_sum(win, rows, K)                                  # (K, 2m + 2)
     n_high, n_low = sums[:, 2 * m], sums[:, 2 * m + 1]
     return Groups(n_high, n_low, sums[:, :m] / n_high.clamp(min=1)[:, None],
                   sums[:, m:2 * m] / n_low.clamp(min=1)[:, None])
@@ -280,13 +304,12 @@ def node_update(c: torch.Tensor, w: torch.Tensor, d: torch.Tensor, eta: torch.Te
     # depend on the BLAS (as a product eta.T @ xg would).
     gi, ki = eta.nonzero(as_tuple=True)                               # (P,) pairs, group order
     rate = eta[gi, ki]                                                # (P,)
-    num = torch.zeros(K, m, dtype=c.dtype, device=c.device).index_add_(0, ki, rate[:, None] * xg[gi])
-    den = torch.zeros(K, dtype=c.dtype, device=c.device).index_add_(0, ki, rate)
-    xk = num / den.clamp(min=torch.finfo(c.dtype).tiny)[:, None]      # (K, m)
+    nd = segment_sum(ki, torch.cat([rate[:, None] * xg[gi], rate[:, None]], dim=1), K)  # (K, m + 1)
+    xk = nd[:, :m] / nd[:, m].clamp(min=torch.finfo(c.dtype).tiny)[:, None]  # (K, m)
     be = (beta * eta_k)[:, None]                                      # (K, 1)
     d_new = (1 - be) * d + be * (xk - c).abs()
     w_new = relevances_from_distances(d_new, s)
-    c_new = c + eta_k[:, None] * ((xk - c) - rho * repel(c.mean(0) - c, form))
+    c_new = c + eta_k[:, None] * ((xk - c) - rho * repel(mean_center(c) - c, form))
     return (torch.where(touched, c_new, c), torch.where(touched, w_new, w), torch.where(touched, d_new, d))
 
 
@@ -322,19 +345,6 @@ def first_max(act: torch.Tensor):
     best = act.amax(dim=1, keepdim=True)                              # (R, 1)
     slots = torch.arange(act.shape[1], device=act.device)
     return best.squeeze(1), torch.where(act == best, slots, act.shape[1]).amin(dim=1)
-
-
-def segment_sum(index: torch.Tensor, rows: torch.Tensor, n: int) -> torch.Tensor:
-    """out[j] = sum of rows[r] with index[r] == j, added in row order; rows with index n are dropped.
-
-    ``index_put_(accumulate=True)``: a sequential loop on the CPU; on CUDA a
-    stable radix sort of the indices, then each segment added in order by one
-    thread (no atomics, the same order), with an asynchronous range check (no
-    host sync). The order is that of ``index_add_`` on the CPU, which the
-    compacted path and the loop reference use.   index (R,), rows (R, k) -> (n, k)
-    """
-    out = torch.zeros(n + 1, rows.shape[1], dtype=rows.dtype, device=rows.device)
-    return out.index_put_((index,), rows, accumulate=True)[:n]
 
 
 def group_masked(x: torch.Tensor, win: torch.Tensor, high: torch.Tensor, N: int) -> Groups:
@@ -384,8 +394,7 @@ def node_update_masked(c: torch.Tensor, w: torch.Tensor, d: torch.Tensor, active
     nodes = torch.arange(N, device=c.device).repeat(N)                # (N*N,): k of pair (g, k)
     nd = segment_sum(nodes, torch.cat([rate * xgp, rate], dim=1), N)  # (N, m + 1)
     xk = nd[:, :m] / nd[:, m].clamp(min=torch.finfo(c.dtype).tiny)[:, None]  # (N, m)
-    a = active.to(c.dtype)[:, None]                                   # (N, 1)
-    cbar = (c * a).sum(0) / a.sum().clamp(min=1)                      # (m,) mean of the active centers
+    cbar = mean_center(c, active)                                     # (m,) mean of the active centers
     be = (beta * eta_k)[:, None]                                      # (N, 1)
     d_new = (1 - be) * d + be * (xk - c).abs()
     w_new = relevances_from_distances(d_new, s)
