@@ -48,33 +48,49 @@ LIFE_EPS = 1e-6
 
 
 # --------------------------------------------------------------- node terms
-def repel(v: torch.Tensor, form: str) -> torch.Tensor:
+def repel(v: torch.Tensor, form: str, sq: torch.Tensor | None = None) -> torch.Tensor:
     """The repel term of eq. 3 for v = cbar - c, one row per node (docs/algorithm.md).
 
     radial:    v * max(1 - 2||v||, 0)   ||v|| the Euclidean norm of the node's row
     symmetric: v * max(1 - 2|v|, 0)     per dimension
     paper:     max(1 - 2v, 0)           eq. 4 as printed (a drift toward 0)
-    v: (K, m) -> (K, m)
+    v: (K, m) -> (K, m); sq (K,): ordered_sum(v * v) when the caller has it
     """
     if form == "radial":  # the norm summed in order (:func:`ordered_sum`): the same bits for equal rows
-        return v * torch.clamp(1 - 2 * ordered_sum(v * v).sqrt()[:, None], min=0)
+        sq = ordered_sum(v * v) if sq is None else sq
+        return v * torch.clamp(1 - 2 * sq.sqrt()[:, None], min=0)
     if form == "symmetric":
         return v * torch.clamp(1 - 2 * v.abs(), min=0)
     return torch.clamp(1 - 2 * v, min=0)
 
 
-def relevances_from_distances(d: torch.Tensor, s: float) -> torch.Tensor:
+def relevances_from_distances(d: torch.Tensor, s: float, total: torch.Tensor | None = None) -> torch.Tensor:
     """Eq. 6 with the sign of the text and of the public code (docs/algorithm.md).
 
     w_ki = 1 / (1 + exp((d_ki - mean_i d_k) / (s * (max_i d_k - min_i d_k)))),
-    and w_k = 1 where max_i d_k == min_i d_k.       d: (K, m) -> w: (K, m)
+    and w_k = 1 where max_i d_k == min_i d_k.       d: (K, m) -> w: (K, m); total (K,): ordered_sum(d) if known
     The mean is summed in order (:func:`ordered_sum`), so a row's relevances do
     not depend on its position or on how many rows there are.
     """
     spread = d.amax(dim=1, keepdim=True) - d.amin(dim=1, keepdim=True)  # (K, 1)
     flat = spread == 0
-    z = (d - (ordered_sum(d) / d.shape[1])[:, None]) / (s * torch.where(flat, torch.ones_like(spread), spread))
+    total = ordered_sum(d) if total is None else total
+    z = (d - (total / d.shape[1])[:, None]) / (s * torch.where(flat, torch.ones_like(spread), spread))
     return torch.where(flat, torch.ones_like(d), torch.sigmoid(-z))
+
+
+def node_terms(c: torch.Tensor, d_new: torch.Tensor, xk: torch.Tensor, eta_k: torch.Tensor, cbar: torch.Tensor,
+               s: float, rho: float, form: str):
+    """Eq. 6 and 3 for every row: (w_new, c_new). The two ordered row sums they need (sum_i d_i for
+    the mean, sum_i v_i^2 for the radial norm) run in one loop.   c, d_new, xk: (K, m), eta_k (K,)"""
+    v = cbar - c                                                      # (K, m)
+    if form == "radial":
+        total, sq = ordered_sum(torch.stack([d_new, v * v]))          # (K,), (K,)
+    else:
+        total, sq = ordered_sum(d_new), None
+    w_new = relevances_from_distances(d_new, s, total)
+    c_new = c + eta_k[:, None] * ((xk - c) - rho * repel(v, form, sq))
+    return w_new, c_new
 
 
 # --------------------------------------------------------------- activation
@@ -308,8 +324,7 @@ def node_update(c: torch.Tensor, w: torch.Tensor, d: torch.Tensor, eta: torch.Te
     xk = nd[:, :m] / nd[:, m].clamp(min=torch.finfo(c.dtype).tiny)[:, None]  # (K, m)
     be = (beta * eta_k)[:, None]                                      # (K, 1)
     d_new = (1 - be) * d + be * (xk - c).abs()
-    w_new = relevances_from_distances(d_new, s)
-    c_new = c + eta_k[:, None] * ((xk - c) - rho * repel(mean_center(c) - c, form))
+    w_new, c_new = node_terms(c, d_new, xk, eta_k, mean_center(c), s, rho, form)
     return (torch.where(touched, c_new, c), torch.where(touched, w_new, w), torch.where(touched, d_new, d))
 
 
@@ -328,16 +343,23 @@ class MaskedStep(NamedTuple):
     active: torch.Tensor      # (N,) bool
 
 
-def activation_masked(x: torch.Tensor, c: torch.Tensor, w: torch.Tensor, sw: torch.Tensor,
-                      active: torch.Tensor) -> torch.Tensor:
-    """Exact act_j(x_b) (eq. 1-2) for every row and slot, -inf at inactive slots.
+def activation_masked(x: torch.Tensor, c: torch.Tensor, w: torch.Tensor, active: torch.Tensor,
+                      sw: torch.Tensor | None = None):
+    """Exact act_j(x_b) (eq. 1-2) for every row and slot, -inf at inactive slots, and sw.
 
     The same elementwise terms and left-to-right sum as :func:`activation_pairs`,
-    so the same bits.   x: (B, m), c, w: (N, m), sw: (N,), active: (N,) -> (B, N)
+    so the same bits; without ``sw`` it is summed in the same loop, as one more row.
+    x: (B, m), c, w: (N, m), active: (N,), sw: (N,) -> (act (B, N), sw (N,))
     """
+    B = x.shape[0]
     diff = x.T[:, :, None] - c.T[:, None, :]                           # (m, B, N)
-    dist = ordered_sum(diff * diff * w.T[:, None, :], dim=0)          # (B, N)
-    return _act(sw, dist).masked_fill(~active, -math.inf)
+    terms = diff * diff * w.T[:, None, :]                             # (m, B, N)
+    if sw is None:
+        sums = ordered_sum(torch.cat([terms, w.T[:, None, :]], dim=1), dim=0)  # (B + 1, N)
+        dist, sw = sums[:B], sums[B]
+    else:
+        dist = ordered_sum(terms, dim=0)                              # (B, N)
+    return _act(sw, dist).masked_fill(~active, -math.inf), sw
 
 
 def first_max(act: torch.Tensor):
@@ -369,7 +391,7 @@ def learning_rates_masked(xg: torch.Tensor, has_group: torch.Tensor, c: torch.Te
     ties to the lower slot).   xg: (N, m), has_group: (N,) -> eta (N groups, N nodes)
     """
     N = c.shape[0]
-    ag = activation_masked(xg, c, w, sw, active)                      # (N, N), -inf at inactive nodes
+    ag, _ = activation_masked(xg, c, w, active, sw)                   # (N, N), -inf at inactive nodes
     own = torch.eye(N, dtype=torch.bool, device=c.device) & has_group[:, None]
     neighbour = (ag >= a_t) & ~own & has_group[:, None]               # (N, N)
     order = torch.sort(torch.where(neighbour, ag, -1.0), dim=1, descending=True, stable=True).indices
@@ -397,8 +419,7 @@ def node_update_masked(c: torch.Tensor, w: torch.Tensor, d: torch.Tensor, active
     cbar = mean_center(c, active)                                     # (m,) mean of the active centers
     be = (beta * eta_k)[:, None]                                      # (N, 1)
     d_new = (1 - be) * d + be * (xk - c).abs()
-    w_new = relevances_from_distances(d_new, s)
-    c_new = c + eta_k[:, None] * ((xk - c) - rho * repel(cbar - c, form))
+    w_new, c_new = node_terms(c, d_new, xk, eta_k, cbar, s, rho, form)
     return (torch.where(touched, c_new, c), torch.where(touched, w_new, w), torch.where(touched, d_new, d))
 
 
@@ -426,8 +447,8 @@ def update_masked(x: torch.Tensor, c: torch.Tensor, w: torch.Tensor, d: torch.Te
     """
     N = c.shape[0]
     slots = torch.arange(N, device=c.device)
-    sw = ordered_sum(w)                                               # (N,)
-    a, win = first_max(activation_masked(x, c, w, sw, active))       # 2. competition (B,)
+    act, sw = activation_masked(x, c, w, active)                      # (B, N), sw (N,)
+    a, win = first_max(act)                                           # 2. competition (B,)
     g = group_masked(x, win, a >= a_t, N)                             # 3. groups, by winner slot
     has_high = g.n_high > 0                                           # (N,)
     eta = learning_rates_masked(g.high_mean, has_high, c, w, sw, active, lr, gamma, a_t)  # 4.
@@ -451,7 +472,7 @@ def update_masked(x: torch.Tensor, c: torch.Tensor, w: torch.Tensor, d: torch.Te
 def loss_masked(z: torch.Tensor, c: torch.Tensor, w: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
     """Clustering loss (section 4) over the N slots; c, w detached by the caller; gradient into z only."""
     zd = z.detach().to(c.dtype)
-    _, win = first_max(activation_masked(zd, c, w, ordered_sum(w), active))  # (B,)
+    _, win = first_max(activation_masked(zd, c, w, active)[0])       # (B,)
     win = win.clamp(max=c.shape[0] - 1)                               # N only for a NaN row
     cw, ww = c.index_select(0, win), w.index_select(0, win)           # (B, m)
     return (ww * (z.to(c.dtype) - cw) ** 2).sum(1).mean()
