@@ -20,7 +20,10 @@ One ``update`` on a batch is the seven steps of the algorithm, each a small
 function below, computed from the state before the step and applied at once
 with tensor operations only (no Python loop over samples, groups or nodes).
 The steps work on the K pre-step active nodes, in ascending slot order, so
-"lowest slot" is "lowest index" and a first maximum is the lowest slot.
+"lowest slot" is "lowest index" and a first maximum is the lowest slot (the
+compacted path, the CPU's). The masked path (``update_masked``, any other
+device's) runs the same steps over all n_max slots in fixed shapes, without a
+host sync, with the same decisions (docs/algorithm.md, "Two paths").
 
 **Exactness** (docs/algorithm.md, "Exactness"): every decision of a step (the
 winner, high or low, neighbour or not, a neighbour's rank) compares

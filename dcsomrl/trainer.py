@@ -195,7 +195,8 @@ def train(data: Dataset, hp: dict[str, Any], *, seed: int, device: torch.device,
 
     ``progress``: False (silent), True or "bar" (a tqdm bar, for a terminal),
     "lines" (one line per epoch on stderr, for a log file).
-    Raises TrialFailed when the loss or the codes stop being finite.
+    Raises TrialFailed when the loss or the codes stopped being finite, found at the
+    next validation point (:class:`Health`: no host sync per step).
     """
     x = data.x_train.to(device)
     # 10 test samples per class, the same for every trial of a data set (not drawn from the trial's
