@@ -127,10 +127,11 @@ class StepResult(NamedTuple):
     codes_finite: torch.Tensor | None   # () bool: every latent code was finite
 
 
-def make_optimizer(ae: Autoencoder, lr: float, device: torch.device) -> torch.optim.Optimizer:
+def make_optimizer(ae: Autoencoder, lr: float, device: torch.device, capturable: bool = False) -> torch.optim.Optimizer:
     """Adam for the autoencoder; on a GPU the fused kernel, whose step count stays on the device
-    (no host sync, and a step can be captured in a CUDA graph)."""
-    return torch.optim.Adam(ae.parameters(), lr=lr, fused=True if device.type == "cuda" else None)
+    (no host sync). ``capturable=True`` (GPU only) lets a step be captured in a CUDA graph."""
+    return torch.optim.Adam(ae.parameters(), lr=lr, fused=True if device.type == "cuda" else None,
+                            capturable=capturable)
 
 
 def train_step(som: SOMRL, ae: Autoencoder | None, opt, xb: torch.Tensor, alpha: float,

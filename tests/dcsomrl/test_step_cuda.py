@@ -25,12 +25,12 @@ MNIST_BEST = dict(a_t=0.99425, lr=0.1426, rho=1.0, ld=0.36, beta=0.067, gamma=1.
 ALPHA = 0.1145
 
 
-def setup(seed=0, n_active=100, device="cuda"):
+def setup(seed=0, n_active=100, device="cuda", capturable=False):
     """(som, ae, opt, batches) as the trainer builds them on the GPU, with a seeded map of n_active nodes."""
     dev = torch.device(device)
     torch.manual_seed(seed)
     ae = Autoencoder(784, 22).to(dev)
-    opt = make_optimizer(ae, 1e-3, dev)
+    opt = make_optimizer(ae, 1e-3, dev, capturable=capturable)
     g = torch.Generator().manual_seed(seed)
     som = SOMRL(dim=22, n_max=200, **MNIST_BEST)
     som.centers[:n_active] = torch.rand(n_active, 22, generator=g)
@@ -124,7 +124,7 @@ def test_duplicates_at_distant_slots_tie_on_the_gpu(dtype, path):
 
 
 def test_a_step_captured_in_a_cuda_graph_replays_like_eager():
-    eager, graphed = setup(seed=5), setup(seed=5)
+    eager, graphed = setup(seed=5, capturable=True), setup(seed=5, capturable=True)
     for xb in eager[3][:3]:                           # warm-up (Adam state, allocator) on a side stream
         train_step(*eager[:3], xb, ALPHA)
     side = torch.cuda.Stream()
