@@ -205,8 +205,9 @@ def main() -> None:
           f"validations + final = {r['projected']:.1f} s (goal <= 10 s)")
     for k in args.workers:
         w = measure_workers(str(device), Path(args.data), k, args.steps, args.warmup)
+        what = "reserved by torch, the CUDA context not counted" if device.type == "cuda" else "resident set"
         print(f"workers {k}: {w['steps_per_s']:.0f} steps/s in total (goal >= 1175 on one GPU); peak memory "
-              f"per worker {', '.join(f'{m:.0f}' for m in w['peak_mib'])} MiB")
+              f"per worker ({what}) {', '.join(f'{m:.0f}' for m in w['peak_mib'])} MiB")
 
 
 if __name__ == "__main__":
