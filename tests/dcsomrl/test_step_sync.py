@@ -90,7 +90,7 @@ def test_the_counter_sees_the_syncs_of_the_compacted_path(capsys):
     assert "aten.nonzero.default" in names
     masked = run_steps(100, "masked", steps=3)[0]
     with capsys.disabled():
-        for label, cs in (("compact (before)", counters), ("masked (after)", masked)):
+        for label, cs in (("compact path (the CPU's)", counters), ("masked path (a GPU's)", masked)):
             print(f"\n{label}: syncs per step {[len(c.syncs) for c in cs]}, "
                   f"ops per step {[len(c.ops) for c in cs]}, non-view ops per step {[c.kernels for c in cs]}")
 
