@@ -151,6 +151,13 @@ def _reduced_precision_fp32_matmul(device_type: str) -> bool:
         return True
 
 
+def fp32_matmul_precision(device_type: str) -> str:
+    """What float32 matrix products may run in on this device type: "float32", or "tf32/bf16" when a
+    global torch setting allows reduced precision (recorded with every trial; the map's decisions stay
+    exact either way, the screen widens)."""
+    return "tf32/bf16" if _reduced_precision_fp32_matmul(device_type) else "float32"
+
+
 def _matmul_roundoff(dtype: torch.dtype, device_type: str = "cpu") -> float:
     """Unit roundoff of a matrix product: TF32/bf16 products when torch allows them for float32."""
     if dtype == torch.float32 and _reduced_precision_fp32_matmul(device_type):

@@ -49,7 +49,7 @@ from dcsomrl import metrics as M
 from dcsomrl import params as P
 from dcsomrl.autoencoder import Autoencoder
 from dcsomrl.data import Dataset, canonical_name, load_dataset, validation_indices
-from dcsomrl.somrl import SOMRL
+from dcsomrl.somrl import SOMRL, fp32_matmul_precision
 from dcsomrl.util import host_name
 
 MODELS = ("dcsomrl", "somrl")
@@ -273,7 +273,8 @@ def run_trial(dataset: str | Dataset, params: dict[str, Any] | None = None, *, s
             (out / f).unlink(missing_ok=True)
 
     record: dict[str, Any] = dict(status="running", dataset=name, model=model, seed=int(seed),
-                                  device=str(dev), host=host_name(), params=hp)
+                                  device=str(dev), host=host_name(), params=hp,
+                                  matmul_precision=fp32_matmul_precision(dev.type))
     start = time.perf_counter()
     try:
         som, ae, curve = train(dataset, hp, seed=seed, device=dev, model=model, progress=progress)

@@ -173,6 +173,7 @@ def test_trials_train_with_eq7_unless_told_and_record_it(digits):
     eq7 = run_trial(digits, dict(epochs=1), seed=3)
     old = run_trial(digits, dict(epochs=1, recon="mean"), seed=3)
     assert eq7["params"]["recon"] == "sum" and old["params"]["recon"] == "mean"
+    assert eq7["matmul_precision"] == "float32"  # no global setting asked for TF32/bf16 here
     assert eq7["validation"][-1]["loss"] != old["validation"][-1]["loss"]
     # Adam is invariant to the loss's overall scale: eq. 7 with alpha x d trains as the mean with alpha
     scaled = run_trial(digits, dict(epochs=1, alpha=0.1 * 64), seed=3)
