@@ -90,19 +90,74 @@ class Protocol:
         return f"{self.name}-{stage}"
 
     def check(self) -> "Protocol":
-        """Raise AnalysisError naming the first option out of its range."""
-        from dcsomrl.params import check_run
-
-        for name, value in (("initial-n", self.initial_n), ("adjusted-n", self.adjusted_n), ("seeds", self.seeds),
-                            ("candidates", self.candidates), ("candidate-seeds", self.candidate_seeds),
-                            ("k", self.k), ("seed", self.seed)):
-            check_run(name, value)
-        if self.outcome not in OUTCOMES:
-            raise AnalysisError(f"--outcome must be one of {', '.join(OUTCOMES)}, got {self.outcome!r}")
-        from .final import check_baselines
-
-        check_baselines(self.baselines)
+        """Raise AnalysisError (or ParameterError) naming the first option out of its range, before any
+        trial: every check of :data:`CHECKS`, in order (add a new option's check there)."""
+        for check in CHECKS:
+            check(self)
         return self
+
+
+def _check_counts(p: Protocol) -> None:
+    """Every count and seed in its domain (dcsomrl.params.RUN_VALUES)."""
+    from dcsomrl.params import check_run
+
+    for name, value in (("initial-n", p.initial_n), ("adjusted-n", p.adjusted_n), ("seeds", p.seeds),
+                        ("candidates", p.candidates), ("candidate-seeds", p.candidate_seeds),
+                        ("k", p.k), ("seed", p.seed)):
+        check_run(name, value)
+
+
+def _check_stage_sizes(p: Protocol) -> None:
+    """Each LHS stage can be analysed (at least analysis.table.MIN_TRIALS points) and the robust best
+    has as many adjusted trials as candidates to re-run."""
+    from .table import MIN_TRIALS
+
+    for option, n in (("--initial-n", p.initial_n), ("--adjusted-n", p.adjusted_n)):
+        if n < MIN_TRIALS:
+            raise AnalysisError(f"{option} {n}: its stage's analysis needs at least {MIN_TRIALS} trials")
+    if p.candidates > p.adjusted_n:
+        raise AnalysisError(f"--candidates {p.candidates} exceeds --adjusted-n {p.adjusted_n}: the robust best "
+                            f"re-runs candidates among the adjusted stage's trials")
+
+
+def _check_epochs(p: Protocol) -> None:
+    """--epochs and --final-epochs in the model's epochs domain (when the model has epochs)."""
+    from dcsomrl import models
+    from dcsomrl.params import ParameterError, check, registry
+
+    params = models.get(p.model).params
+    for option, value in (("--epochs", p.epochs), ("--final-epochs", p.final_epochs)):
+        if value is None:
+            continue
+        if "epochs" not in registry(params):
+            raise AnalysisError(f"{option}: model {p.model!r} has no epochs parameter")
+        try:
+            check("epochs", value, params)
+        except ParameterError as err:
+            raise AnalysisError(f"{option}: {err}") from None
+
+
+def _check_choices(p: Protocol) -> None:
+    """--outcome among the recorded outcomes; --baselines among kmeans and the registered models."""
+    from .final import check_baselines
+
+    if p.outcome not in OUTCOMES:
+        raise AnalysisError(f"--outcome must be one of {', '.join(OUTCOMES)}, got {p.outcome!r}")
+    check_baselines(p.baselines)
+
+
+#: The protocol's option checks, in order (:meth:`Protocol.check`); each raises one line.
+CHECKS = (_check_counts, _check_stage_sizes, _check_epochs, _check_choices)
+
+
+def check_data(p: Protocol) -> None:
+    """The data set loads (an offline MNIST says so now, whole, not after the first stages) and ``--k``
+    fits its training rows (the final stage's k-means)."""
+    from dcsomrl.data import load_dataset
+
+    rows = len(load_dataset(p.dataset, p.data_dir).x_train)
+    if p.k > rows:
+        raise AnalysisError(f"--k {p.k} exceeds the {rows} training rows of {p.dataset}")
 
 
 @dataclass
@@ -118,6 +173,30 @@ class Stage:
 
 
 # ----- running one stage -----------------------------------------------------------------------
+
+def _names_stage(stage_of: Callable[[tuple, dict], str]):
+    """Decorate a stage function ``fn(p, *args)``: a one-line error it raises (bad input, a refused
+    study, a data set that cannot load) becomes :class:`StageFailed` naming the stage and its study in
+    full (exit 2); ``stage_of(args, kwargs)`` says which stage the call runs."""
+    import functools
+
+    def wrap(fn):
+        @functools.wraps(fn)
+        def inner(p: "Protocol", *args, **kwargs):
+            try:
+                return fn(p, *args, **kwargs)
+            except StageFailed:
+                raise
+            except (ValueError, OSError) as exc:
+                from dcsomrl.util import one_line
+                from studies.study import RENAME_HINT
+
+                stage = stage_of(args, kwargs)
+                why = one_line(exc, limit=None).replace(RENAME_HINT, "choose another --name")  # protocol's flag
+                raise StageFailed(f"protocol stage {stage} (study {p.study(stage)}): {why}", 2) from None
+        return inner
+    return wrap
+
 
 def run_points(where: Where, stage: str, name: str, design: dict, points: list[dict], label: str) -> pd.DataFrame:
     """Create or resume the study ``name``, train its waiting points, return its trial table.
@@ -141,6 +220,7 @@ def run_points(where: Where, stage: str, name: str, design: dict, points: list[d
     return table
 
 
+@_names_stage(lambda args, kwargs: args[1])
 def lhs_stage(p: Protocol, where: Where, stage: str, space, n: int, design_seed: int) -> pd.DataFrame:
     """An ordinary LHS study of ``n`` points over ``space`` (as ``dcsomrl-study lhs`` would make it)."""
     from studies import study as sy
@@ -152,6 +232,7 @@ def lhs_stage(p: Protocol, where: Where, stage: str, space, n: int, design_seed:
                       f"protocol stage {stage}: {n} design points over space {space.name!r} on {p.dataset}")
 
 
+@_names_stage(lambda args, kwargs: args[0].name)
 def analyze_stage(p: Protocol, stage: Stage) -> Stage:
     """Write the stage's sensitivity report (``analysis/``) and keep its sensitivity table."""
     from . import importance
@@ -169,6 +250,7 @@ def analyze_stage(p: Protocol, stage: Stage) -> Stage:
     return stage
 
 
+@_names_stage(lambda args, kwargs: args[0].name)
 def refine_stage(p: Protocol, stage: Stage):
     """The refined space of a stage (``refined.toml`` and ``refine_plan.csv`` beside its study)."""
     from studies.space import write_space
@@ -251,6 +333,9 @@ def robust_best(where: Where, name: str, table: pd.DataFrame, space, *, dataset:
     """Re-run the ``candidates`` best trials of ``table`` over ``repeats`` common seeds in the study
     ``name``; returns (its trial table, the ranking, the winner as a space of fixed values)."""
     cands = candidate_values(table, space, outcome, candidates)
+    if len(cands) < candidates:  # never silently fewer than asked for
+        raise AnalysisError(f"--candidates {candidates}: study {name.removesuffix('-candidates')} has only "
+                            f"{len(cands)} COMPLETE trial(s) with a finite {outcome}; ask for at most {len(cands)}")
     design, points = candidate_design(space, cands, repeats, design_seed, dataset, epochs, model)
     reruns = run_points(where, "the robust best", name, design, points,
                         f"robust best: the {len(cands)} best trials x {repeats} seeds on {dataset}")
@@ -258,6 +343,7 @@ def robust_best(where: Where, name: str, table: pd.DataFrame, space, *, dataset:
     return reruns, ranked, robust_best_space(ranked, space, outcome)
 
 
+@_names_stage(lambda args, kwargs: "candidates")
 def candidates_stage(p: Protocol, where: Where, adjusted: Stage) -> tuple[Stage, pd.DataFrame, object]:
     """Stage 3: the robust best of the adjusted stage. Files: candidates.csv, best.toml."""
     from studies.space import write_space
@@ -284,11 +370,21 @@ def initial_space(p: Protocol):
     return space.with_fixed(epochs=check("epochs", p.epochs, space.model)) if p.epochs is not None else space
 
 
-def run_protocol(p: Protocol, *, slots, say: Callable[[str], None] = print) -> dict:
-    """Run (or resume) every stage in order; returns what the report needs (:mod:`analysis.protocol_report`)."""
+@_names_stage(lambda args, kwargs: "final")
+def final_stage(p: Protocol, best_space, slots, space_label: str):
+    """Stage 4: the robust best over ``seeds`` seeds beside k-means (:func:`analysis.final.run_final`)."""
     from .final import run_final
 
+    return run_final(best_space, p.dataset, seeds=p.seeds, first_seed=p.seed, epochs=p.final_epochs, k=p.k,
+                     slots=slots, storage=p.storage, results=p.results, data_dir=p.data_dir,
+                     study=p.study("final"), model=p.model, space_label=space_label,
+                     save_models=p.save_models, baselines=p.baselines)
+
+
+def run_protocol(p: Protocol, *, slots, say: Callable[[str], None] = print) -> dict:
+    """Run (or resume) every stage in order; returns what the report needs (:mod:`analysis.protocol_report`)."""
     p.check()
+    check_data(p)
     where = Where(p.storage, p.results, p.data_dir, tuple(slots), p.save_models)
     step = iter(range(1, len(STAGES) + 1))
 
@@ -310,10 +406,7 @@ def run_protocol(p: Protocol, *, slots, say: Callable[[str], None] = print) -> d
     candidates, ranked, best_space = candidates_stage(p, where, adjusted)
 
     announce("final", f"the robust best over {p.seeds} seeds, beside k-means")
-    final = run_final(best_space, p.dataset, seeds=p.seeds, first_seed=p.seed, epochs=p.final_epochs, k=p.k,
-                      slots=slots, storage=p.storage, results=p.results, data_dir=p.data_dir,
-                      study=p.study("final"), model=p.model, space_label=str(candidates.files["best"]),
-                      save_models=p.save_models, baselines=p.baselines)
+    final = final_stage(p, best_space, slots, str(candidates.files["best"]))
     if final.md_path is None or final.exit_code != 0:
         raise StageFailed(f"protocol stage final (study {final.study}) stopped with exit code {final.exit_code}; "
                           f"see dcsomrl-study status --study {final.study}", final.exit_code or 1)

@@ -59,10 +59,13 @@ def cmd_train(args) -> int:
 
     entry = models.get(args.model)  # "unknown model ..." naming the choices
     overrides = P.parse_set(args.set, entry.params)
-    if args.epochs is not None:
-        overrides["epochs"] = P.check("epochs", args.epochs, entry.params)
-    if args.batch_size is not None:
-        overrides["batch_size"] = P.check("batch_size", args.batch_size, entry.params)
+    for name, value in (("epochs", args.epochs), ("batch_size", args.batch_size)):
+        if value is None:
+            continue
+        if name in overrides:  # one value per parameter: neither may silently win
+            raise P.ParameterError(f"{name} given twice: --{name.replace('_', '-')} {value} and --set "
+                                   f"{name}={overrides[name]}; give it once")
+        overrides[name] = P.check(name, value, entry.params)
     P.check_run("seed", args.seed)
     stem = dataset_stem(args.dataset)
     out = Path(args.out) if args.out else Path(args.results, "runs",
