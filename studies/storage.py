@@ -8,6 +8,11 @@ URL forms accepted:
 
 - ``journal:///abs/path/journal.log`` (or ``journal://rel/path.log``): Optuna's
   :class:`~optuna.storages.JournalStorage` on a :class:`JournalFileBackend`.
+  Every open checks the file first (:func:`check_journal`): a record cut off
+  mid-write or garbage is refused in one line naming the file and the record
+  (Optuna would skip it, append after it, and fail on every later read);
+  :func:`repair_journal` (``dcsomrl-study repair``) drops a damaged *last*
+  record, keeping a backup.
   The default, at ``<results>/<study>/journal.log``. For workers on one machine
   (or a file system with working ``link()``/``fcntl`` locks).
 - ``postgresql://user:password@host:port/db`` (any SQLAlchemy PostgreSQL or
@@ -146,7 +151,10 @@ def read_journal(path: pathlib.Path) -> bytes:
 
     if not path.is_file():
         return b""
-    with get_lock_file(JournalFileSymlinkLock(str(path))):
+    try:
+        with get_lock_file(JournalFileSymlinkLock(str(path))):
+            return path.read_bytes()
+    except PermissionError:  # a read-only results folder: no lock can be taken there, and no worker writes
         return path.read_bytes()
 
 
