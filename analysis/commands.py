@@ -124,6 +124,7 @@ def add_refine_and_best(sub: argparse._SubParsersAction) -> None:
                                 "seeds (a study <study>-candidates) and take the best mean (default: the "
                                 "single best trial)")
             p.add_argument("--candidate-seeds", type=int, default=3, help="seeds per candidate (default 3)")
+            add_incumbent(p)
             add_devices(p)
             add_data_dir(p)
         p.add_argument("--space", default=None,
@@ -152,6 +153,7 @@ def add_final(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=None, help="fix the training epochs of every run")
     p.add_argument("--k", type=int, default=64, help="clusters of the k-means baselines (default 64, as the paper)")
     add_baselines(p)
+    add_ablation(p)
     add_devices(p)
     add_storage(p)
     p.add_argument("--study", type=study_name, default=None,
@@ -170,6 +172,20 @@ def add_baselines(p: argparse.ArgumentParser) -> None:
                         "space for the dataset over the same seeds (default kmeans)")
 
 
+def add_ablation(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ablation", choices=("ae", "none"), default="ae",
+                   help="ae: also train the same values with alpha = 0 over the same seeds (the row 'AE alone "
+                        "(α = 0)', with k-means on its codes: what the clustering loss adds); none: skip it "
+                        "(default ae)")
+
+
+def add_incumbent(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--incumbent", default="best",
+                   help="the published values re-run as one more candidate over the same seeds: best (the "
+                        "shipped <dataset>-best space, when the data set has one), a space file, or none "
+                        "(default best)")
+
+
 def add_protocol(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("protocol", help="the paper's whole protocol (appendix A.1) as one resumable command",
                        description="Initial LHS -> analyze -> refine -> adjusted LHS -> analyze -> robust best "
@@ -186,10 +202,19 @@ def add_protocol(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=int, default=10, help="seeds of the final stage")
     p.add_argument("--seed", type=int, default=0, help="design seed (stages use seed, seed+1, seed+2; final "
                                                        "seeds start here)")
-    p.add_argument("--epochs", type=int, default=None, help="training epochs of the screening stages "
-                                                             "(default: the space's)")
-    p.add_argument("--final-epochs", type=int, default=None, help="training epochs of the final stage "
-                                                                   "(default: the space's)")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs of the screening (initial) stage "
+                                                             "(default: the initial space varies them)")
+    p.add_argument("--final-epochs", type=int, default=None,
+                   help="the budget's epochs, fixed from the adjusted stage on (default: the data set's, 30 as "
+                        "the paper)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="the budget's batch size, fixed from the adjusted stage on (default: the data set's, "
+                        "256 on MNIST and Fashion-MNIST as the paper)")
+    p.add_argument("--fidelity-n", type=int, default=8,
+                   help="screening points re-run at the final budget when the screening ran at another "
+                        "(Spearman between the budgets in protocol.md); 0: none (default 8)")
+    add_incumbent(p)
+    add_ablation(p)
     p.add_argument("--outcome", default="nmi", help="outcome refine and the best optimize (nmi, purity, ami, ari)")
     p.add_argument("--k", type=int, default=64, help="clusters of the k-means baselines (besides k = nodes)")
     p.add_argument("--no-importance", action="store_true", help="skip the Optuna/SALib cross-checks of the reports")
@@ -368,22 +393,26 @@ def _robust_best(args: argparse.Namespace, table, space):
     from studies import launch
 
     from .markdown import markdown_table
-    from .protocol import Where, robust_best
+    from .candidates import incumbent_values, robust_best
+    from .final import Where
 
     if args.table:
         raise AnalysisError("--candidates needs --study (the re-runs train on the study's dataset)")
     from dcsomrl import models
-    from dcsomrl.params import check_run
+    from dcsomrl.params import BUDGET, check_run
 
     check_run("candidates", args.candidates)
     check_run("candidate-seeds", args.candidate_seeds)
     design = table.attrs["design"]
     where = Where(args.storage, args.results, args.data_dir,
                   tuple(launch.plan_slots(args.devices, args.workers_per_device)))
+    model = models.of_design(design).name
+    budget = {n: space.dims[n].value for n in BUDGET if n in space.dims and space.dims[n].fixed}
+    incumbent = incumbent_values(args.incumbent, design["dataset"], model, budget)
     _, ranked, fixed = robust_best(where, f"{args.study}-candidates", table, space, dataset=design["dataset"],
                                    epochs=design.get("epochs"), outcome=args.outcome, candidates=args.candidates,
                                    repeats=args.candidate_seeds, design_seed=int(design["seed"]) + 2,
-                                   model=models.of_design(design).name)
+                                   model=model, incumbent=incumbent)
     print(markdown_table(ranked.round(4)))
     return fixed
 
@@ -399,7 +428,8 @@ def final_command(args: argparse.Namespace) -> int:
     result = F.final_study(args.space, args.dataset, devices=args.devices, workers_per_device=args.workers_per_device,
                            seeds=args.seeds, first_seed=args.seed, epochs=args.epochs, k=args.k,
                            storage=args.storage, results=args.results, data_dir=args.data_dir, study=args.study,
-                           model=args.model, save_models=args.save_models, baselines=args.baselines)
+                           model=args.model, save_models=args.save_models, baselines=args.baselines,
+                           ablation=args.ablation == "ae")
     if result.md_path is None:
         return result.exit_code
     print(markdown_table(F.display_table(result.table)))
@@ -429,7 +459,8 @@ def protocol_command(args: argparse.Namespace) -> int:
     p = Protocol(dataset, name, args.results, args.storage, args.initial_n, args.adjusted_n, args.seeds, args.seed,
                  args.epochs, args.final_epochs, args.candidates, args.candidate_seeds, args.outcome, args.k, rules,
                  args.data_dir, args.model, not args.no_importance, args.save_models,
-                 F.check_baselines(args.baselines)).check()
+                 F.check_baselines(args.baselines), batch_size=args.batch_size, incumbent=args.incumbent,
+                 fidelity_n=args.fidelity_n, ablation=args.ablation == "ae").check()
     slots = launch.plan_slots(args.devices, args.workers_per_device)
     try:
         run = run_protocol(p, slots=slots, say=lambda line: print(line, flush=True))

@@ -17,6 +17,11 @@ k-means (k), raw inputs     ``KMeans(k, random_state=seed)`` on the dataset's
 k-means (k), latent codes   the same on each trained encoder's codes
                             z = sigmoid(enc(x)) (``dcsomrl.trainer.encode``),
                             one run per COMPLETE trial, seeded with its seed
+AE alone (α = 0)            ``ablation=True``: the same setting with alpha = 0 (no
+                            clustering loss; the map still trains on the codes) over
+                            the same seeds, as the study ``<study>-ablation``: its
+                            map's scores, and k-means (k and k = nodes) on its codes.
+                            What the clustering loss adds, the paper's central claim
 paper rows                  Table 1 of the paper as printed (k-means, SOM-VAE,
                             DE-SOM, SOMRL; MNIST and Fashion-MNIST only), marked
                             "paper, reference": their setup, not re-run here
@@ -468,7 +473,7 @@ class FinalResult:
 def run_final(space, dataset: str, *, seeds: int, first_seed: int = 0, epochs: int | None = None, k: int = 64,
               slots, storage: str | None, results: str, data_dir: str | None = None, study: str | None = None,
               model: str = "dcsomrl", space_label: str | None = None, save_models: str = "best",
-              baselines: Iterable[str] = (KMEANS,)) -> FinalResult:
+              baselines: Iterable[str] = (KMEANS,), ablation: bool = False) -> FinalResult:
     """Train the fixed values of ``space`` once per seed through the study runner (resumable), then
     each model baseline over the same seeds (study ``<study>-<model>``), then the k-means rows, and
     write final.csv, final_runs.csv and final.md.
@@ -503,14 +508,16 @@ def run_final(space, dataset: str, *, seeds: int, first_seed: int = 0, epochs: i
     others, notes, code = (model_baselines([b for b in wanted if b != KMEANS], dataset, name, seed_list, epochs,
                                            len(data.x_train), where)
                            if code in (0, 1) else ([], [], code))
+    ablated, code = (ablation_rows(space, dataset, name, model, seed_list, epochs, where, data, k)
+                     if ablation and code in (0, 1) and has_ablation(space, model) else (([], []), code))
     if code not in (0, 1):  # interrupted, or the machine cannot run trials: nothing to report yet
         return FinalResult(name, pd.DataFrame(columns=COLUMNS), pd.DataFrame(columns=RUN_COLUMNS), trials,
                            exit_code=code)
     trials["epochs"] = trained_epochs(trials, len(data.x_train))
     counts = sy.count_points(fetched, seeds)
     kmeans, baseline_notes = kmeans_rows(KMEANS in wanted, Path(results) / name, trials, data, seed_list, k, title)
-    notes = [*incomplete_notes(title, name, counts), *notes, *baseline_notes]
-    rows = [*others, *kmeans]
+    notes = [*incomplete_notes(title, name, counts), *notes, *ablated[1], *baseline_notes]
+    rows = [*ablated[0], *others, *kmeans]
     table = final_table(trials, rows, dataset=dataset, model=title, n_classes=len(np.unique(as_numpy(data.y_train))),
                         n_test=len(data.y_test))
     runs = run_table(trials, rows, model=title)
@@ -523,6 +530,43 @@ def run_final(space, dataset: str, *, seeds: int, first_seed: int = 0, epochs: i
     (csv_path.parent / "baseline_notes.json").write_text(json.dumps(baseline_notes))
     weights.prune(handle, save_models)
     return FinalResult(name, table, runs, trials, notes, code, csv_path, md_path)
+
+
+#: The ablation rows' names (:func:`ablation_rows`).
+ABLATION = "AE alone (α = 0)"
+
+
+def has_ablation(space, model: str) -> bool:
+    """True when the setting has a clustering loss to take away (DC-SOMRL's ``alpha`` > 0)."""
+    return model == "dcsomrl" and float(fixed_values(space).get("alpha", 0.0)) > 0
+
+
+def ablation_rows(space, dataset: str, study: str, model: str, seed_list: list[int], epochs: int | None,
+                  where: "Where", data, k: int) -> tuple[tuple[list[tuple[str, pd.DataFrame]], list[str]], int]:
+    """The ablation: the same setting with alpha = 0 over the same seeds (study ``<study>-ablation``).
+
+    Returns ((rows, notes), exit code): the map's own scores ("AE alone (α = 0)") and k-means with ``k``
+    and with k = each map's node count on the AE-alone codes; every encoder is kept until k-means has
+    read it, then ``where.save_models`` decides.
+    """
+    from studies import study as sy
+    from studies import weights
+
+    name = f"{study}-ablation"
+    handle, fetched, trials, code = train_seeds(space.with_fixed(alpha=0.0), dataset, name, model, seed_list, epochs,
+                                                f"ablation {ABLATION}: {len(seed_list)} seeds on {dataset}",
+                                                replace(where, save_models="all"))
+    if code not in (0, 1):
+        return ([], []), code
+    latent, notes = kmeans_latent(trials, data, k)
+    latent_nodes, _ = kmeans_latent(trials, data, NODES)
+    rows = [(ABLATION, trials), (f"k-means ({k}), AE-alone codes", latent),
+            ("k-means (k = nodes), AE-alone codes", latent_nodes)]
+    notes = [f"{ABLATION}: study `{name}`, the same values with alpha = 0 (no clustering loss; the map still "
+             "trains on the codes)", *incomplete_notes(ABLATION, name, sy.count_points(fetched, len(seed_list))),
+             *(f"{ABLATION}: {n}" for n in notes)]
+    weights.prune(handle, where.save_models)
+    return (rows, notes), code
 
 
 def incomplete_notes(label: str, study: str, counts: dict[str, int]) -> list[str]:

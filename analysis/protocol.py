@@ -8,15 +8,25 @@ stage           what it is (study ``<name>-<stage>``, files in ``<results>/<stud
 initial         an LHS of ``initial_n`` points (30) over the shipped initial ranges
                 (Table 2, column 1), then ``analysis/`` (the sensitivity report) and
                 ``refined.toml`` (:func:`analysis.refine.refine_plan`)
-adjusted        an LHS of ``adjusted_n`` points (10) over ``refined.toml``, then
-                ``analysis/``
-candidates      the robust best: the ``candidates`` (3) best adjusted trials re-run
-                over ``candidate_seeds`` (3) new seeds, the same seeds for each;
-                the best mean wins (``candidates.csv``, ``best.toml``)
-final           the best values over ``seeds`` (10) seeds at ``final_epochs``, beside
-                k-means at k = 64 and at k = each map's node count
-                (:func:`analysis.final.run_final`)
+fidelity        when the screening ran at another budget than the final one:
+                ``fidelity_n`` (8) initial points, spread over its outcome's range,
+                re-run at the final budget (``fidelity.csv``; :mod:`analysis.fidelity`)
+adjusted        an LHS of ``adjusted_n`` points (10) over ``refined.toml`` with the
+                budget fixed, then ``analysis/``
+candidates      the robust best: the ``candidates`` (3) best adjusted trials and the
+                incumbent (the published values) re-run over ``candidate_seeds`` (3)
+                new seeds, the same seeds for each; the best mean wins
+                (``candidates.csv``, ``best.toml``; :mod:`analysis.candidates`)
+final           the best values over ``seeds`` (10) seeds at the budget, beside
+                k-means at k = 64 and at k = each map's node count, and the
+                ablation "AE alone (α = 0)" (:func:`analysis.final.run_final`)
 ==============  ====================================================================
+
+**The budget.** ``batch_size`` and ``epochs`` are the budget, not the model
+(:data:`dcsomrl.params.BUDGET`). Screening may vary them (or fix epochs with
+``epochs``); from the adjusted stage on they are fixed at ``batch_size`` and
+``final_epochs`` (default: the data set's, 256 and 30 on MNIST, as the paper
+fixes them "for fair comparisons"), whatever the screening chose.
 
 then writes ``<results>/<name>/protocol.md`` (:mod:`analysis.protocol_report`).
 
@@ -34,31 +44,28 @@ common seeds make the candidates' comparison paired.
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
-import numpy as np
 import pandas as pd
 
+from . import candidates as C
 from .errors import AnalysisError
-from .final import Where
+from .fidelity import Fidelity, fidelity_points, fidelity_result
+from .final import Where, fixed_values
+from .refine import best
+from .stages import Stage, StageFailed, run_points
 from .table import RECORDED_OUTCOMES
 
-#: The stages, in order; study names are ``<protocol name>-<stage>``.
-STAGES = ("initial", "adjusted", "candidates", "final")
+#: The stages, in order; study names are ``<protocol name>-<stage>`` (fidelity only where the budgets differ).
+STAGES = ("initial", "fidelity", "adjusted", "candidates", "final")
+# the robust best lives in analysis.candidates; these names stay importable from here
+candidate_values, candidate_design, rank_candidates = C.candidate_values, C.candidate_design, C.rank_candidates
+robust_best, robust_best_space = C.robust_best, C.robust_best_space
 #: The outcomes a protocol may optimize (AMI and ARI do not reward a bigger map).
 OUTCOMES = RECORDED_OUTCOMES
 DEFAULT_RULES = {"behavioural_quantile": 0.75, "control": "fwer", "level": 0.05}
-
-
-class StageFailed(AnalysisError):
-    """A stage that cannot go on; ``exit_code`` is its runner's (1 trials failed, 3 machine, 130 stopped)."""
-
-    def __init__(self, message: str, exit_code: int = 1):
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 @dataclass(frozen=True)
@@ -85,9 +92,24 @@ class Protocol:
     importance: bool = True        # the Optuna/SALib cross-checks in each stage's report
     save_models: str = "best"      # the weights each stage keeps (studies/weights.py)
     baselines: tuple = ("kmeans",)  # the final stage's rows beside the model (analysis.final.check_baselines)
+    batch_size: int | None = None   # the budget's batch (None: the data set's default, 256 on MNIST)
+    incumbent: str | None = C.DEFAULT_INCUMBENT  # the published values re-run as a candidate ("none": skip)
+    fidelity_n: int = 8             # screening points re-run at the final budget
+    ablation: bool = True           # the final stage's "AE alone (alpha = 0)" rows
 
     def study(self, stage: str) -> str:
         return f"{self.name}-{stage}"
+
+    def budget(self) -> dict[str, Any]:
+        """The final budget: ``batch_size`` and ``epochs`` (those the model has), the options' values
+        or the data set's defaults (dcsomrl.params.defaults_for)."""
+        from dcsomrl.params import BUDGET, check, defaults_for, registry
+
+        defaults, given = defaults_for(self.dataset, registry_of(self.model)), {
+            "batch_size": self.batch_size, "epochs": self.final_epochs}
+        params = registry(registry_of(self.model))
+        return {n: check(n, given[n] if given[n] is not None else defaults[n], registry_of(self.model))
+                for n in BUDGET if n in params}
 
     def check(self) -> "Protocol":
         """Raise AnalysisError (or ParameterError) naming the first option out of its range, before any
@@ -105,6 +127,8 @@ def _check_counts(p: Protocol) -> None:
                         ("candidates", p.candidates), ("candidate-seeds", p.candidate_seeds),
                         ("k", p.k), ("seed", p.seed)):
         check_run(name, value)
+    if p.fidelity_n != 0:
+        check_run("fidelity-n", p.fidelity_n)
 
 
 def _check_stage_sizes(p: Protocol) -> None:
@@ -120,21 +144,22 @@ def _check_stage_sizes(p: Protocol) -> None:
                             f"re-runs candidates among the adjusted stage's trials")
 
 
-def _check_epochs(p: Protocol) -> None:
-    """--epochs and --final-epochs in the model's epochs domain (when the model has epochs)."""
-    from dcsomrl import models
+def _check_budget(p: Protocol) -> None:
+    """--epochs, --final-epochs and --batch-size in the model's domains (each named), then the budget."""
     from dcsomrl.params import ParameterError, check, registry
 
-    params = models.get(p.model).params
-    for option, value in (("--epochs", p.epochs), ("--final-epochs", p.final_epochs)):
+    params = registry_of(p.model)
+    for option, name, value in (("--epochs", "epochs", p.epochs), ("--final-epochs", "epochs", p.final_epochs),
+                                ("--batch-size", "batch_size", p.batch_size)):
         if value is None:
             continue
-        if "epochs" not in registry(params):
-            raise AnalysisError(f"{option}: model {p.model!r} has no epochs parameter")
+        if name not in registry(params):
+            raise AnalysisError(f"{option}: model {p.model!r} has no {name} parameter")
         try:
-            check("epochs", value, params)
+            check(name, value, params)
         except ParameterError as err:
             raise AnalysisError(f"{option}: {err}") from None
+    p.budget()  # ParameterError naming --batch-size / --final-epochs out of range
 
 
 def _check_choices(p: Protocol) -> None:
@@ -147,7 +172,7 @@ def _check_choices(p: Protocol) -> None:
 
 
 #: The protocol's option checks, in order (:meth:`Protocol.check`); each raises one line.
-CHECKS = (_check_counts, _check_stage_sizes, _check_epochs, _check_choices)
+CHECKS = (_check_counts, _check_stage_sizes, _check_budget, _check_choices)
 
 
 def check_data(p: Protocol) -> None:
@@ -159,20 +184,6 @@ def check_data(p: Protocol) -> None:
     if p.k > rows:
         raise AnalysisError(f"--k {p.k} exceeds the {rows} training rows of {p.dataset}")
 
-
-@dataclass
-class Stage:
-    """One finished stage: its study, trial table, the space it ran over and its files."""
-
-    name: str
-    study: str
-    table: pd.DataFrame
-    space: object
-    files: dict[str, Path] = field(default_factory=dict)
-    sensitivity: pd.DataFrame | None = None
-
-
-# ----- running one stage -----------------------------------------------------------------------
 
 def _names_stage(stage_of: Callable[[tuple, dict], str]):
     """Decorate a stage function ``fn(p, *args)``: a one-line error it raises (bad input, a refused
@@ -198,35 +209,23 @@ def _names_stage(stage_of: Callable[[tuple, dict], str]):
     return wrap
 
 
-def run_points(where: Where, stage: str, name: str, design: dict, points: list[dict], label: str) -> pd.DataFrame:
-    """Create or resume the study ``name``, train its waiting points, return its trial table.
+def registry_of(model: str) -> str:
+    """The parameter registry of a model (dcsomrl.models: ``Model.params``)."""
+    from dcsomrl import models
 
-    Raises StageFailed when the runner stopped (interrupted, machine problem,
-    points left unfinished) or no point completed.
-    """
-    from studies import export
-    from studies import storage as st
-    from studies.orchestrate import run_study
-
-    url = st.resolve_url(where.storage, name, where.results)
-    study, code = run_study(name, url, design, points, slots=list(where.slots), out=where.results,
-                            data_dir=where.data_dir, label=label, save_models=where.save_models)
-    table = export.study_table(study)
-    if code != 0:
-        raise StageFailed(f"{stage} (study {name}) stopped with exit code {code}; see "
-                          f"dcsomrl-study status --study {name}, then re-run to resume", code)
-    if not (table["state"] == "COMPLETE").any():
-        raise StageFailed(f"{stage} (study {name}): no trial completed; see dcsomrl-study status --study {name}")
-    return table
+    return models.get(model).params
 
 
 @_names_stage(lambda args, kwargs: args[1])
-def lhs_stage(p: Protocol, where: Where, stage: str, space, n: int, design_seed: int) -> pd.DataFrame:
-    """An ordinary LHS study of ``n`` points over ``space`` (as ``dcsomrl-study lhs`` would make it)."""
+def lhs_stage(p: Protocol, where: Where, stage: str, space, n: int, design_seed: int,
+              epochs: int | None = None) -> pd.DataFrame:
+    """An ordinary LHS study of ``n`` points over ``space`` (as ``dcsomrl-study lhs`` would make it);
+    ``epochs``: the design's recorded epochs (default: the screening's, ``p.epochs``)."""
     from studies import study as sy
     from studies.design import sample
 
-    design = sy.design_attrs(space, n, design_seed, p.dataset, epochs=p.epochs, model=p.model)
+    design = sy.design_attrs(space, n, design_seed, p.dataset, epochs=p.epochs if epochs is None else epochs,
+                             model=p.model)
     points = sample(space, n, design_seed).to_dict("records")
     return run_points(where, f"protocol stage {stage}", p.study(stage), design, points,
                       f"protocol stage {stage}: {n} design points over space {space.name!r} on {p.dataset}")
@@ -266,92 +265,54 @@ def refine_stage(p: Protocol, stage: Stage):
     return refined
 
 
-# ----- the robust best ----------------------------------------------------------------------------
+# ----- fidelity, candidates ----------------------------------------------------------------------
 
-def candidate_values(table: pd.DataFrame, space, outcome: str, k: int) -> list[tuple[int, dict]]:
-    """The ``k`` best COMPLETE trials by ``outcome`` as (trial number, fixed values) pairs, best first."""
-    from .final import fixed_values
-    from .refine import best
-    from .table import complete_only
-
-    done, _ = complete_only(table)
-    y = pd.to_numeric(done[outcome], errors="coerce")
-    order = done.loc[y[np.isfinite(y)].sort_values(ascending=False, kind="stable").index].head(k)
-    return [(int(row["number"]), fixed_values(best(order.loc[[i]], space, outcome)))
-            for i, row in order.iterrows()]
+def screening_budget_differs(space, budget: dict[str, Any]) -> bool:
+    """True when the screening space varies a budget parameter or fixes it at another value."""
+    return any(name in space.dims and (space.dims[name].varies or space.dims[name].value != value)
+               for name, value in budget.items())
 
 
-def candidate_design(space, candidates: list[tuple[int, dict]], repeats: int, design_seed: int, dataset: str,
-                     epochs: int | None, model: str = "dcsomrl") -> tuple[dict, list[dict]]:
-    """The re-run study's design: point c * repeats + r is candidate c with common seed r."""
+@_names_stage(lambda args, kwargs: "fidelity")
+def fidelity_stage(p: Protocol, where: Where, initial: Stage) -> tuple[Stage, Fidelity] | None:
+    """Re-run ``fidelity_n`` screening points at the final budget, each with its own seed (``fidelity.csv``);
+    None when the screening ran at the final budget already or ``fidelity_n`` is 0."""
     from studies import study as sy
 
-    seeds = [sy.trial_seed(design_seed, r) for r in range(repeats)]
-    points = [values for _, values in candidates for _ in range(repeats)]
-    design = sy.design_attrs(space, len(points), design_seed, dataset, epochs=epochs, model=model,
-                             seeds=seeds * len(candidates), distinct_seeds=False)
-    design["candidates"] = [{"candidate": c, "trial": number} for c, (number, _) in enumerate(candidates)]
-    design["repeats"] = repeats
-    return design, points
-
-
-def rank_candidates(table: pd.DataFrame, candidates: list[tuple[int, dict]], repeats: int,
-                    outcome: str) -> pd.DataFrame:
-    """One row per candidate: its source trial, runs, mean and std of ``outcome`` over its re-runs,
-    best mean first (a candidate with no COMPLETE re-run ranks last, mean NaN)."""
-    from .table import complete_only
-
-    done, _ = complete_only(table)
-    by = pd.to_numeric(done["design_index"], errors="coerce") // repeats
-    y = pd.to_numeric(done[outcome], errors="coerce")
-    rows = []
-    for c, (number, values) in enumerate(candidates):
-        v = y[by == c].dropna()
-        rows.append({"candidate": c, "trial": number, "runs": len(v), f"{outcome}_mean": v.mean() if len(v) else np.nan,
-                     f"{outcome}_std": v.std(ddof=1) if len(v) > 1 else np.nan, **values})
-    ranked = pd.DataFrame(rows).sort_values(f"{outcome}_mean", ascending=False, kind="stable", na_position="last")
-    return ranked.reset_index(drop=True)
-
-
-def robust_best_space(ranked: pd.DataFrame, space, outcome: str):
-    """The winner's values as a space of fixed values, its description saying how it won."""
-    from .refine import best
-
-    top = ranked.iloc[0]
-    if top["runs"] == 0:
-        raise AnalysisError("no candidate re-run completed: no robust best")
-    fixed = best(pd.DataFrame([{**top.to_dict(), "state": "COMPLETE", "number": int(top["trial"]),
-                                outcome: top[f"{outcome}_mean"]}]), space, outcome)
-    return dataclasses.replace(fixed, description=f"robust best: trial {int(top['trial'])}'s values, mean "
-                               f"{outcome} {top[f'{outcome}_mean']:.4g} over {int(top['runs'])} re-runs "
-                               f"(best of {len(ranked)} candidates)")
-
-
-def robust_best(where: Where, name: str, table: pd.DataFrame, space, *, dataset: str, epochs: int | None,
-                outcome: str = "nmi", candidates: int = 3, repeats: int = 3, design_seed: int = 2,
-                model: str = "dcsomrl") -> tuple[pd.DataFrame, pd.DataFrame, object]:
-    """Re-run the ``candidates`` best trials of ``table`` over ``repeats`` common seeds in the study
-    ``name``; returns (its trial table, the ranking, the winner as a space of fixed values)."""
-    cands = candidate_values(table, space, outcome, candidates)
-    if len(cands) < candidates:  # never silently fewer than asked for
-        raise AnalysisError(f"--candidates {candidates}: study {name.removesuffix('-candidates')} has only "
-                            f"{len(cands)} COMPLETE trial(s) with a finite {outcome}; ask for at most {len(cands)}")
-    design, points = candidate_design(space, cands, repeats, design_seed, dataset, epochs, model)
-    reruns = run_points(where, "the robust best", name, design, points,
-                        f"robust best: the {len(cands)} best trials x {repeats} seeds on {dataset}")
-    ranked = rank_candidates(reruns, cands, repeats, outcome)
-    return reruns, ranked, robust_best_space(ranked, space, outcome)
+    budget = p.budget()
+    if not p.fidelity_n or not screening_budget_differs(initial.space, budget):
+        return None
+    picked = fidelity_points(initial.table, p.outcome, p.fidelity_n)
+    points = [{**fixed_values(best(picked.loc[[i]], initial.space, p.outcome)), **budget} for i in picked.index]
+    space = C.covering(initial.space.with_fixed(**budget), points)
+    design = sy.design_attrs(space, len(points), p.seed + 3, p.dataset, epochs=budget.get("epochs"), model=p.model,
+                             seeds=picked["seed"].astype(int).tolist(), distinct_seeds=False)
+    design["fidelity_of"] = [int(t) for t in picked["number"]]
+    name = p.study("fidelity")
+    table = run_points(where, "protocol stage fidelity", name, design, points,
+                       f"fidelity: {len(points)} screening points at the final budget on {p.dataset}")
+    done = table[table["state"] == "COMPLETE"]
+    by_index = dict(zip(pd.to_numeric(done["design_index"]).astype(int), pd.to_numeric(done[p.outcome])))
+    final = pd.Series([by_index.get(i, float("nan")) for i in range(len(points))], dtype=float)
+    result = fidelity_result(pd.Series(picked[p.outcome].to_numpy(float)), final, p.outcome,
+                             trials=pd.Series(picked["number"].to_numpy()), seeds=pd.Series(picked["seed"].to_numpy()))
+    stage = Stage("fidelity", name, table, space)
+    stage.files["fidelity"] = Path(p.results) / name / "fidelity.csv"
+    result.table.to_csv(stage.files["fidelity"], index=False)
+    return stage, result
 
 
 @_names_stage(lambda args, kwargs: "candidates")
 def candidates_stage(p: Protocol, where: Where, adjusted: Stage) -> tuple[Stage, pd.DataFrame, object]:
-    """Stage 3: the robust best of the adjusted stage. Files: candidates.csv, best.toml."""
+    """The robust best of the adjusted stage, the incumbent among the candidates.
+    Files: candidates.csv, best.toml."""
     from studies.space import write_space
 
-    table, ranked, best_space = robust_best(where, p.study("candidates"), adjusted.table, adjusted.space,
-                                            dataset=p.dataset, epochs=p.epochs, outcome=p.outcome,
-                                            candidates=p.candidates, repeats=p.candidate_seeds,
-                                            design_seed=p.seed + 2, model=p.model)
+    incumbent = C.incumbent_values(p.incumbent, p.dataset, p.model, p.budget())
+    table, ranked, best_space = C.robust_best(where, p.study("candidates"), adjusted.table, adjusted.space,
+                                              dataset=p.dataset, epochs=p.budget().get("epochs"),
+                                              outcome=p.outcome, candidates=p.candidates, repeats=p.candidate_seeds,
+                                              design_seed=p.seed + 2, model=p.model, incumbent=incumbent)
     stage = Stage("candidates", p.study("candidates"), table, adjusted.space)
     folder = Path(p.results) / stage.study
     ranked.to_csv(folder / "candidates.csv", index=False)
@@ -370,22 +331,42 @@ def initial_space(p: Protocol):
     return space.with_fixed(epochs=check("epochs", p.epochs, space.model)) if p.epochs is not None else space
 
 
+@dataclass
+class ProtocolRun:
+    """What a finished protocol measured (what :mod:`analysis.protocol_report` writes up)."""
+
+    protocol: Protocol
+    initial: Stage
+    adjusted: Stage
+    candidates: Stage
+    ranked: pd.DataFrame
+    best: Any
+    final: Any                       # analysis.final.FinalResult
+    fidelity: Stage | None = None
+    fidelity_result: Fidelity | None = None
+    paired: dict | None = None       # analysis.candidates.paired_difference
+
+    def __getitem__(self, key: str):  # run["final"] reads as the plain dict it replaces
+        return getattr(self, key)
+
+
 @_names_stage(lambda args, kwargs: "final")
 def final_stage(p: Protocol, best_space, slots, space_label: str):
-    """Stage 4: the robust best over ``seeds`` seeds beside k-means (:func:`analysis.final.run_final`)."""
+    """The last stage: the robust best over ``seeds`` seeds beside k-means (:func:`analysis.final.run_final`)."""
     from .final import run_final
 
-    return run_final(best_space, p.dataset, seeds=p.seeds, first_seed=p.seed, epochs=p.final_epochs, k=p.k,
-                     slots=slots, storage=p.storage, results=p.results, data_dir=p.data_dir,
+    return run_final(best_space, p.dataset, seeds=p.seeds, first_seed=p.seed, epochs=p.budget().get("epochs"),
+                     k=p.k, slots=slots, storage=p.storage, results=p.results, data_dir=p.data_dir,
                      study=p.study("final"), model=p.model, space_label=space_label,
-                     save_models=p.save_models, baselines=p.baselines)
+                     save_models=p.save_models, baselines=p.baselines, ablation=p.ablation)
 
 
-def run_protocol(p: Protocol, *, slots, say: Callable[[str], None] = print) -> dict:
+def run_protocol(p: Protocol, *, slots, say: Callable[[str], None] = print) -> ProtocolRun:
     """Run (or resume) every stage in order; returns what the report needs (:mod:`analysis.protocol_report`)."""
     p.check()
     check_data(p)
     where = Where(p.storage, p.results, p.data_dir, tuple(slots), p.save_models)
+    budget = p.budget()
     step = iter(range(1, len(STAGES) + 1))
 
     def announce(stage: str, text: str) -> None:
@@ -397,21 +378,36 @@ def run_protocol(p: Protocol, *, slots, say: Callable[[str], None] = print) -> d
                     space0)
     refined = refine_stage(p, analyze_stage(p, initial))
 
-    announce("adjusted", f"LHS of {p.adjusted_n} points over the refined ranges")
+    budget_text = ", ".join(f"{k} {v}" for k, v in budget.items())
+    announce("fidelity", f"{p.fidelity_n} screening points re-run at the final budget ({budget_text})")
+    fid = fidelity_stage(p, where, initial)
+    if fid is None:
+        say("   (skipped: the screening ran at the final budget)" if p.fidelity_n else "   (skipped: --fidelity-n 0)")
+    else:
+        say(f"   {fid[1].verdict()}")
+
+    announce("adjusted", f"LHS of {p.adjusted_n} points over the refined ranges at the budget ({budget_text})")
+    refined = refined.with_fixed(**budget)
     adjusted = Stage("adjusted", p.study("adjusted"),
-                     lhs_stage(p, where, "adjusted", refined, p.adjusted_n, p.seed + 1), refined)
+                     lhs_stage(p, where, "adjusted", refined, p.adjusted_n, p.seed + 1, budget.get("epochs")),
+                     refined)
     analyze_stage(p, adjusted)
 
-    announce("candidates", f"the {p.candidates} best adjusted trials over {p.candidate_seeds} seeds")
+    announce("candidates", f"the {p.candidates} best adjusted trials"
+             + ("" if p.incumbent in (None, C.NO_INCUMBENT) else " and the incumbent (published values)")
+             + f" over {p.candidate_seeds} seeds")
     candidates, ranked, best_space = candidates_stage(p, where, adjusted)
+    paired = C.paired_difference(candidates.table, ranked, p.candidate_seeds, p.outcome)
+    say(f"   {C.incumbent_verdict(ranked, paired, p.outcome)}")
 
-    announce("final", f"the robust best over {p.seeds} seeds, beside k-means")
+    announce("final", f"the robust best over {p.seeds} seeds, beside k-means"
+             + (" and the AE alone (alpha = 0)" if p.ablation else ""))
     final = final_stage(p, best_space, slots, str(candidates.files["best"]))
     if final.md_path is None or final.exit_code != 0:
         raise StageFailed(f"protocol stage final (study {final.study}) stopped with exit code {final.exit_code}; "
                           f"see dcsomrl-study status --study {final.study}", final.exit_code or 1)
-    return dict(protocol=p, initial=initial, adjusted=adjusted, candidates=candidates, ranked=ranked,
-                best=best_space, final=final)
+    return ProtocolRun(p, initial, adjusted, candidates, ranked, best_space, final,
+                       fid[0] if fid else None, fid[1] if fid else None, paired)
 
 
 def default_name(dataset: str) -> str:

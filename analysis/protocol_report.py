@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .candidates import incumbent_verdict
 from .final import PAPER, degenerate_notes, display_table
 from .markdown import markdown_table, value_text
 from .plots import _set_axis_scale, save_figure
@@ -149,6 +150,20 @@ def render_fig7(curves: pd.DataFrame, path):
 
 # ----- the report --------------------------------------------------------------------------------
 
+def fidelity_text(result) -> str:
+    """The fidelity stage's verdict (analysis.fidelity.Fidelity.verdict), or why there was none."""
+    return result.verdict() if result is not None else \
+        "not measured (the screening ran at the final budget, or --fidelity-n 0)."
+
+
+def fidelity_section(result) -> list[str]:
+    """``## Does the screening budget tell the truth?``: the verdict and each point at both budgets."""
+    if result is None:
+        return []
+    return ["## Does the screening budget tell the truth?", "", result.verdict(), "",
+            markdown_table(result.table.round(4)), ""]
+
+
 def paper_spaces(dataset: str, model: str = "dcsomrl") -> dict:
     """The shipped spaces of Table 2 (initial, adjusted, best) for the dataset, None where absent (all of
     them for a model without dcsomrl's parameters: the paper's Table 2 is DC-SOMRL's)."""
@@ -171,19 +186,23 @@ def write_protocol_report(run: dict, out_dir) -> Path:
     p, out = run["protocol"], Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     final = run["final"]
-    stages = {s: run[s].table for s in ("initial", "adjusted", "candidates")}
+    stages = {s: run[s].table for s in ("initial", "fidelity", "adjusted", "candidates") if run[s] is not None}
     stages["final"] = final.trials
     scale = run["initial"].space.dims["a_t"].scale if "a_t" in run["initial"].space.dims else "linear"
     render_fig6(fig6_data({s: stages[s] for s in ("initial", "adjusted")}, "a_t", p.outcome), out / "fig6_a_t.png",
                 outcome=p.outcome, scale=scale)
     study = export.open_study(final.study, p.storage, p.results)
     render_fig7(export.validation_table(study), out / "fig7_validation.png")
+    budget = ", ".join(f"{k} {v}" for k, v in p.budget().items())
     lines = [f"# Protocol `{p.name}` on {p.dataset}", "",
-             f"Appendix A.1 as one command: initial LHS ({p.initial_n} points) → analysis → refine → adjusted "
-             f"LHS ({p.adjusted_n}) → robust best ({p.candidates} candidates × {p.candidate_seeds} seeds) → "
-             f"final ({p.seeds} seeds). Screening epochs: {p.epochs or 'the space default'}; final epochs: "
-             f"{p.final_epochs or 'the space default'}; outcome optimized: {p.outcome}; rule: "
-             f"{p.rules['control']} at level {p.rules['level']}.", "",
+             f"- **Against the published values:** {incumbent_verdict(run['ranked'], run['paired'], p.outcome)}",
+             f"- **Screening fidelity:** {fidelity_text(run['fidelity_result'])}", "",
+             f"Appendix A.1 as one command: initial LHS ({p.initial_n} points) → analysis → refine → "
+             f"fidelity ({p.fidelity_n} points at the final budget) → adjusted LHS ({p.adjusted_n}) → robust best "
+             f"({p.candidates} candidates and the incumbent × {p.candidate_seeds} seeds) → final ({p.seeds} seeds). "
+             f"Screening epochs: {p.epochs or 'varied by the initial space'}; the budget from the adjusted stage "
+             f"on: {budget}; outcome optimized: {p.outcome}; rule: {p.rules['control']} at level "
+             f"{p.rules['level']}.", "",
              "## Table 1, measured", "", markdown_table(display_table(final.table)), "",
              *(f"- {v}" for v in verdicts(final.table)),
              *(f"- {n}" for n in degenerate_notes(final.table)),  # mean with and without degenerate runs
@@ -201,10 +220,12 @@ def write_protocol_report(run: dict, out_dir) -> Path:
         lines += [f"**{name}** ({len(stage.table)} trials, [report]({_rel(stage.files['report'], out)})): "
                   + ("; ".join(f"{r.parameter} {r.direction} for {r.outcome} (adjusted p {r.p_adj:.2g})"
                                for r in flagged.itertuples()) or "no parameter passes the rule"), ""]
-    lines += ["![Fig. 6](fig6_a_t.png)", "", "## The robust best", "",
-              f"The {p.candidates} best adjusted trials by {p.outcome}, each re-run over the same "
-              f"{p.candidate_seeds} new seeds; the best mean wins (the single trial's value is biased upward by "
-              "the selection).", "", markdown_table(run["ranked"].round(4)), "",
+    lines += ["![Fig. 6](fig6_a_t.png)", "", *fidelity_section(run["fidelity_result"]), "## The robust best", "",
+              f"The {p.candidates} best adjusted trials by {p.outcome} and the incumbent (the published values, "
+              f"row *incumbent*), each re-run over the same {p.candidate_seeds} new seeds; the best mean wins "
+              "(the single trial's value is biased upward by the selection).", "",
+              markdown_table(run["ranked"].round(4)), "",
+              incumbent_verdict(run["ranked"], run["paired"], p.outcome), "",
               f"Chosen: {run['best'].description}.", "",
               "## Validation curves of the final seeds (Fig. 7)", "", "![Fig. 7](fig7_validation.png)", "",
               "## Time per stage", "",

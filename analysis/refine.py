@@ -27,6 +27,8 @@ trials with a finite ``outcome``:
    range, with the same margin), never further;
 4. a categorical parameter with evidence keeps the choices that have a
    behavioural trial; without evidence it keeps all its choices;
+4b. a varying **budget** parameter (``batch_size``, ``epochs``; dcsomrl.params.BUDGET) is listed
+   apart and kept as it is: "set by the budget, not refined" (its apparent effect is a cost);
 5. a parameter is **fixed** at the best trial's value only when asked:
    named in ``fix``, or ``fix_unimportant=True`` for those without evidence;
 6. fixed parameters, and varying ones the analysis could not use (absent
@@ -45,6 +47,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from dcsomrl.params import BUDGET
 
 from .errors import AnalysisError
 from .table import Prepared, complete_only, prepare
@@ -141,7 +145,8 @@ def refine_plan(table: pd.DataFrame, space, outcome: str = "nmi", *, behavioural
                 ) -> tuple[dict[str, dict], pd.DataFrame]:
     """The refined entries and the plan table (parameter, action, old, new, reason).
 
-    ``action`` is "narrow", "fix" or "keep" (rule in the module docstring).
+    ``action`` is "narrow", "fix" or "keep" (rule in the module docstring), or "budget" for a varying
+    budget parameter (``batch_size``, ``epochs``: set by the budget, not refined; kept as it is).
     """
     from . import sensitivity  # here, not at import: `best` needs no statistics libraries
 
@@ -157,7 +162,9 @@ def refine_plan(table: pd.DataFrame, space, outcome: str = "nmi", *, behavioural
     new, plan = {}, []
     for name, entry in entries.items():
         old = _describe(entry)
-        if name in cats.index or name in sens.index:
+        if name in BUDGET and _varies(entry):
+            new[name], action, reason = dict(entry), "budget", "set by the budget, not refined"
+        elif name in cats.index or name in sens.index:
             evidence = bool((cats if name in cats.index else sens).loc[name, "significant"])
             if name in fix or (fix_unimportant and not evidence):
                 new[name], action, reason = _fix_at_best(entry, row, name, evidence, cats, sens)

@@ -267,6 +267,7 @@ RUN_VALUES: dict[str, Param] = {p.name: p for p in [
     Param("adjusted-n", "int", 1, help="points of the protocol's adjusted LHS"),
     Param("candidates", "int", 1, help="candidates of the robust best"),
     Param("candidate-seeds", "int", 1, help="seeds per candidate"),
+    Param("fidelity-n", "int", 1, help="screening points the protocol re-runs at the final budget (0: none)"),
 ]}
 
 

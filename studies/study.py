@@ -129,6 +129,8 @@ def _comparable(design: dict[str, Any]) -> dict[str, Any]:
     if "trial_fn" in d and (legacy is None or legacy in models.LEGACY_TRIAL_FNS):
         del d["trial_fn"]
         d["model"] = models.LEGACY_TRIAL_FNS.get(legacy) or d.get("model", "dcsomrl")
+    if d.get("model", "dcsomrl") != "dcsomrl":
+        d.pop("recon", None)  # only DC-SOMRL has a reconstruction loss
     return d
 
 

@@ -11,6 +11,7 @@ import torch
 from analysis import final as F
 from analysis.errors import AnalysisError
 from dcsomrl_study.cli import main
+from studies.export import open_study
 from studies.space import load_space, resolve_space
 
 FAKE = "standin-at"  # dcsomrl.standins.a_t_trial: NMI rises with a_t alone
@@ -186,6 +187,12 @@ def test_final_on_digits_end_to_end(tmp_path, capsys):
     printed = capsys.readouterr()
     assert "wrote" in printed.out and "--out is deprecated" in printed.err
     table = pd.read_csv(out / "fin" / "final.csv")
+    ablation = table[table["method"].str.contains("AE alone|AE-alone")]  # what the clustering loss adds
+    assert ablation["method"].tolist() == ["AE alone (α = 0)", "k-means (16), AE-alone codes",
+                                           "k-means (k = nodes), AE-alone codes"] and (ablation["runs"] == 2).all()
+    alphas = {t.params["alpha"] for t in open_study("fin-ablation", None, str(out)).get_trials(deepcopy=False)}
+    assert alphas == {0.0} and "study `fin-ablation`" in (out / "fin" / "final.md").read_text()
+    table = table.drop(ablation.index).reset_index(drop=True)
     assert table["method"].tolist() == ["DC-SOMRL", "k-means (16), raw inputs", "k-means (16), latent codes",
                                         "k-means (k = nodes), raw inputs", "k-means (k = nodes), latent codes"]
     assert table["runs"].tolist() == [2, 2, 2, 2, 2] and (table["dataset"] == "digits").all()
@@ -204,6 +211,10 @@ def test_final_on_digits_end_to_end(tmp_path, capsys):
     md = (out / "fin" / "final.md").read_text()
     assert "| DC-SOMRL | this study | 2 |" in md and "paper, reference" not in md.split("How each row")[0]
     assert "| epochs | 1 |" in md
+    assert main(["final", "--space", "best", "--dataset", "digits", "--seeds", "1", "--epochs", "1", "--k", "16",
+                 "--devices", "cpu", "--study", "plain", "--results", str(out), "--ablation", "none"]) == 0
+    assert not pd.read_csv(out / "plain" / "final.csv")["method"].str.contains("AE alone").any()
+    assert not (out / "plain-ablation").exists()
 
 
 def test_the_chain_analyze_refine_lhs_best_final(tmp_path, capsys):

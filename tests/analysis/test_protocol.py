@@ -14,7 +14,7 @@ from studies.space import load_space
 
 FAKE = "standin-at"  # dcsomrl.standins.a_t_trial: NMI rises with a_t alone
 TINY = ["--initial-n", "4", "--adjusted-n", "3", "--candidates", "2", "--candidate-seeds", "2", "--seeds", "2",
-        "--epochs", "1", "--final-epochs", "1", "--devices", "cpu", "--no-importance"]
+        "--epochs", "1", "--final-epochs", "1", "--fidelity-n", "3", "--devices", "cpu", "--no-importance"]
 
 
 def _trials(results, name):
@@ -28,8 +28,10 @@ def test_digits_protocol_runs_every_stage_to_the_end_and_resumes(tmp_path, capsy
     assert main(argv) == 0
     printed = capsys.readouterr().out
     for step, stage in enumerate(P.STAGES, 1):
-        assert f"stage {step}/4: {stage}" in printed
-    sizes = {"initial": 4, "adjusted": 3, "candidates": 4, "final": 2}
+        assert f"stage {step}/5: {stage}" in printed
+    # fidelity: the screening varied batch_size, the budget fixes 64 (digits): 3 points re-run at it;
+    # candidates: 2 adjusted trials and the incumbent (digits-best) x 2 seeds; final: 2 seeds, ablation 2
+    sizes = {"initial": 4, "fidelity": 3, "adjusted": 3, "candidates": 6, "final": 2, "final-ablation": 2}
     for stage, n in sizes.items():
         trials = _trials(out, f"protocol-digits-{stage}")
         assert len(trials) == n and all(t.state.name == "COMPLETE" for t in trials)
@@ -38,16 +40,22 @@ def test_digits_protocol_runs_every_stage_to_the_end_and_resumes(tmp_path, capsy
         assert (out / f"protocol-digits-{stage}" / "analysis" / "report.md").is_file()
     refined = load_space(out / "protocol-digits-initial" / "refined.toml")
     adjusted_design = open_study("protocol-digits-adjusted", None, str(out)).user_attrs["design"]
-    assert adjusted_design["space"] == refined.to_dict()  # the adjusted LHS ran over the refined space
+    # the adjusted LHS ran over the refined space, the budget fixed (batch 64 and epochs 1 here)
+    assert adjusted_design["space"] == refined.with_fixed(batch_size=64, epochs=1).to_dict()
+    assert adjusted_design["space"]["params"]["batch_size"] == {"type": "int", "value": 64}  # the budget
     ranked = pd.read_csv(out / "protocol-digits-candidates" / "candidates.csv")
-    assert len(ranked) == 2 and (ranked["runs"] == 2).all()
-    assert ranked["nmi_mean"].iloc[0] >= ranked["nmi_mean"].iloc[1]
+    assert len(ranked) == 3 and (ranked["runs"] == 2).all() and "incumbent" in ranked["source"].tolist()
+    assert ranked["nmi_mean"].is_monotonic_decreasing
+    fidelity = pd.read_csv(out / "protocol-digits-fidelity" / "fidelity.csv")
+    assert len(fidelity) == 3 and {"screening", "final", "screening_rank", "final_rank"} <= set(fidelity)
     best = load_space(out / "protocol-digits-candidates" / "best.toml")
     assert all(d.fixed for d in best.dims.values()) and "robust best" in best.description
     final = pd.read_csv(out / "protocol-digits-final" / "final.csv")
     assert final["method"].tolist()[0] == "DC-SOMRL" and "k-means (k = nodes), raw inputs" in final["method"].tolist()
+    assert {"AE alone (α = 0)", "k-means (k = nodes), AE-alone codes"} <= set(final["method"])
     assert final.loc[0, "runs"] == 2 and final[["ami_mean", "ari_mean"]].iloc[1:].notna().all().all()
     report = (out / "protocol-digits" / "protocol.md").read_text()
+    assert "published values" in report.splitlines()[2] and "Spearman" in report.splitlines()[3]
     for section in ("## Table 1, measured", "## Table 2: initial, adjusted, best", "## What each stage found",
                     "## The robust best", "## Validation curves", "## Time per stage"):
         assert section in report
@@ -56,7 +64,7 @@ def test_digits_protocol_runs_every_stage_to_the_end_and_resumes(tmp_path, capsy
 
     assert main(argv) == 0  # resume: every stage is finished, nothing trains again
     again = capsys.readouterr().out
-    assert again.count("(resumed;") == 4 and "worker(s) on" not in again
+    assert again.count("(resumed;") == 6 and "worker(s) on" not in again
     assert len(_trials(out, "protocol-digits-final")) == 2
 
 
@@ -103,7 +111,7 @@ def test_robust_best_from_the_best_command(tmp_path, capsys):
     common = ["--dataset", "digits", "--devices", "cpu", "--results", out, "--model", FAKE]
     assert main(["lhs", "--n", "8", "--space", "initial", "--study", "s", *common]) == 0
     assert main(["best", "--study", "s", "--results", out, "--candidates", "2", "--candidate-seeds", "2",
-                 "--devices", "cpu"]) == 0
+                 "--devices", "cpu", "--incumbent", "none"]) == 0
     printed = capsys.readouterr().out
     assert "robust best" in printed and "| candidate |" in printed
     assert len(_trials(out, "s-candidates")) == 4
@@ -193,3 +201,89 @@ def test_the_protocol_studies_desom_over_its_own_spaces(tmp_path, capsys):
     assert "## Table 1, measured" in report and "| DE-SOM | this study | 1 |" in report
     assert R.paper_spaces("mnist", "desom") == {"initial": None, "adjusted": None, "best": None}
     assert R.paper_spaces("mnist", "somrl")["best"].name == "mnist-best"
+
+
+# ----- the paper's budget: fidelity, the incumbent, the ablation -----------------------------------
+
+def _fidelity_run(tmp_path, monkeypatch, reverse: bool) -> tuple[pd.DataFrame, str]:
+    if reverse:
+        monkeypatch.setenv("FAKE_REVERSE_ABOVE_EPOCHS", "1")  # 2 final epochs reverse a_t's effect
+    out = tmp_path / ("reverse" if reverse else "hold")
+    assert main(["protocol", "--dataset", "digits", "--initial-n", "12", "--adjusted-n", "4", "--candidates", "1",
+                 "--candidate-seeds", "2", "--seeds", "2", "--epochs", "1", "--final-epochs", "2",
+                 "--fidelity-n", "6", "--results", str(out), "--devices", "cpu", "--no-importance",
+                 "--model", FAKE]) == 0
+    return (pd.read_csv(out / "protocol-digits-fidelity" / "fidelity.csv"),
+            (out / "protocol-digits" / "protocol.md").read_text())
+
+
+def test_fidelity_says_when_the_screening_ranking_holds_at_the_final_budget(tmp_path, monkeypatch, capsys):
+    table, report = _fidelity_run(tmp_path, monkeypatch, reverse=False)
+    assert len(table) == 6 and table["screening_rank"].tolist() == table["final_rank"].tolist()
+    assert "Spearman ρ = 1.00" in report and "stays in the top half" in report
+    assert "ranks points as the final budget does" in report
+
+
+def test_fidelity_says_when_the_final_budget_reverses_the_ranking(tmp_path, monkeypatch, capsys):
+    table, report = _fidelity_run(tmp_path, monkeypatch, reverse=True)
+    assert len(table) == 6 and (table["final_rank"] == 7 - table["screening_rank"]).all()
+    assert "Spearman ρ = -1.00" in report and "does not stay in the top half" in report
+    assert "does not carry over" in report
+
+
+def test_fidelity_points_spread_over_the_outcome_and_the_result_has_known_answers():
+    from analysis.fidelity import fidelity_points, fidelity_result, top_region_size
+
+    table = pd.DataFrame({"state": ["COMPLETE"] * 9 + ["FAIL"], "number": range(10),
+                          "nmi": [0.1, 0.9, 0.5, 0.3, 0.7, 0.2, 0.8, 0.4, 0.6, np.nan]})
+    picked = fidelity_points(table, "nmi", 3)
+    assert picked["nmi"].tolist() == [0.9, 0.5, 0.1]  # best, middle, worst
+    assert len(fidelity_points(table, "nmi", 20)) == 9
+    assert [top_region_size(n) for n in (2, 8, 9, 30)] == [2, 2, 3, 8]
+    same = fidelity_result(pd.Series([1.0, 2, 3, 4]), pd.Series([10.0, 20, 30, 40]), "nmi")
+    assert same.rho == pytest.approx(1.0) and same.top_holds and same.n == 4
+    swapped = fidelity_result(pd.Series([1.0, 2, 3, 4]), pd.Series([40.0, 30, 20, np.nan]), "nmi")
+    assert swapped.n == 3 and swapped.rho == pytest.approx(-1.0) and not swapped.top_holds
+
+
+def test_the_incumbent_is_a_candidate_and_the_verdict_says_by_how_much():
+    from analysis import candidates as C
+    from studies.space import resolve_space
+
+    space = resolve_space("adjusted", "mnist")
+    published = C.incumbent_values("best", "mnist", "dcsomrl", {"batch_size": 256, "epochs": 30})
+    assert published["a_t"] == 0.99425 and published["beta"] == 0.067  # Table 2's best, as printed
+    assert C.incumbent_values("best", "my-data.npz", "dcsomrl", {}) is None  # no published values there
+    assert C.incumbent_values("none", "mnist", "dcsomrl", {}) is None
+    cands = [(4, {**published, "a_t": 0.995}), (None, published)]
+    design, _ = C.candidate_design(space, cands, 2, 0, "mnist", 30)
+    widened = C.covering(space, [published])
+    assert widened.dims["beta"].low == 0.067 and widened.dims["gamma"].low == 1.382  # outside the adjusted ranges
+    assert design["space"] == widened.to_dict() and design["candidates"][1] == {"candidate": 1, "trial": None}
+    # candidate 0 over seeds (0, 1): 0.60, 0.62; the incumbent: 0.55, 0.58
+    table = pd.DataFrame({"state": "COMPLETE", "design_index": range(4), "nmi": [0.60, 0.62, 0.55, 0.58]})
+    ranked = C.rank_candidates(table, cands, 2, "nmi")
+    assert ranked["source"].tolist() == ["trial 4", "incumbent"]
+    paired = C.paired_difference(table, ranked, 2, "nmi")
+    assert paired["diff_mean"] == pytest.approx(0.045) and paired["pairs"] == 2 and paired["wins"] == 2
+    text = C.incumbent_verdict(ranked, paired, "nmi")
+    assert text.startswith("The study beat the published values") and "+0.045 ± 0.007" in text
+    best = C.robust_best_space(ranked, space, "nmi")
+    assert best.dims["a_t"].value == 0.995 and "trial 4" in best.description
+    # when the incumbent has the best mean, it is the answer: never worse than the published values
+    worse = table.assign(nmi=[0.50, 0.52, 0.55, 0.58])
+    ranked = C.rank_candidates(worse, cands, 2, "nmi")
+    assert ranked["source"].iloc[0] == "incumbent"
+    assert C.robust_best_space(ranked, space, "nmi").dims["beta"].value == 0.067
+    assert C.incumbent_verdict(ranked, C.paired_difference(worse, ranked, 2, "nmi"), "nmi").startswith(
+        "The study did not beat the published values")
+
+
+def test_best_candidates_takes_the_incumbent(tmp_path, capsys):
+    out = str(tmp_path / "results")
+    common = ["--dataset", "digits", "--devices", "cpu", "--results", out, "--model", FAKE]
+    assert main(["lhs", "--n", "8", "--space", "initial", "--study", "s", *common]) == 0
+    assert main(["best", "--study", "s", "--results", out, "--candidates", "2", "--candidate-seeds", "2",
+                 "--devices", "cpu", "--incumbent", "best"]) == 0
+    printed = capsys.readouterr().out
+    assert "incumbent" in printed and len(_trials(out, "s-candidates")) == 6  # 2 candidates + the incumbent

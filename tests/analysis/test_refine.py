@@ -165,3 +165,14 @@ def test_with_a_studies_space_round_trip(tmp_path):
     assert all(d.fixed for d in fixed.dims.values())
     assert fixed.dims["a_t"].value == pytest.approx(t.loc[t["nmi"].idxmax(), "a_t"])
     assert load_space(write_space(fixed, tmp_path / "best.toml")).dims == fixed.dims
+
+
+def test_refine_lists_budget_parameters_apart_and_keeps_them(table200):
+    """batch_size and epochs are the budget: never narrowed or fixed by the rule, whatever they did."""
+    old = space()
+    old["epochs"] = {"type": "int", "low": 1, "high": 10, "scale": "linear"}
+    table = table200.assign(epochs=1 + (table200["y"].rank() * 9 / len(table200)).round().astype(int))  # 'matters'
+    new, plan = refine_plan(table, old, "y", fix_unimportant=True)
+    row = plan.set_index("parameter").loc["epochs"]
+    assert row["action"] == "budget" and row["reason"] == "set by the budget, not refined"
+    assert new["epochs"] == old["epochs"]

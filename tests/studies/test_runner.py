@@ -180,6 +180,25 @@ def test_an_old_study_with_a_known_trial_function_path_still_runs(tmp_path):
     assert json.loads((Path(trials[0].user_attrs["run_dir"]) / "metrics.json").read_text())["model"] == "standin"
 
 
+def test_a_study_made_before_eq7_keeps_its_loss_when_its_workers_resume_it(tmp_path, capsys):
+    """A DC-SOMRL design without ``recon`` (made before eq. 7) trains with the per-pixel mean; lhs may not
+    resume it with eq. 7 (one line naming the study), so no study mixes the two losses."""
+    results = tmp_path / "results"
+    study, url = make_study(results, "pre-eq7", n=1, model="dcsomrl", drain=False)
+    old = {k: v for k, v in study.user_attrs["design"].items() if k != "recon"}
+    old["space"]["params"]["epochs"] = {"type": "int", "value": 1}
+    study.set_user_attr("design", old)
+    study.enqueue_trial({"epochs": 1}, user_attrs={"design_index": 99, "seed": 1})  # (ignored: a twin point)
+    assert main(["worker", "--study", "pre-eq7", "--results", str(results), "--devices", "cpu"]) == 0
+    done = [t for t in open_study(tmp_path, "pre-eq7")[0].get_trials() if t.state == TrialState.COMPLETE]
+    record = json.loads((Path(done[0].user_attrs["run_dir"]) / "metrics.json").read_text())
+    assert record["params"]["recon"] == "mean"
+    code = main(["lhs", "--n", "1", "--space", "adjusted", "--dataset", "digits", "--study", "pre-eq7",
+                 "--results", str(results), "--devices", "cpu", "--model", "dcsomrl"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and "'pre-eq7' was trained before eq. 7" in err[-1]
+
+
 def test_racing_workers_never_run_a_trial_twice(tmp_path, monkeypatch):
     """(c) lhs's own workers and two `worker` processes joining later share one queue."""
     log = tmp_path / "starts.log"
