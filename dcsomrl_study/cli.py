@@ -1,7 +1,7 @@
 """``dcsomrl-study``: the one command-line entry point, with a static registry of subcommands.
 
     train                                           this file (the model layer's one trial)
-    lhs, extend, worker, status, export             studies/commands.py
+    lhs, extend, worker, status, export, repair     studies/commands.py
     analyze, refine, best, final, protocol          analysis/commands.py
     inspect                                         analysis/inspect/
 
@@ -88,6 +88,8 @@ def cmd_train(args) -> int:
     else:
         used = f"nodes {r['n_nodes']}"
     print(f"NMI {r['nmi']:.4f}  Purity {r['purity']:.4f}  {used}  time {r['seconds']:.1f}s")
+    if r.get("degenerate"):  # dcsomrl.metrics.degenerate_reason: the scores measure no clustering
+        print(f"note: a degenerate run ({r['degenerate']}): its scores do not measure a clustering")
     print(f"run directory: {out}")
     return 0
 

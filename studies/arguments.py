@@ -1,4 +1,5 @@
-"""The study runner's command-line arguments: the parsers of ``lhs``, ``extend``, ``worker``, ``status``, ``export``.
+"""The study runner's command-line arguments: the parsers of ``lhs``, ``extend``, ``worker``, ``status``, ``export``,
+``repair``.
 
 ``add_commands(subparsers)`` registers them; each parser sets ``func``, a
 handler of :mod:`studies.commands` taking the parsed arguments and returning
@@ -98,7 +99,7 @@ def add_data_dir(p: argparse.ArgumentParser) -> None:
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    """Register ``lhs``, ``extend``, ``worker``, ``status`` and ``export``."""
+    """Register ``lhs``, ``extend``, ``worker``, ``status``, ``export`` and ``repair``."""
     add_lhs(sub)
     add_extend(sub)
     add_worker(sub)

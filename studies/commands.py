@@ -1,4 +1,4 @@
-"""The study runner's subcommand handlers: lhs, extend, worker, status, export.
+"""The study runner's subcommand handlers: lhs, extend, worker, status, export, repair.
 
 Each takes the parsed arguments (:mod:`studies.arguments` defines them) and
 returns the exit code; each imports what it needs when it runs. Bad input
