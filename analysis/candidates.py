@@ -59,10 +59,10 @@ def incumbent_values(incumbent: str | None, dataset: str, model: str, budget: di
         return None
     try:
         space = resolve_space(incumbent, dataset, model)
-    except SpaceError:
+    except SpaceError as err:
         if incumbent == DEFAULT_INCUMBENT:
             return None  # no published values for this data set
-        raise
+        raise SpaceError(f"--incumbent: {err}") from None
     values = fixed_values(space)
     return {**values, **{k: v for k, v in budget.items() if k in values}}
 

@@ -51,6 +51,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from . import candidates as C
+from .budget import budget_differs
 from .errors import AnalysisError
 from .fidelity import Fidelity, fidelity_points, fidelity_result
 from .final import Where, fixed_values
@@ -102,14 +103,19 @@ class Protocol:
 
     def budget(self) -> dict[str, Any]:
         """The final budget: ``batch_size`` and ``epochs`` (those the model has), the options' values
-        or the data set's defaults (dcsomrl.params.defaults_for)."""
-        from dcsomrl.params import BUDGET, check, defaults_for, registry
+        or the data set's defaults (dcsomrl.params.defaults_for); ParameterError naming the option."""
+        from dcsomrl.params import BUDGET, ParameterError, check, defaults_for, registry
 
-        defaults, given = defaults_for(self.dataset, registry_of(self.model)), {
-            "batch_size": self.batch_size, "epochs": self.final_epochs}
-        params = registry(registry_of(self.model))
-        return {n: check(n, given[n] if given[n] is not None else defaults[n], registry_of(self.model))
-                for n in BUDGET if n in params}
+        model = registry_of(self.model)
+        options = {"batch_size": ("--batch-size", self.batch_size), "epochs": ("--final-epochs", self.final_epochs)}
+        budget = {}
+        for name in (n for n in BUDGET if n in registry(model)):
+            flag, given = options[name]
+            try:
+                budget[name] = check(name, defaults_for(self.dataset, model)[name] if given is None else given, model)
+            except ParameterError as err:
+                raise ParameterError(f"{flag}: {err}") from None
+        return budget
 
     def check(self) -> "Protocol":
         """Raise AnalysisError (or ParameterError) naming the first option out of its range, before any
@@ -171,8 +177,13 @@ def _check_choices(p: Protocol) -> None:
     check_baselines(p.baselines)
 
 
+def _check_incumbent(p: Protocol) -> None:
+    """A missing --incumbent file is refused now, not at the candidates stage."""
+    C.incumbent_values(p.incumbent, p.dataset, p.model, {})
+
+
 #: The protocol's option checks, in order (:meth:`Protocol.check`); each raises one line.
-CHECKS = (_check_counts, _check_stage_sizes, _check_budget, _check_choices)
+CHECKS = (_check_counts, _check_stage_sizes, _check_budget, _check_choices, _check_incumbent)
 
 
 def check_data(p: Protocol) -> None:
@@ -218,17 +229,44 @@ def registry_of(model: str) -> str:
 
 @_names_stage(lambda args, kwargs: args[1])
 def lhs_stage(p: Protocol, where: Where, stage: str, space, n: int, design_seed: int,
-              epochs: int | None = None) -> pd.DataFrame:
+              epochs: int | None = None, say: Callable[[str], None] = print) -> tuple[pd.DataFrame, object]:
     """An ordinary LHS study of ``n`` points over ``space`` (as ``dcsomrl-study lhs`` would make it);
-    ``epochs``: the design's recorded epochs (default: the screening's, ``p.epochs``)."""
+    ``epochs``: the design's recorded epochs (default: the screening's, ``p.epochs``). Returns (its
+    trial table, the space it ran over).
+
+    A stage that exists already resumes over the space it recorded, even where the stage before it
+    would refine differently now (another version of the analysis): its trials are what was run.
+    """
     from studies import study as sy
     from studies.design import sample
 
+    recorded = recorded_space(where, p.study(stage))
+    if recorded is not None and recorded.to_dict() != space.to_dict():
+        say(f"   (stage {stage} resumes over the space it recorded, {p.study(stage)}; the analysis now gives "
+            "another one)")
+        space = recorded
     design = sy.design_attrs(space, n, design_seed, p.dataset, epochs=p.epochs if epochs is None else epochs,
                              model=p.model)
     points = sample(space, n, design_seed).to_dict("records")
-    return run_points(where, f"protocol stage {stage}", p.study(stage), design, points,
-                      f"protocol stage {stage}: {n} design points over space {space.name!r} on {p.dataset}")
+    table = run_points(where, f"protocol stage {stage}", p.study(stage), design, points,
+                       f"protocol stage {stage}: {n} design points over space {space.name!r} on {p.dataset}")
+    return table, space
+
+
+def recorded_space(where: Where, name: str):
+    """The space the study ``name`` was designed over (its name kept), or None when there is no such study."""
+    import dataclasses
+
+    from studies import storage as st
+    from studies import study as sy
+    from studies.errors import StudyError
+
+    try:
+        design = sy.load(st.open_storage(st.resolve_url(where.storage, name, where.results), create=False),
+                         name).user_attrs["design"]
+    except (StudyError, KeyError, ValueError, OSError):
+        return None
+    return dataclasses.replace(sy.design_space(design), name=design.get("space_name", name))
 
 
 @_names_stage(lambda args, kwargs: args[0].name)
@@ -267,12 +305,6 @@ def refine_stage(p: Protocol, stage: Stage):
 
 # ----- fidelity, candidates ----------------------------------------------------------------------
 
-def screening_budget_differs(space, budget: dict[str, Any]) -> bool:
-    """True when the screening space varies a budget parameter or fixes it at another value."""
-    return any(name in space.dims and (space.dims[name].varies or space.dims[name].value != value)
-               for name, value in budget.items())
-
-
 @_names_stage(lambda args, kwargs: "fidelity")
 def fidelity_stage(p: Protocol, where: Where, initial: Stage) -> tuple[Stage, Fidelity] | None:
     """Re-run ``fidelity_n`` screening points at the final budget, each with its own seed (``fidelity.csv``);
@@ -280,7 +312,7 @@ def fidelity_stage(p: Protocol, where: Where, initial: Stage) -> tuple[Stage, Fi
     from studies import study as sy
 
     budget = p.budget()
-    if not p.fidelity_n or not screening_budget_differs(initial.space, budget):
+    if not p.fidelity_n or not budget_differs(initial.space, budget):
         return None
     picked = fidelity_points(initial.table, p.outcome, p.fidelity_n)
     points = [{**fixed_values(best(picked.loc[[i]], initial.space, p.outcome)), **budget} for i in picked.index]
@@ -374,8 +406,8 @@ def run_protocol(p: Protocol, *, slots, say: Callable[[str], None] = print) -> P
 
     announce("initial", f"LHS of {p.initial_n} points over the initial ranges")
     space0 = initial_space(p)
-    initial = Stage("initial", p.study("initial"), lhs_stage(p, where, "initial", space0, p.initial_n, p.seed),
-                    space0)
+    initial = Stage("initial", p.study("initial"), *lhs_stage(p, where, "initial", space0, p.initial_n, p.seed,
+                                                               say=say))
     refined = refine_stage(p, analyze_stage(p, initial))
 
     budget_text = ", ".join(f"{k} {v}" for k, v in budget.items())
@@ -389,8 +421,7 @@ def run_protocol(p: Protocol, *, slots, say: Callable[[str], None] = print) -> P
     announce("adjusted", f"LHS of {p.adjusted_n} points over the refined ranges at the budget ({budget_text})")
     refined = refined.with_fixed(**budget)
     adjusted = Stage("adjusted", p.study("adjusted"),
-                     lhs_stage(p, where, "adjusted", refined, p.adjusted_n, p.seed + 1, budget.get("epochs")),
-                     refined)
+                     *lhs_stage(p, where, "adjusted", refined, p.adjusted_n, p.seed + 1, budget.get("epochs"), say))
     analyze_stage(p, adjusted)
 
     announce("candidates", f"the {p.candidates} best adjusted trials"

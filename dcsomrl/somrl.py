@@ -20,7 +20,10 @@ One ``update`` on a batch is the seven steps of the algorithm, each a small
 function below, computed from the state before the step and applied at once
 with tensor operations only (no Python loop over samples, groups or nodes).
 The steps work on the K pre-step active nodes, in ascending slot order, so
-"lowest slot" is "lowest index" and a first maximum is the lowest slot.
+"lowest slot" is "lowest index" and a first maximum is the lowest slot (the
+compacted path, the CPU's). The masked path (``update_masked``, any other
+device's) runs the same steps over all n_max slots in fixed shapes, without a
+host sync, with the same decisions (docs/algorithm.md, "Two paths").
 
 **Exactness** (docs/algorithm.md, "Exactness"): every decision of a step (the
 winner, high or low, neighbour or not, a neighbour's rank) compares
@@ -48,42 +51,66 @@ LIFE_EPS = 1e-6
 
 
 # --------------------------------------------------------------- node terms
-def repel(v: torch.Tensor, form: str) -> torch.Tensor:
+def repel(v: torch.Tensor, form: str, sq: torch.Tensor | None = None) -> torch.Tensor:
     """The repel term of eq. 3 for v = cbar - c, one row per node (docs/algorithm.md).
 
     radial:    v * max(1 - 2||v||, 0)   ||v|| the Euclidean norm of the node's row
     symmetric: v * max(1 - 2|v|, 0)     per dimension
     paper:     max(1 - 2v, 0)           eq. 4 as printed (a drift toward 0)
-    v: (K, m) -> (K, m)
+    v: (K, m) -> (K, m); sq (K,): ordered_sum(v * v) when the caller has it
     """
-    if form == "radial":
-        return v * torch.clamp(1 - 2 * torch.linalg.vector_norm(v, dim=1, keepdim=True), min=0)
+    if form == "radial":  # the norm summed in order (:func:`ordered_sum`): the same bits for equal rows
+        sq = ordered_sum(v * v) if sq is None else sq
+        return v * torch.clamp(1 - 2 * sq.sqrt()[:, None], min=0)
     if form == "symmetric":
         return v * torch.clamp(1 - 2 * v.abs(), min=0)
     return torch.clamp(1 - 2 * v, min=0)
 
 
-def relevances_from_distances(d: torch.Tensor, s: float) -> torch.Tensor:
+def relevances_from_distances(d: torch.Tensor, s: float, total: torch.Tensor | None = None) -> torch.Tensor:
     """Eq. 6 with the sign of the text and of the public code (docs/algorithm.md).
 
     w_ki = 1 / (1 + exp((d_ki - mean_i d_k) / (s * (max_i d_k - min_i d_k)))),
-    and w_k = 1 where max_i d_k == min_i d_k.       d: (K, m) -> w: (K, m)
+    and w_k = 1 where max_i d_k == min_i d_k.       d: (K, m) -> w: (K, m); total (K,): ordered_sum(d) if known
+    The mean is summed in order (:func:`ordered_sum`), so a row's relevances do
+    not depend on its position or on how many rows there are.
     """
     spread = d.amax(dim=1, keepdim=True) - d.amin(dim=1, keepdim=True)  # (K, 1)
     flat = spread == 0
-    z = (d - d.mean(dim=1, keepdim=True)) / (s * torch.where(flat, torch.ones_like(spread), spread))
+    total = ordered_sum(d) if total is None else total
+    z = (d - (total / d.shape[1])[:, None]) / (s * torch.where(flat, torch.ones_like(spread), spread))
     return torch.where(flat, torch.ones_like(d), torch.sigmoid(-z))
 
 
-# --------------------------------------------------------------- activation
-def ordered_sum(t: torch.Tensor) -> torch.Tensor:
-    """sum over the last dimension, left to right: ((t_0 + t_1) + t_2) + ...
+def node_terms(c: torch.Tensor, d_new: torch.Tensor, xk: torch.Tensor, eta_k: torch.Tensor, cbar: torch.Tensor,
+               s: float, rho: float, form: str):
+    """Eq. 6 and 3 for every row: (w_new, c_new). The two ordered row sums they need (sum_i d_i for
+    the mean, sum_i v_i^2 for the radial norm) run in one loop.   c, d_new, xk: (K, m), eta_k (K,)"""
+    v = cbar - c                                                      # (K, m)
+    if form == "radial":
+        total, sq = ordered_sum(torch.stack([d_new, v * v]))          # (K,), (K,)
+    else:
+        total, sq = ordered_sum(d_new), None
+    w_new = relevances_from_distances(d_new, s, total)
+    c_new = c + eta_k[:, None] * ((xk - c) - rho * repel(v, form, sq))
+    return w_new, c_new
 
-    A sequential scan gives every row the same rounding whatever its position,
-    the thread count or the CPU's vector width (a reduction kernel may not).
-    (..., m) -> (...)
+
+# --------------------------------------------------------------- activation
+def ordered_sum(t: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """sum over ``dim``, left to right in float64: ((t_0 + t_1) + t_2) + ..., then rounded once to t's dtype.
+
+    An explicit accumulation, one addition per index (no reduction kernel, no
+    float ``cumsum``, which is a parallel scan on CUDA): every row gets the same
+    rounding whatever its position, the device, the thread count or the CPU's
+    vector width, and the same bits as the loop reference (float64 ``np.cumsum``).
+    (..., m, ...) -> (...)
     """
-    return t.cumsum(-1)[..., -1]
+    u = t.movedim(dim, 0)                                             # (m, ...)
+    acc = u[0].to(torch.float64, copy=True)
+    for i in range(1, u.shape[0]):
+        acc.add_(u[i])
+    return acc.to(t.dtype)
 
 
 def weighted_distance(x: torch.Tensor, c: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -102,9 +129,31 @@ def activation(x: torch.Tensor, c: torch.Tensor, w: torch.Tensor) -> torch.Tenso
     return _act(ordered_sum(w), weighted_distance(x[:, None, :], c, w))
 
 
-def _matmul_roundoff(dtype: torch.dtype) -> float:
+def _reduced_precision_fp32_matmul(device_type: str) -> bool:
+    """Whether torch may compute float32 matrix products in TF32 or bf16 on this device type.
+
+    Reads the new ``fp32_precision`` settings (torch >= 2.9: "ieee", "tf32", "bf16";
+    "none" inherits) and the legacy ``get_float32_matmul_precision``, which raises
+    once the two APIs are mixed; any doubt counts as reduced (a wider, still valid
+    screen: more entries are computed exactly).
+    """
+    backend = torch.backends.cuda.matmul if device_type == "cuda" else torch.backends.mkldnn.matmul
+    parent = torch.backends.cuda if device_type == "cuda" else torch.backends.mkldnn
+    for setting in (backend, parent, torch.backends):
+        value = getattr(setting, "fp32_precision", "none")
+        if value not in ("none", "ieee"):
+            return True
+        if value == "ieee":
+            return False
+    try:
+        return torch.get_float32_matmul_precision() != "highest"
+    except RuntimeError:  # legacy and new API mixed
+        return True
+
+
+def _matmul_roundoff(dtype: torch.dtype, device_type: str = "cpu") -> float:
     """Unit roundoff of a matrix product: TF32/bf16 products when torch allows them for float32."""
-    if dtype == torch.float32 and torch.get_float32_matmul_precision() != "highest":
+    if dtype == torch.float32 and _reduced_precision_fp32_matmul(device_type):
         return 2.0 ** -8
     return torch.finfo(dtype).eps / 2
 
@@ -137,7 +186,7 @@ def activation_bounds(x: torch.Tensor, nodes: Nodes):
         err = 8 (2m + 4) u (max_i x_i^2 + S2 / sw) + 16 u
     """
     m = x.shape[1]
-    k = 8 * (2 * m + 4) * _matmul_roundoff(x.dtype)
+    k = 8 * (2 * m + 4) * _matmul_roundoff(x.dtype, x.device.type)
     xx = x * x                                                        # (B, m)
     dist = torch.addmm(nodes.s2, torch.cat([xx, x], 1), nodes.rhs.T)  # (B, K) ~ D
     approx = nodes.sw / dist.clamp_(min=0).add_(nodes.sw + EPS)       # (B, K)
@@ -155,6 +204,28 @@ def activation_where(x: torch.Tensor, nodes: Nodes, need: torch.Tensor) -> torch
     b, k = need.nonzero(as_tuple=True)                                # (P,) pairs
     out = torch.full(need.shape, -math.inf, dtype=x.dtype, device=x.device)
     return out.index_put_((b, k), activation_pairs(x, nodes, b, k))
+
+
+def segment_sum(index: torch.Tensor, rows: torch.Tensor, n: int) -> torch.Tensor:
+    """out[j] = sum of rows[r] with index[r] == j, added in row order; rows with index n are dropped.
+
+    ``index_put_(accumulate=True)``: a sequential loop on the CPU; on CUDA a
+    stable radix sort of the indices, then each segment added in order by one
+    thread (no atomics, the same order), with an asynchronous range check (no
+    host sync). The order is that of ``index_add_`` on the CPU, which the
+    compacted path and the loop reference use.   index (R,), rows (R, k) -> (n, k)
+    """
+    out = torch.zeros(n + 1, rows.shape[1], dtype=rows.dtype, device=rows.device)
+    return out.index_put_((index,), rows, accumulate=True)[:n]
+
+
+def mean_center(c: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+    """cbar: the mean of the rows of c (those where ``keep``), summed in row order (:func:`segment_sum`),
+    so the compacted and the masked paths get the same bits.   c: (K, m) -> (m,)"""
+    if keep is None:
+        return segment_sum(torch.zeros(c.shape[0], dtype=torch.long, device=c.device), c, 1)[0] / c.shape[0]
+    total = segment_sum((~keep).long(), c, 1)[0]                      # rows not kept go to the dropped segment
+    return total / keep.sum().clamp(min=1).to(c.dtype)
 
 
 # ------------------------------------------------------------- the steps
@@ -186,14 +257,14 @@ class Groups(NamedTuple):
 def group(x: torch.Tensor, win: torch.Tensor, high: torch.Tensor, K: int) -> Groups:
     """Step 3, groups: node k's high group is the high samples it won, its low group the low ones.
 
-    One ``index_add_`` sums each node's high and low inputs and counts them, in
+    One :func:`segment_sum` adds each node's high and low inputs and counts them, in
     sample order.   x: (B, m), win (B,), high (B,) bool -> Groups of (K, ...)
     """
     m = x.shape[1]
     hi = high.to(x.dtype)[:, None]                                    # (B, 1)
     lo = 1 - hi
     rows = torch.cat([x * hi, x * lo, hi, lo], dim=1)                 # (B, 2m + 2)
-    sums = torch.zeros(K, 2 * m + 2, dtype=x.dtype, device=x.device).index_add_(0, win, rows)
+    sums = segment_sum(win, rows, K)                                  # (K, 2m + 2)
     n_high, n_low = sums[:, 2 * m], sums[:, 2 * m + 1]
     return Groups(n_high, n_low, sums[:, :m] / n_high.clamp(min=1)[:, None],
                   sums[:, m:2 * m] / n_low.clamp(min=1)[:, None])
@@ -252,14 +323,162 @@ def node_update(c: torch.Tensor, w: torch.Tensor, d: torch.Tensor, eta: torch.Te
     # depend on the BLAS (as a product eta.T @ xg would).
     gi, ki = eta.nonzero(as_tuple=True)                               # (P,) pairs, group order
     rate = eta[gi, ki]                                                # (P,)
-    num = torch.zeros(K, m, dtype=c.dtype, device=c.device).index_add_(0, ki, rate[:, None] * xg[gi])
-    den = torch.zeros(K, dtype=c.dtype, device=c.device).index_add_(0, ki, rate)
-    xk = num / den.clamp(min=torch.finfo(c.dtype).tiny)[:, None]      # (K, m)
+    nd = segment_sum(ki, torch.cat([rate[:, None] * xg[gi], rate[:, None]], dim=1), K)  # (K, m + 1)
+    xk = nd[:, :m] / nd[:, m].clamp(min=torch.finfo(c.dtype).tiny)[:, None]  # (K, m)
     be = (beta * eta_k)[:, None]                                      # (K, 1)
     d_new = (1 - be) * d + be * (xk - c).abs()
-    w_new = relevances_from_distances(d_new, s)
-    c_new = c + eta_k[:, None] * ((xk - c) - rho * repel(c.mean(0) - c, form))
+    w_new, c_new = node_terms(c, d_new, xk, eta_k, mean_center(c), s, rho, form)
     return (torch.where(touched, c_new, c), torch.where(touched, w_new, w), torch.where(touched, d_new, d))
+
+
+# ------------------------------------------- the steps over all n_max slots
+# The masked path (docs/algorithm.md, "Two paths"): the same seven steps over all
+# N = n_max slots, with inactive slots masked out, so every tensor has a fixed
+# shape and nothing is read back to the host (no nonzero, no boolean indexing,
+# no Python branch on a count): a step can be queued on a GPU without a sync and
+# captured in a CUDA graph. Its decisions are those of the compacted steps above.
+class MaskedStep(NamedTuple):
+    """The map after one masked step, every tensor over all N slots."""
+    centers: torch.Tensor     # (N, m)
+    relevances: torch.Tensor  # (N, m)
+    distances: torch.Tensor   # (N, m)
+    life: torch.Tensor        # (N,)
+    active: torch.Tensor      # (N,) bool
+
+
+def activation_masked(x: torch.Tensor, c: torch.Tensor, w: torch.Tensor, active: torch.Tensor,
+                      sw: torch.Tensor | None = None):
+    """Exact act_j(x_b) (eq. 1-2) for every row and slot, -inf at inactive slots, and sw.
+
+    The same elementwise terms and left-to-right sum as :func:`activation_pairs`,
+    so the same bits; without ``sw`` it is summed in the same loop, as one more row.
+    x: (B, m), c, w: (N, m), active: (N,), sw: (N,) -> (act (B, N), sw (N,))
+    """
+    B = x.shape[0]
+    diff = x.T[:, :, None] - c.T[:, None, :]                           # (m, B, N)
+    terms = diff * diff * w.T[:, None, :]                             # (m, B, N)
+    if sw is None:
+        sums = ordered_sum(torch.cat([terms, w.T[:, None, :]], dim=1), dim=0)  # (B + 1, N)
+        dist, sw = sums[:B], sums[B]
+    else:
+        dist = ordered_sum(terms, dim=0)                              # (B, N)
+    return _act(sw, dist).masked_fill(~active, -math.inf), sw
+
+
+def first_max(act: torch.Tensor):
+    """(best (R,), slot (R,)): the row maximum and its first (lowest) slot; N where no entry equals it (NaN)."""
+    best = act.amax(dim=1, keepdim=True)                              # (R, 1)
+    slots = torch.arange(act.shape[1], device=act.device)
+    return best.squeeze(1), torch.where(act == best, slots, act.shape[1]).amin(dim=1)
+
+
+def group_masked(x: torch.Tensor, win: torch.Tensor, high: torch.Tensor, N: int) -> Groups:
+    """Step 3 over the N slots (rows indexed by winner slot): :func:`group` with a
+    :func:`segment_sum` in sample order; a row without winner (win = N, NaN) is dropped."""
+    m = x.shape[1]
+    hi = high.to(x.dtype)[:, None]                                    # (B, 1)
+    lo = 1 - hi
+    sums = segment_sum(win, torch.cat([x * hi, x * lo, hi, lo], dim=1), N)  # (N, 2m + 2)
+    n_high, n_low = sums[:, 2 * m], sums[:, 2 * m + 1]
+    return Groups(n_high, n_low, sums[:, :m] / n_high.clamp(min=1)[:, None],
+                  sums[:, m:2 * m] / n_low.clamp(min=1)[:, None])
+
+
+def learning_rates_masked(xg: torch.Tensor, has_group: torch.Tensor, c: torch.Tensor, w: torch.Tensor,
+                          sw: torch.Tensor, active: torch.Tensor, lr: float, gamma: float,
+                          a_t: float) -> torch.Tensor:
+    """Step 4 over the N slots: row g is the high group won by slot g (zero where ``has_group`` is False).
+
+    The rates of :func:`learning_rates`; the ranks come from one stable
+    descending sort of the fixed (N, N) matrix (non-neighbours at -1 sort last,
+    ties to the lower slot).   xg: (N, m), has_group: (N,) -> eta (N groups, N nodes)
+    """
+    N = c.shape[0]
+    ag, _ = activation_masked(xg, c, w, active, sw)                   # (N, N), -inf at inactive nodes
+    own = torch.eye(N, dtype=torch.bool, device=c.device) & has_group[:, None]
+    neighbour = (ag >= a_t) & ~own & has_group[:, None]               # (N, N)
+    order = torch.sort(torch.where(neighbour, ag, -1.0), dim=1, descending=True, stable=True).indices
+    ranks = torch.arange(1, N + 1, device=c.device).expand(N, N)
+    r = torch.empty_like(order).scatter_(1, order, ranks)             # (N, N), 1 = most active
+    floor = math.log(torch.finfo(xg.dtype).tiny) + 1                  # as in learning_rates
+    eta_nb = lr * torch.exp(torch.clamp(-r.to(xg.dtype) / gamma, min=floor))
+    return torch.where(own, own.to(xg.dtype) * lr, torch.where(neighbour, eta_nb, 0.0))
+
+
+def node_update_masked(c: torch.Tensor, w: torch.Tensor, d: torch.Tensor, active: torch.Tensor,
+                       eta: torch.Tensor, xg: torch.Tensor, beta: float, s: float, rho: float, form: str):
+    """Step 5 over the N slots (eq. 3, 5, 6): :func:`node_update`, the rate-weighted targets summed
+    over all (group, node) pairs in group order (:func:`segment_sum`; a zero rate adds an exact 0,
+    so the sums are those of the compacted path), cbar the mean of the active centers.
+    c, w, d: (N, m), active (N,), eta: (N, N), xg: (N, m) -> new (c, w, d)"""
+    N, m = c.shape
+    eta_k = eta.amax(dim=0)                                           # (N,)
+    touched = (eta_k > 0)[:, None]                                    # (N, 1), active nodes only
+    rate = eta.reshape(-1, 1)                                         # (N*N, 1), pair (g, k) row-major
+    xgp = xg[:, None, :].expand(N, N, m).reshape(N * N, m)            # (N*N, m): xg[g] of pair (g, k)
+    nodes = torch.arange(N, device=c.device).repeat(N)                # (N*N,): k of pair (g, k)
+    nd = segment_sum(nodes, torch.cat([rate * xgp, rate], dim=1), N)  # (N, m + 1)
+    xk = nd[:, :m] / nd[:, m].clamp(min=torch.finfo(c.dtype).tiny)[:, None]  # (N, m)
+    cbar = mean_center(c, active)                                     # (m,) mean of the active centers
+    be = (beta * eta_k)[:, None]                                      # (N, 1)
+    d_new = (1 - be) * d + be * (xk - c).abs()
+    w_new, c_new = node_terms(c, d_new, xk, eta_k, cbar, s, rho, form)
+    return (torch.where(touched, c_new, c), torch.where(touched, w_new, w), torch.where(touched, d_new, d))
+
+
+def insert_masked(active: torch.Tensor, has_low: torch.Tensor):
+    """Step 6 over the N slots: low group number i (ascending winner slot) goes to free slot number i.
+
+    Both numbers come from exact integer cumulative sums; the (N, N) match
+    matrix pairs free slot f with low group g.   -> (inserted (N,) bool, source group slot (N,))
+    """
+    N = active.shape[0]
+    free = ~active
+    fi = free.long().cumsum(0) - 1                                    # (N,) number of each free slot
+    gi = has_low.long().cumsum(0) - 1                                 # (N,) number of each low group
+    match = free[:, None] & has_low[None, :] & (fi[:, None] == gi[None, :])  # (N free, N groups)
+    source = (match.long() * torch.arange(N, device=active.device)).sum(1)  # (N,) 0 where none
+    return match.any(dim=1), source
+
+
+def update_masked(x: torch.Tensor, c: torch.Tensor, w: torch.Tensor, d: torch.Tensor, life: torch.Tensor,
+                  active: torch.Tensor, *, a_t: float, lr: float, rho: float, ld: float, beta: float,
+                  gamma: float, s: float, form: str) -> MaskedStep:
+    """Steps 1-7 of docs/algorithm.md over all N slots, in fixed shapes and without a host sync.
+
+    x: (B, m) in the map's dtype; c, w, d: (N, m); life (N,); active (N,) bool.
+    """
+    N = c.shape[0]
+    slots = torch.arange(N, device=c.device)
+    act, sw = activation_masked(x, c, w, active)                      # (B, N), sw (N,)
+    a, win = first_max(act)                                           # 2. competition (B,)
+    g = group_masked(x, win, a >= a_t, N)                             # 3. groups, by winner slot
+    has_high = g.n_high > 0                                           # (N,)
+    eta = learning_rates_masked(g.high_mean, has_high, c, w, sw, active, lr, gamma, a_t)  # 4.
+    c1, w1, d1 = node_update_masked(c, w, d, active, eta, g.high_mean, beta, s, rho, form)  # 5.
+    inserted, source = insert_masked(active, g.n_low > 0)             # 6. insertion
+    ins = inserted[:, None]
+    c1 = torch.where(ins, g.low_mean[source], c1)
+    w1 = torch.where(ins, 1.0, w1)
+    d1 = torch.where(ins, 0.0, d1)
+    won = (g.n_high + g.n_low) > 0                                    # 7. life and removal
+    life1 = torch.where(active, torch.where(won, 1.0, life - ld), torch.where(inserted, 1.0, life))
+    active1 = (active & (life1 > LIFE_EPS)) | inserted
+    # 1. an empty map gets one node at the batch mean in slot 0, and nothing else happens
+    empty = ~active.any()
+    first = (slots == 0) & empty                                      # (N,)
+    f = first[:, None]
+    return MaskedStep(torch.where(f, x.mean(0), c1), torch.where(f, 1.0, w1), torch.where(f, 0.0, d1),
+                      torch.where(first, 1.0, life1), torch.where(empty, first, active1))
+
+
+def loss_masked(z: torch.Tensor, c: torch.Tensor, w: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
+    """Clustering loss (section 4) over the N slots; c, w detached by the caller; gradient into z only."""
+    zd = z.detach().to(c.dtype)
+    _, win = first_max(activation_masked(zd, c, w, active)[0])       # (B,)
+    win = win.clamp(max=c.shape[0] - 1)                               # N only for a NaN row
+    cw, ww = c.index_select(0, win), w.index_select(0, win)           # (B, m)
+    return (ww * (z.to(c.dtype) - cw) ** 2).sum(1).mean()
 
 
 class SOMRL(nn.Module):
@@ -269,11 +488,23 @@ class SOMRL(nn.Module):
     ...             beta=0.067, gamma=1.382, s=0.426)
     >>> som.update(z)        # z: (B, 22) in [0, 1]
     >>> som.predict(z)       # (B,) winning slot per row
+
+    ``path`` picks how ``update`` and ``loss`` run (docs/algorithm.md, "Two paths"):
+    "compact" works on the K active nodes (fewest operations: the CPU's choice),
+    "masked" over all n_max slots in fixed shapes without a host sync (a GPU's),
+    "auto" (default) the masked path on any device but the CPU. Both make the
+    same decisions. The class attribute ``default_path`` is used when ``path`` is None.
     """
 
+    PATHS = ("auto", "compact", "masked")
+    default_path = "auto"
+
     def __init__(self, dim: int, n_max: int, a_t: float, lr: float, rho: float, ld: float,
-                 beta: float, gamma: float, s: float, repel: str = "radial"):
+                 beta: float, gamma: float, s: float, repel: str = "radial", path: str | None = None):
         super().__init__()
+        if path is not None and path not in self.PATHS:
+            raise ValueError(f"SOMRL path={path!r} must be one of {', '.join(self.PATHS)}")
+        self.path = path
         # Validation lives in dcsomrl.params (one place for every domain).
         hp = P.validate(dict(dim=dim, n_max=n_max, a_t=a_t, lr=lr, rho=rho, ld=ld,
                              beta=beta, gamma=gamma, s=s, repel=repel))
@@ -293,6 +524,13 @@ class SOMRL(nn.Module):
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v}" for k, v in self.hyperparameters().items())
+
+    def uses_masked_path(self) -> bool:
+        """Whether ``update`` and ``loss`` take the masked path (``path``, else ``default_path``; auto: not on the CPU)."""
+        path = self.path or type(self).default_path
+        if path == "auto":
+            return self.centers.device.type != "cpu"
+        return path == "masked"
 
     @property
     def n_active(self) -> int:
@@ -349,6 +587,21 @@ class SOMRL(nn.Module):
         have checked x themselves, as the trainer does once per batch.
         """
         x = self._check_input(x) if validate else x.to(self.centers.dtype)
+        with torch.autocast(self.centers.device.type, enabled=False):  # exact math, whatever the caller's autocast
+            if self.uses_masked_path():
+                return self._update_masked(x)
+            return self._update_compact(x)
+
+    def _update_masked(self, x: torch.Tensor) -> None:
+        """Steps 1-7 over all n_max slots (:func:`update_masked`): fixed shapes, no host sync."""
+        new = update_masked(x, self.centers, self.relevances, self.distances, self.life, self.active,
+                            a_t=self.a_t, lr=self.lr, rho=self.rho, ld=self.ld, beta=self.beta,
+                            gamma=self.gamma, s=self.s, form=self.repel)
+        for name, value in zip(MaskedStep._fields, new):
+            getattr(self, name).copy_(value)
+
+    def _update_compact(self, x: torch.Tensor) -> None:
+        """Steps 1-7 on the K active nodes, compacted (``nonzero``: host syncs, shapes that vary)."""
         idx = self.slots                                              # (K,) pre-step active slots
         if idx.numel() == 0:
             return self._first_node(x)                                # 1. empty map
@@ -402,7 +655,10 @@ class SOMRL(nn.Module):
         L_c = mean_i sum_d w_{win_i, d} (z_id - c_{win_i, d})^2
         """
         zd = self._check_input(z.detach(), "z") if validate else z.detach().to(self.centers.dtype)
-        _, c, w = self._active_nodes()
-        c, w = c.detach(), w.detach()                                 # (K, m): no gradient into the map
-        win, _ = compete(zd, nodes_of(c, w))                          # (B,) ties to the lowest slot
-        return (w[win] * (z.to(c.dtype) - c[win]) ** 2).sum(1).mean()
+        with torch.autocast(self.centers.device.type, enabled=False):  # exact winners, whatever the autocast
+            if self.uses_masked_path():
+                return loss_masked(z, self.centers.detach(), self.relevances.detach(), self.active)
+            _, c, w = self._active_nodes()
+            c, w = c.detach(), w.detach()                             # (K, m): no gradient into the map
+            win, _ = compete(zd, nodes_of(c, w))                      # (B,) ties to the lowest slot
+            return (w[win] * (z.to(c.dtype) - c[win]) ** 2).sum(1).mean()

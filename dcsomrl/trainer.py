@@ -40,7 +40,7 @@ import numbers
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -121,24 +121,73 @@ def reconstruction_loss(x_hat: torch.Tensor, x: torch.Tensor, recon: str = "sum"
     return squared.sum(1).mean() if recon == "sum" else squared.mean()
 
 
+class StepResult(NamedTuple):
+    """What one training batch leaves on the device, read only at validation points (:class:`Health`)."""
+    loss: torch.Tensor | None           # () the batch's loss, detached (None for SOMRL alone)
+    codes_finite: torch.Tensor | None   # () bool: every latent code was finite
+
+
+def make_optimizer(ae: Autoencoder, lr: float, device: torch.device, capturable: bool = False) -> torch.optim.Optimizer:
+    """Adam for the autoencoder; on a GPU the fused kernel, whose step count stays on the device
+    (no host sync). ``capturable=True`` (GPU only) lets a step be captured in a CUDA graph."""
+    return torch.optim.Adam(ae.parameters(), lr=lr, fused=True if device.type == "cuda" else None,
+                            capturable=capturable)
+
+
 def train_step(som: SOMRL, ae: Autoencoder | None, opt, xb: torch.Tensor, alpha: float,
-               recon: str = "sum") -> float:
-    """One training batch (module docstring); returns the loss (NaN for SOMRL alone)."""
+               recon: str = "sum") -> StepResult:
+    """One training batch (module docstring), queued without reading anything back from the device.
+
+    Finiteness is not checked here (a host sync per step): the step returns its
+    loss and whether the codes were finite, and :class:`Health` checks them at
+    validation points. A non-finite code runs through the map without error.
+    """
     if ae is None:
         som.update(xb)
-        return float("nan")
+        return StepResult(None, None)
     z = ae.encode(xb)                                    # (B, m), sigmoid: in [0, 1] when finite
-    if not bool(torch.isfinite(z).all()):
-        raise TrialFailed("diverged: latent codes are not finite")
-    som.update(z.detach(), validate=False)               # checked just above
+    som.update(z.detach(), validate=False)               # in [0, 1] unless not finite (Health)
     loss = reconstruction_loss(ae.decode(z), xb, recon) + alpha * som.loss(z, validate=False)
-    value = loss.item()
-    if not math.isfinite(value):
-        raise TrialFailed(f"diverged: loss is {value}")
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
-    return value
+    return StepResult(loss.detach(), torch.isfinite(z.detach()).all())
+
+
+class Health:
+    """The losses and code checks of the steps since the last check, kept on the device.
+
+    ``record`` writes one step's :class:`StepResult` into fixed buffers (no host
+    sync); ``check`` reads them once and raises TrialFailed naming the first
+    step that diverged ("diverged between steps a and b: ... at step s").
+    """
+
+    def __init__(self, size: int, device: torch.device, steps_per_epoch: int):
+        self.loss = torch.full((size,), math.nan, dtype=torch.float64, device=device)   # (size,)
+        self.finite = torch.ones(size, dtype=torch.bool, device=device)                 # (size,)
+        self.steps_per_epoch, self.first, self.n, self.trains = steps_per_epoch, 0, 0, False
+
+    def record(self, result: StepResult) -> None:
+        """Keep one step's loss and code check (device-to-device copies)."""
+        if result.loss is not None:
+            self.trains = True
+            self.loss.select(0, self.n).copy_(result.loss)
+            self.finite.select(0, self.n).copy_(result.codes_finite)
+        self.n += 1
+
+    def check(self) -> float:
+        """Raise TrialFailed if a step since the last check diverged; else the last loss (NaN: none)."""
+        n, first = self.n, self.first
+        loss, finite = self.loss[:n].tolist(), self.finite[:n].tolist()  # the one read of the window
+        self.first, self.n = first + n, 0
+        for i in range(n):
+            why = ("latent codes are not finite" if not finite[i]
+                   else f"loss is {loss[i]}" if self.trains and not math.isfinite(loss[i]) else None)
+            if why is not None:
+                s = first + i
+                raise TrialFailed(f"diverged between steps {first} and {first + n - 1}: {why} "
+                                  f"at step {s} (epoch {s // self.steps_per_epoch})")
+        return loss[-1] if n else math.nan
 
 
 def train(data: Dataset, hp: dict[str, Any], *, seed: int, device: torch.device,
@@ -147,7 +196,8 @@ def train(data: Dataset, hp: dict[str, Any], *, seed: int, device: torch.device,
 
     ``progress``: False (silent), True or "bar" (a tqdm bar, for a terminal),
     "lines" (one line per epoch on stderr, for a log file).
-    Raises TrialFailed when the loss or the codes stop being finite.
+    Raises TrialFailed when the loss or the codes stopped being finite, found at the
+    next validation point (:class:`Health`: no host sync per step).
     """
     x = data.x_train.to(device)
     # 10 test samples per class, the same for every trial of a data set (not drawn from the trial's
@@ -160,7 +210,7 @@ def train(data: Dataset, hp: dict[str, Any], *, seed: int, device: torch.device,
         ae = Autoencoder(x.shape[1], hp["dim"]).to(device) if model == "dcsomrl" else None
     dim = hp["dim"] if ae is not None else x.shape[1]
     som = make_som(hp, dim).to(device)
-    opt = torch.optim.Adam(ae.parameters(), lr=hp["ae_lr"]) if ae is not None else None
+    opt = make_optimizer(ae, hp["ae_lr"], device) if ae is not None else None
     gen = torch.Generator().manual_seed(seed)  # batch order
 
     n, bs = x.shape[0], hp["batch_size"]
@@ -168,16 +218,16 @@ def train(data: Dataset, hp: dict[str, Any], *, seed: int, device: torch.device,
     total = hp["epochs"] * steps_per_epoch
     curve: list[dict[str, Any]] = []
     bar = _progress(total, progress in (True, "bar"))
-    step, start = 0, time.perf_counter()
+    # finiteness is checked at validation points, not per step (a host sync): Health
+    health = Health(min(hp["eval_every"], total), device, steps_per_epoch)
+    step, start, loss_value = 0, time.perf_counter(), math.nan
     for epoch in range(hp["epochs"]):
         perm = torch.randperm(n, generator=gen).to(device)
         for idx in perm.split(bs):
-            try:
-                loss_value = train_step(som, ae, opt, x[idx], hp["alpha"], hp["recon"])
-            except TrialFailed as exc:
-                raise TrialFailed(f"{exc.reason} at step {step} (epoch {epoch})") from None
+            health.record(train_step(som, ae, opt, x[idx], hp["alpha"], hp["recon"]))
             step += 1
             if step % hp["eval_every"] == 0 or step == total:
+                loss_value = health.check()                # raises TrialFailed for a diverged step
                 row = dict(step=step, epoch=epoch, loss=loss_value, **evaluate(som, ae, x_val, y_val))
                 curve.append(row)
                 bar.set_postfix(nodes=row["n_nodes"], nmi=f"{row['nmi']:.3f}", loss=f"{loss_value:.4f}")

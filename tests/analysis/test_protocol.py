@@ -99,7 +99,8 @@ def test_the_protocol_with_a_stand_in_trial_names_the_a_t_effect(tmp_path, capsy
 
 def test_bad_options_are_one_line_errors(tmp_path, capsys):
     for option, value in (("--initial-n", "0"), ("--candidates", "0"), ("--seed", "-1"), ("--outcome", "loss"),
-                          ("--baselines", "kmeans,foo")):
+                          ("--baselines", "kmeans,foo"), ("--batch-size", "0"), ("--final-epochs", "0"),
+                          ("--fidelity-n", "-1"), ("--incumbent", "no-such-space.toml")):
         code = main(["protocol", "--dataset", "digits", option, value, "--results", str(tmp_path)])
         err = capsys.readouterr().err.strip()
         assert code == 2 and len(err.splitlines()) == 1 and option in err
@@ -287,3 +288,35 @@ def test_best_candidates_takes_the_incumbent(tmp_path, capsys):
                  "--devices", "cpu", "--incumbent", "best"]) == 0
     printed = capsys.readouterr().out
     assert "incumbent" in printed and len(_trials(out, "s-candidates")) == 6  # 2 candidates + the incumbent
+
+
+def test_a_resumed_stage_keeps_the_space_it_recorded(tmp_path, capsys):
+    """If the analysis now refines otherwise (here: another --level), the adjusted stage that exists resumes
+    over its recorded space, says so, and trains nothing again."""
+    out = tmp_path / "results"
+    argv = ["protocol", "--dataset", "digits", "--initial-n", "12", "--adjusted-n", "4", "--candidates", "1",
+            "--candidate-seeds", "1", "--seeds", "1", "--epochs", "1", "--final-epochs", "1", "--fidelity-n", "0",
+            "--results", str(out), "--devices", "cpu", "--no-importance", "--model", FAKE]
+    assert main(argv) == 0
+    before = open_study("protocol-digits-adjusted", None, str(out)).user_attrs["design"]["space"]
+    capsys.readouterr()
+    assert main([*argv, "--level", "0.9"]) == 0
+    printed = capsys.readouterr().out
+    refined = load_space(out / "protocol-digits-initial" / "refined.toml")
+    assert refined.to_dict()["params"] != before["params"]  # the analysis now refines otherwise
+    assert "stage adjusted resumes over the space it recorded" in printed
+    assert len(_trials(out, "protocol-digits-adjusted")) == 4
+
+
+def test_the_budget_note_names_what_varied():
+    from analysis.budget import budget_differs, budget_note, varying_budget
+    from studies.space import resolve_space
+
+    table = pd.DataFrame({"state": ["COMPLETE", "COMPLETE", "FAIL"], "batch_size": [16, 256, 64],
+                          "epochs": [3, 3, 30], "alpha": [0.1, 0.2, 0.3]})
+    assert varying_budget(table) == ["batch_size"]  # epochs differ only in a failed trial
+    assert budget_note(table).startswith("`batch_size` varies in this study: it is the budget")
+    assert budget_note(table.assign(batch_size=256)) is None
+    assert budget_differs(resolve_space("initial", "mnist"), {"batch_size": 256, "epochs": 30})  # screening varies
+    assert not budget_differs(resolve_space("adjusted", "mnist"), {"batch_size": 256, "epochs": 30})
+    assert budget_differs(resolve_space("adjusted", "mnist"), {"batch_size": 256, "epochs": 3})

@@ -26,6 +26,13 @@ KWARGS = dict(dim=2, n_max=8, a_t=0.95, lr=0.5, rho=0.0, ld=0.25, beta=0.3, gamm
               repel="symmetric")
 
 
+@pytest.fixture(autouse=True, params=["compact", "masked"])
+def path(request, monkeypatch):
+    """Run the test on one path of the layer (every SOMRL built without ``path=``)."""
+    monkeypatch.setattr(SOMRL, "default_path", request.param)
+    return request.param
+
+
 # ----------------------------------------------------------------- helpers
 def make_pair(**overrides):
     """A float64 layer and a reference built from the same constructor kwargs."""
