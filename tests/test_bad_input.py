@@ -308,7 +308,7 @@ def test_10_a_long_error_is_printed_whole(monkeypatch, capsys):
 
 
 def test_11_a_protocol_design_mismatch_names_the_stage_and_protocols_flag(tmp_path, capsys):
-    make_study(results(tmp_path), "p-initial", n=3)  # another design under the initial stage's name
+    make_study(results(tmp_path), "p-initial", n=4)  # another design (n = 4) under the initial stage's name
     before = snapshot(tmp_path)
     code, err = run_cli([*TINY_PROTOCOL, "--name", "p", "--initial-n", "3", "--adjusted-n", "3", "--candidates",
                          "1", "--candidate-seeds", "1", "--seeds", "2"], tmp_path, capsys)
