@@ -124,8 +124,8 @@ LHS = ["lhs", "--n", "3", "--dataset", "digits", "--space", "adjusted", "--devic
        "--results", R, "--model", STANDIN]
 TINY_PROTOCOL = ["protocol", "--dataset", "digits", "--model", STANDIN, "--devices", "cpu", "--results", R,
                  "--no-importance"]
-CSV_ROWS = "".join(f"{0.1 + i / 10},{0.9 + (i * 7 % 6) / 100},{0.2 + (i * i % 5) / 20},{0.3 + (i * 3 % 4) / 30}\n"
-                   for i in range(6))
+CSV_ROWS = "".join(f"{0.1 + i / 10},{0.9 + (i * 7 % 12) / 150},{0.2 + (i * i % 11) / 20},{0.3 + (i * 5 % 13) / 30}\n"
+                   for i in range(12))
 
 
 @dataclass
