@@ -191,6 +191,9 @@ def robust_best(where, name: str, table: pd.DataFrame, space, *, dataset: str, e
     over ``repeats`` common seeds in the study ``name``; returns (its trial table, the ranking, the
     winner as a space of fixed values)."""
     cands: list[tuple[int | None, dict]] = list(candidate_values(table, space, outcome, candidates))
+    if len(cands) < candidates:  # never silently fewer than asked for
+        raise AnalysisError(f"--candidates {candidates}: study {name.removesuffix('-candidates')} has only "
+                            f"{len(cands)} COMPLETE trial(s) with a finite {outcome}; ask for at most {len(cands)}")
     if incumbent is not None:
         cands.append((None, incumbent))
     design, points = candidate_design(space, cands, repeats, design_seed, dataset, epochs, model)

@@ -31,7 +31,8 @@ import argparse
 from pathlib import Path
 
 from dcsomrl.util import one_line
-from studies.arguments import add_data_dir, add_devices, add_model, add_results, add_save_models, add_storage
+from studies.arguments import (add_data_dir, add_devices, add_model, add_results, add_save_models, add_storage,
+                               study_name)
 
 from .errors import AnalysisError
 
@@ -39,7 +40,7 @@ from .errors import AnalysisError
 def _source(p: argparse.ArgumentParser) -> None:
     """``--study NAME`` (with ``--storage``, ``--results``) or ``--table FILE``."""
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--study", help="study name (its storage: --storage, default its journal under --results)")
+    src.add_argument("--study", type=study_name, help="study name (its storage: --storage, default its journal under --results)")
     src.add_argument("--table", help="CSV table of trials, one row per trial (e.g. from dcsomrl-study export)")
     add_storage(p)
     p.add_argument("--results", default="results",
@@ -93,6 +94,9 @@ def add_analyze(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the importance cross-checks (recorded in report.md and importance.csv)")
     p.add_argument("--no-importance", action="store_true", help="skip the Optuna/SALib cross-checks")
+    p.add_argument("--force", action="store_true",
+                   help="write into --out even where it holds files of the report's names that no earlier analyze "
+                        "wrote (they are overwritten; other files are never touched)")
     p.set_defaults(func=analyze_command)
 
 
@@ -129,6 +133,7 @@ def add_refine_and_best(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--out", default=None,
                        help=f"TOML file to write (default <results>/<study>/{stem}.toml, "
                             f"or <table>-{stem}.toml beside the table)")
+        p.add_argument("--force", action="store_true", help="overwrite the TOML file when it exists")
         p.set_defaults(func=refine_command if name == "refine" else best_command)
 
 
@@ -151,7 +156,7 @@ def add_final(sub: argparse._SubParsersAction) -> None:
     add_ablation(p)
     add_devices(p)
     add_storage(p)
-    p.add_argument("--study", default=None,
+    p.add_argument("--study", type=study_name, default=None,
                    help="study name (default final-<dataset>-<space hash>-n<N>-s<seed>[-e<E>])")
     add_data_dir(p)
     add_save_models(p)
@@ -189,7 +194,7 @@ def add_protocol(sub: argparse._SubParsersAction) -> None:
                                    "<results>/<name>/protocol.md. Re-running resumes at the first unfinished "
                                    "stage (analysis/protocol.py).")
     p.add_argument("--dataset", required=True, help="digits, mnist, fashion-mnist, or a .npz/.csv file")
-    p.add_argument("--name", default=None, help="protocol name, the prefix of its studies (default protocol-<dataset>)")
+    p.add_argument("--name", type=study_name, default=None, help="protocol name, the prefix of its studies (default protocol-<dataset>)")
     p.add_argument("--initial-n", type=int, default=30, help="points of the initial LHS")
     p.add_argument("--adjusted-n", type=int, default=10, help="points of the adjusted LHS")
     p.add_argument("--candidates", type=int, default=3, help="top adjusted trials re-run for the robust best")
@@ -235,14 +240,36 @@ def load_table(args: argparse.Namespace):
         if not path.is_file():
             raise AnalysisError(f"{path}: no such table file")
         try:
-            return pd.read_csv(path)
+            table = pd.read_csv(path)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
             raise AnalysisError(f"{path}: not a readable CSV table ({one_line(exc)})") from None
+        check_header(path, list(table.columns))
+        return table
     from studies import export
     from studies.storage import quiet_optuna
 
     quiet_optuna()
     return export.study_table(export.open_study(args.study, args.storage, args.results))
+
+
+def check_header(path: Path, columns: list[str]) -> None:
+    """Refuse (one line) a CSV header pandas would misread: a repeated column name (pandas renames the
+    copy ``alpha.1``, a parameter that does not exist) or one column holding ';' or tabs (another separator)."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8", errors="replace") as f:
+        header = next(csv.reader(f), [])
+    seen: dict[str, int] = {}
+    for i, name in enumerate(header, start=1):
+        if name in seen:
+            raise AnalysisError(f"{path}: column {name!r} appears twice in the header (columns {seen[name]} and "
+                                f"{i}); keep one")
+        seen[name] = i
+    if len(columns) == 1:
+        for sep, label in ((";", "';'"), ("\t", "tabs")):
+            if sep in str(columns[0]):
+                raise AnalysisError(f"{path}: its header is one column separated by {label}, not commas; "
+                                    "write the table comma-separated")
 
 
 def load_space(args: argparse.Namespace, table):
@@ -280,6 +307,7 @@ def analyze_command(args: argparse.Namespace) -> int:
     from .table import recorded_outcomes
 
     outcomes = args.outcomes or ",".join(recorded_outcomes(table))
+    _refuse_users_files(out, [o.strip() for o in outcomes.split(",") if o.strip()], args.force)
     path = write_report(table, out, params=args.params, outcomes=outcomes, scales=scales, **rules,
                         seed=args.seed,
                         importance_methods=() if args.no_importance else importance.METHODS,
@@ -288,10 +316,44 @@ def analyze_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refuse_users_files(out: Path, outcomes: list[str], force: bool) -> None:
+    """analyze writes into ``out`` only over its own earlier files (analysis/manifest.py): a file there with
+    a name the report of ``outcomes`` writes that no analyze wrote is the user's, refused without ``--force``."""
+    import re
+
+    from . import manifest
+    from .report import OWN_FILES
+
+    names = [p.replace("*", re.sub(r"[^A-Za-z0-9_.-]", "_", o)) for p in OWN_FILES for o in outcomes]
+
+    def legacy_report(path: Path) -> bool:  # the folder of a report of ours written before manifests existed
+        try:
+            return (path.parent / "report.md").read_text(errors="replace").startswith("# Sensitivity report")
+        except OSError:
+            return False
+
+    if out.exists() and not out.is_dir():
+        raise AnalysisError(f"--out {out} is a file; analyze writes a folder")
+    theirs = manifest.foreign(out, sorted(set(names)), legacy_report)
+    if theirs and not force:
+        names = ", ".join(f.name for f in theirs[:3]) + (f" and {len(theirs) - 3} more" if len(theirs) > 3 else "")
+        raise AnalysisError(f"--out {out} holds {names}, which no earlier analyze wrote; choose another folder "
+                            "or add --force to overwrite them (other files are never touched)")
+
+
 def _write_space(space, path: Path) -> Path:
     from studies.space import write_space
 
     return write_space(space, path)
+
+
+def _toml_out(args: argparse.Namespace, name: str) -> Path:
+    """The TOML file refine or best writes (``--out``, else the default, the command's own file), checked
+    before any work: an existing ``--out`` file needs ``--force``, a folder is refused."""
+    from studies.commands import check_outputs
+
+    check_outputs({"--out": args.out}, args.force)
+    return Path(args.out) if args.out else _default_out(args, name)
 
 
 def refine_command(args: argparse.Namespace) -> int:
@@ -299,6 +361,7 @@ def refine_command(args: argparse.Namespace) -> int:
     from .refine import refine_plan, refined_space
 
     rules = rules_of(args)
+    out = _toml_out(args, "refined.toml")
     table = load_table(args)
     space = load_space(args, table)
     entries, plan = refine_plan(table, space, args.outcome, **rules, seed=args.seed, fix=args.fix,
@@ -306,7 +369,7 @@ def refine_command(args: argparse.Namespace) -> int:
     refined = refined_space(entries, space, args.outcome, **rules)
     for r in plan.itertuples():
         print(f"{r.parameter:>12}  {r.action:<6} {r.old} -> {r.new}  ({r.reason})")
-    path = _write_space(refined, Path(args.out) if args.out else _default_out(args, "refined.toml"))
+    path = _write_space(refined, out)
     print(f"wrote {path}")
     return 0
 
@@ -315,10 +378,11 @@ def best_command(args: argparse.Namespace) -> int:
     """``dcsomrl-study best``: write the best trial's values (or the robust best's) as a space of fixed values."""
     from .refine import best
 
+    out = _toml_out(args, "best.toml")
     table = load_table(args)
     space = load_space(args, table)
     fixed = best(table, space, args.outcome) if args.candidates is None else _robust_best(args, table, space)
-    path = _write_space(fixed, Path(args.out) if args.out else _default_out(args, "best.toml"))
+    path = _write_space(fixed, out)
     print(f"{fixed.description}")
     print(f"wrote {path}")
     return 0

@@ -71,9 +71,13 @@ from .table import complete_only
 #: Columns of ``final.csv`` (one row per method).
 COLUMNS = ["method", "source", "dataset", "runs", "purity_mean", "purity_std", "nmi_mean", "nmi_std",
            "ami_mean", "ami_std", "ari_mean", "ari_std", "nodes_mean", "nodes_std", "epochs",
-           "seconds_mean", "seconds_std"]
+           "seconds_mean", "seconds_std",
+           # degenerate runs (analysis.degenerate): how many, which, and the means without them
+           "degenerate", "degenerate_note", "purity_mean_without", "purity_std_without", "nmi_mean_without",
+           "nmi_std_without", "ami_mean_without", "ami_std_without", "ari_mean_without", "ari_std_without"]
 #: Columns of ``final_runs.csv`` (one row per run: the numbers behind the means).
-RUN_COLUMNS = ["method", "seed", "number", "purity", "nmi", "ami", "ari", "n_nodes", "epochs", "seconds"]
+RUN_COLUMNS = ["method", "seed", "number", "purity", "nmi", "ami", "ari", "n_nodes", "epochs", "seconds",
+               "degenerate"]
 #: The outcomes summarized per method: (run column, final.csv stem).
 SUMMARIZED = (("purity", "purity"), ("nmi", "nmi"), ("ami", "ami"), ("ari", "ari"), ("n_nodes", "nodes"),
               ("seconds", "seconds"))
@@ -147,20 +151,51 @@ def default_study_name(dataset: str, space, n: int, first_seed: int, epochs: int
 
 # ----- summaries ---------------------------------------------------------------------------------
 
-def summarize(runs: pd.DataFrame, method: str, *, source: str = THIS_STUDY, dataset: str = "") -> dict:
+def summarize(runs: pd.DataFrame, method: str, *, source: str = THIS_STUDY, dataset: str = "",
+              n_classes: int | None = None, n_test: int | None = None) -> dict:
     """One row of ``final.csv``: mean and sample std (ddof 1) of purity, nmi, ami, ari and n_nodes over ``runs``.
 
-    With a ``state`` column only COMPLETE runs count; ``runs`` is how many did.
+    With a ``state`` column only COMPLETE runs count; ``runs`` is how many did. Degenerate runs
+    (:func:`analysis.degenerate.classify`, with the data set's ``n_classes`` and ``n_test`` when given)
+    count in the means; ``degenerate`` says how many, ``degenerate_note`` which, and the
+    ``<outcome>_mean_without`` / ``_std_without`` columns give the means without them.
     """
+    from .degenerate import classify, count_note
+
     runs, _ = complete_only(runs)
     row: dict[str, Any] = {"method": method, "source": source, "dataset": dataset, "runs": len(runs)}
     for column, key in SUMMARIZED:
-        values = pd.to_numeric(runs[column], errors="coerce").astype(float).dropna() if column in runs \
-            else pd.Series([], dtype=float)
-        row[f"{key}_mean"] = float(values.mean()) if len(values) else _NAN
-        row[f"{key}_std"] = float(values.std(ddof=1)) if len(values) > 1 else _NAN
+        row[f"{key}_mean"], row[f"{key}_std"] = _mean_std(runs, column)
     row["epochs"] = epochs_text(runs["epochs"]) if "epochs" in runs else "–"
+    reasons = classify(runs, n_classes, n_test)
+    row["degenerate"], row["degenerate_note"] = int((reasons != "").sum()), count_note(reasons, "seeds") or ""
+    for column, key in SUMMARIZED[:4]:
+        row[f"{key}_mean_without"], row[f"{key}_std_without"] = _mean_std(runs.loc[reasons == ""], column)
     return row
+
+
+def _mean_std(runs: pd.DataFrame, column: str) -> tuple[float, float]:
+    """(mean, sample std with ddof 1) of a column's numbers; NaN where there are too few."""
+    values = pd.to_numeric(runs[column], errors="coerce").astype(float).dropna() if column in runs \
+        else pd.Series([], dtype=float)
+    return (float(values.mean()) if len(values) else _NAN), (float(values.std(ddof=1)) if len(values) > 1 else _NAN)
+
+
+def degenerate_notes(table: pd.DataFrame) -> list[str]:
+    """One note per row of ``final.csv`` with degenerate runs: how many of its runs, and its means without them,
+    e.g. 'DC-SOMRL: 2 of 10 seeds collapsed to one node (kept in the means above); without them: NMI ...'."""
+    if "degenerate" not in table:
+        return []
+    notes = []
+    for _, r in table.iterrows():
+        if pd.isna(r["degenerate"]) or int(r["degenerate"]) == 0:
+            continue
+        without = ", ".join(f"{label} {mean_std(r[f'{key}_mean_without'], r[f'{key}_std_without'])}"
+                            for key, label in (("purity", "Purity"), ("nmi", "NMI"), ("ami", "AMI"), ("ari", "ARI")))
+        kept = int(r["runs"]) - int(r["degenerate"])
+        notes.append(f"{r['method']}: {r['degenerate_note']} (kept in the means above); without them "
+                     f"({kept} runs): {without}")
+    return notes
 
 
 def epochs_text(epochs: pd.Series) -> str:
@@ -322,10 +357,12 @@ def paper_rows(dataset: str) -> list[dict]:
 # ----- the table and its files -------------------------------------------------------------------
 
 def final_table(trials: pd.DataFrame, rows: list[tuple[str, pd.DataFrame]], *, dataset: str,
-                model: str = "DC-SOMRL") -> pd.DataFrame:
-    """``final.csv``: the studied model, then each baseline's (method, runs), then the paper's rows."""
-    summaries = [summarize(trials, model, dataset=dataset),
-                 *(summarize(runs, method, dataset=dataset) for method, runs in rows), *paper_rows(dataset)]
+                model: str = "DC-SOMRL", n_classes: int | None = None, n_test: int | None = None) -> pd.DataFrame:
+    """``final.csv``: the studied model, then each baseline's (method, runs), then the paper's rows
+    (``n_classes``, ``n_test``: the data set's, for :func:`summarize`'s degenerate runs)."""
+    size = dict(dataset=dataset, n_classes=n_classes, n_test=n_test)
+    summaries = [summarize(trials, model, **size),
+                 *(summarize(runs, method, **size) for method, runs in rows), *paper_rows(dataset)]
     return pd.DataFrame(summaries, columns=COLUMNS)
 
 
@@ -481,7 +518,10 @@ def run_final(space, dataset: str, *, seeds: int, first_seed: int = 0, epochs: i
     kmeans, baseline_notes = kmeans_rows(KMEANS in wanted, Path(results) / name, trials, data, seed_list, k, title)
     notes = [*incomplete_notes(title, name, counts), *notes, *ablated[1], *baseline_notes]
     rows = [*ablated[0], *others, *kmeans]
-    table, runs = final_table(trials, rows, dataset=dataset, model=title), run_table(trials, rows, model=title)
+    table = final_table(trials, rows, dataset=dataset, model=title, n_classes=len(np.unique(as_numpy(data.y_train))),
+                        n_test=len(data.y_test))
+    runs = run_table(trials, rows, model=title)
+    notes += degenerate_notes(table)
     context = [f"Study `{name}`: the fixed values of `--space {space_label or space.name}` on `{dataset}` over "
                f"{seeds} seeds ({seed_list[0]}..{seed_list[-1]})" + (f", epochs = {epochs}" if epochs else "")
                + "; each run's seed is recorded on its trial."]

@@ -118,23 +118,106 @@ class Protocol:
         return budget
 
     def check(self) -> "Protocol":
-        """Raise AnalysisError naming the first option out of its range."""
-        from dcsomrl.params import check_run
-
-        for name, value in (("initial-n", self.initial_n), ("adjusted-n", self.adjusted_n), ("seeds", self.seeds),
-                            ("candidates", self.candidates), ("candidate-seeds", self.candidate_seeds),
-                            ("k", self.k), ("seed", self.seed)):
-            check_run(name, value)
-        if self.outcome not in OUTCOMES:
-            raise AnalysisError(f"--outcome must be one of {', '.join(OUTCOMES)}, got {self.outcome!r}")
-        from .final import check_baselines
-
-        check_baselines(self.baselines)
-        if self.fidelity_n != 0:
-            check_run("fidelity-n", self.fidelity_n)
-        self.budget()  # ParameterError naming --batch-size / --final-epochs out of range
-        C.incumbent_values(self.incumbent, self.dataset, self.model, {})  # a missing --incumbent file: now
+        """Raise AnalysisError (or ParameterError) naming the first option out of its range, before any
+        trial: every check of :data:`CHECKS`, in order (add a new option's check there)."""
+        for check in CHECKS:
+            check(self)
         return self
+
+
+def _check_counts(p: Protocol) -> None:
+    """Every count and seed in its domain (dcsomrl.params.RUN_VALUES)."""
+    from dcsomrl.params import check_run
+
+    for name, value in (("initial-n", p.initial_n), ("adjusted-n", p.adjusted_n), ("seeds", p.seeds),
+                        ("candidates", p.candidates), ("candidate-seeds", p.candidate_seeds),
+                        ("k", p.k), ("seed", p.seed)):
+        check_run(name, value)
+    if p.fidelity_n != 0:
+        check_run("fidelity-n", p.fidelity_n)
+
+
+def _check_stage_sizes(p: Protocol) -> None:
+    """Each LHS stage can be analysed (at least analysis.table.MIN_TRIALS points) and the robust best
+    has as many adjusted trials as candidates to re-run."""
+    from .table import MIN_TRIALS
+
+    for option, n in (("--initial-n", p.initial_n), ("--adjusted-n", p.adjusted_n)):
+        if n < MIN_TRIALS:
+            raise AnalysisError(f"{option} {n}: its stage's analysis needs at least {MIN_TRIALS} trials")
+    if p.candidates > p.adjusted_n:
+        raise AnalysisError(f"--candidates {p.candidates} exceeds --adjusted-n {p.adjusted_n}: the robust best "
+                            f"re-runs candidates among the adjusted stage's trials")
+
+
+def _check_budget(p: Protocol) -> None:
+    """--epochs, --final-epochs and --batch-size in the model's domains (each named), then the budget."""
+    from dcsomrl.params import ParameterError, check, registry
+
+    params = registry_of(p.model)
+    for option, name, value in (("--epochs", "epochs", p.epochs), ("--final-epochs", "epochs", p.final_epochs),
+                                ("--batch-size", "batch_size", p.batch_size)):
+        if value is None:
+            continue
+        if name not in registry(params):
+            raise AnalysisError(f"{option}: model {p.model!r} has no {name} parameter")
+        try:
+            check(name, value, params)
+        except ParameterError as err:
+            raise AnalysisError(f"{option}: {err}") from None
+    p.budget()  # ParameterError naming --batch-size / --final-epochs out of range
+
+
+def _check_choices(p: Protocol) -> None:
+    """--outcome among the recorded outcomes; --baselines among kmeans and the registered models."""
+    from .final import check_baselines
+
+    if p.outcome not in OUTCOMES:
+        raise AnalysisError(f"--outcome must be one of {', '.join(OUTCOMES)}, got {p.outcome!r}")
+    check_baselines(p.baselines)
+
+
+def _check_incumbent(p: Protocol) -> None:
+    """A missing --incumbent file is refused now, not at the candidates stage."""
+    C.incumbent_values(p.incumbent, p.dataset, p.model, {})
+
+
+#: The protocol's option checks, in order (:meth:`Protocol.check`); each raises one line.
+CHECKS = (_check_counts, _check_stage_sizes, _check_budget, _check_choices, _check_incumbent)
+
+
+def check_data(p: Protocol) -> None:
+    """The data set loads (an offline MNIST says so now, whole, not after the first stages) and ``--k``
+    fits its training rows (the final stage's k-means)."""
+    from dcsomrl.data import load_dataset
+
+    rows = len(load_dataset(p.dataset, p.data_dir).x_train)
+    if p.k > rows:
+        raise AnalysisError(f"--k {p.k} exceeds the {rows} training rows of {p.dataset}")
+
+
+def _names_stage(stage_of: Callable[[tuple, dict], str]):
+    """Decorate a stage function ``fn(p, *args)``: a one-line error it raises (bad input, a refused
+    study, a data set that cannot load) becomes :class:`StageFailed` naming the stage and its study in
+    full (exit 2); ``stage_of(args, kwargs)`` says which stage the call runs."""
+    import functools
+
+    def wrap(fn):
+        @functools.wraps(fn)
+        def inner(p: "Protocol", *args, **kwargs):
+            try:
+                return fn(p, *args, **kwargs)
+            except StageFailed:
+                raise
+            except (ValueError, OSError) as exc:
+                from dcsomrl.util import one_line
+                from studies.study import RENAME_HINT
+
+                stage = stage_of(args, kwargs)
+                why = one_line(exc, limit=None).replace(RENAME_HINT, "choose another --name")  # protocol's flag
+                raise StageFailed(f"protocol stage {stage} (study {p.study(stage)}): {why}", 2) from None
+        return inner
+    return wrap
 
 
 def registry_of(model: str) -> str:
@@ -144,6 +227,7 @@ def registry_of(model: str) -> str:
     return models.get(model).params
 
 
+@_names_stage(lambda args, kwargs: args[1])
 def lhs_stage(p: Protocol, where: Where, stage: str, space, n: int, design_seed: int,
               epochs: int | None = None, say: Callable[[str], None] = print) -> tuple[pd.DataFrame, object]:
     """An ordinary LHS study of ``n`` points over ``space`` (as ``dcsomrl-study lhs`` would make it);
@@ -185,6 +269,7 @@ def recorded_space(where: Where, name: str):
     return dataclasses.replace(sy.design_space(design), name=design.get("space_name", name))
 
 
+@_names_stage(lambda args, kwargs: args[0].name)
 def analyze_stage(p: Protocol, stage: Stage) -> Stage:
     """Write the stage's sensitivity report (``analysis/``) and keep its sensitivity table."""
     from . import importance
@@ -202,6 +287,7 @@ def analyze_stage(p: Protocol, stage: Stage) -> Stage:
     return stage
 
 
+@_names_stage(lambda args, kwargs: args[0].name)
 def refine_stage(p: Protocol, stage: Stage):
     """The refined space of a stage (``refined.toml`` and ``refine_plan.csv`` beside its study)."""
     from studies.space import write_space
@@ -219,6 +305,7 @@ def refine_stage(p: Protocol, stage: Stage):
 
 # ----- fidelity, candidates ----------------------------------------------------------------------
 
+@_names_stage(lambda args, kwargs: "fidelity")
 def fidelity_stage(p: Protocol, where: Where, initial: Stage) -> tuple[Stage, Fidelity] | None:
     """Re-run ``fidelity_n`` screening points at the final budget, each with its own seed (``fidelity.csv``);
     None when the screening ran at the final budget already or ``fidelity_n`` is 0."""
@@ -247,6 +334,7 @@ def fidelity_stage(p: Protocol, where: Where, initial: Stage) -> tuple[Stage, Fi
     return stage, result
 
 
+@_names_stage(lambda args, kwargs: "candidates")
 def candidates_stage(p: Protocol, where: Where, adjusted: Stage) -> tuple[Stage, pd.DataFrame, object]:
     """The robust best of the adjusted stage, the incumbent among the candidates.
     Files: candidates.csv, best.toml."""
@@ -294,11 +382,21 @@ class ProtocolRun:
         return getattr(self, key)
 
 
-def run_protocol(p: Protocol, *, slots, say: Callable[[str], None] = print) -> ProtocolRun:
-    """Run (or resume) every stage in order; returns what the report needs (:mod:`analysis.protocol_report`)."""
+@_names_stage(lambda args, kwargs: "final")
+def final_stage(p: Protocol, best_space, slots, space_label: str):
+    """The last stage: the robust best over ``seeds`` seeds beside k-means (:func:`analysis.final.run_final`)."""
     from .final import run_final
 
+    return run_final(best_space, p.dataset, seeds=p.seeds, first_seed=p.seed, epochs=p.budget().get("epochs"),
+                     k=p.k, slots=slots, storage=p.storage, results=p.results, data_dir=p.data_dir,
+                     study=p.study("final"), model=p.model, space_label=space_label,
+                     save_models=p.save_models, baselines=p.baselines, ablation=p.ablation)
+
+
+def run_protocol(p: Protocol, *, slots, say: Callable[[str], None] = print) -> ProtocolRun:
+    """Run (or resume) every stage in order; returns what the report needs (:mod:`analysis.protocol_report`)."""
     p.check()
+    check_data(p)
     where = Where(p.storage, p.results, p.data_dir, tuple(slots), p.save_models)
     budget = p.budget()
     step = iter(range(1, len(STAGES) + 1))
@@ -335,10 +433,7 @@ def run_protocol(p: Protocol, *, slots, say: Callable[[str], None] = print) -> P
 
     announce("final", f"the robust best over {p.seeds} seeds, beside k-means"
              + (" and the AE alone (alpha = 0)" if p.ablation else ""))
-    final = run_final(best_space, p.dataset, seeds=p.seeds, first_seed=p.seed, epochs=budget.get("epochs"), k=p.k,
-                      slots=slots, storage=p.storage, results=p.results, data_dir=p.data_dir,
-                      study=p.study("final"), model=p.model, space_label=str(candidates.files["best"]),
-                      save_models=p.save_models, baselines=p.baselines, ablation=p.ablation)
+    final = final_stage(p, best_space, slots, str(candidates.files["best"]))
     if final.md_path is None or final.exit_code != 0:
         raise StageFailed(f"protocol stage final (study {final.study}) stopped with exit code {final.exit_code}; "
                           f"see dcsomrl-study status --study {final.study}", final.exit_code or 1)

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .candidates import incumbent_verdict
-from .final import PAPER, display_table
+from .final import PAPER, degenerate_notes, display_table
 from .markdown import markdown_table, value_text
 from .plots import _set_axis_scale, save_figure
 
@@ -205,6 +205,7 @@ def write_protocol_report(run: dict, out_dir) -> Path:
              f"{p.rules['level']}.", "",
              "## Table 1, measured", "", markdown_table(display_table(final.table)), "",
              *(f"- {v}" for v in verdicts(final.table)),
+             *(f"- {n}" for n in degenerate_notes(final.table)),  # mean with and without degenerate runs
              "- NMI and Purity grow with the number of clusters; compare them at equal k (the *k = nodes* "
              "rows) or read AMI and ARI, which are adjusted for chance.", "",
              f"Details: [{final.md_path.name}]({_rel(final.md_path, out)}).", "",

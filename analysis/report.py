@@ -304,7 +304,9 @@ def write_report(table: pd.DataFrame, out_dir, params=None, outcomes=("nmi", "pu
            else pd.DataFrame(columns=importance.COLUMNS))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    clear_previous(out_dir)
+    from . import manifest
+
+    before = manifest.clear(out_dir)  # only the files the last report wrote (analysis/manifest.py)
     sens.table.to_csv(out_dir / "sensitivity.csv", index=False)
     imp.to_csv(out_dir / "importance.csv", index=False)
     sens.categorical.to_csv(out_dir / "categorical.csv", index=False)
@@ -313,6 +315,7 @@ def write_report(table: pd.DataFrame, out_dir, params=None, outcomes=("nmi", "pu
              *_table_section(prep, sens, imp), *_rule_section(prep, sens, imp)]
     path = out_dir / "report.md"
     path.write_text("\n".join(lines))
+    manifest.record(out_dir, before)
     return path
 
 

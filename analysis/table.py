@@ -11,12 +11,15 @@ these rules, one function each, applied in this order:
   :class:`AnalysisError` (one line) (``_check_columns``);
 * with a ``state`` column only ``COMPLETE`` trials are used (failed, pruned
   and running ones are counted in ``counts["states"]``) (``_complete_trials``);
+* degenerate trials (a map collapsed to one node, :mod:`analysis.degenerate`)
+  are kept, a collapse being an outcome, with a note saying how many
+  (``_note_degenerate``);
 * a non-numeric parameter (e.g. the categorical ``repel``) is kept apart, in
   ``Prepared.categorical``, for :mod:`analysis.categorical`; a column of
   numbers with some text cells is an error naming the column and the row
   (``_numeric_or_categorical``);
-* a trial whose parameter value is missing is dropped (counted)
-  (``_drop_missing_parameters``);
+* a trial whose parameter value is missing or not finite (inf) is dropped
+  (counted) (``_drop_missing_parameters``);
 * a constant parameter (a value the space fixed) is dropped with a note
   (``_drop_constant_parameters``);
 * a non-finite outcome (NaN, inf) is dropped *for that outcome only*
@@ -49,7 +52,7 @@ KNOWN_OUTCOMES = ("nmi", "purity", "ami", "ari", "n_nodes", "value")
 METADATA = frozenset({
     "number", "trial", "trial_id", "design_index", "replicate", "retry_of", "state", "status", "seed", "device",
     "host", "worker",
-    "seconds", "duration", "reason", "dataset", "model", "study", "run_dir", "out_dir",
+    "seconds", "duration", "reason", "degenerate", "dataset", "model", "study", "run_dir", "out_dir",
     "datetime_start", "datetime_complete", "started", "finished", "attempt", "retries",
 })
 
@@ -152,6 +155,7 @@ def prepare(table: pd.DataFrame, params=None, outcomes=("nmi", "purity")) -> Pre
     params, outcomes = _check_columns(table, params, outcomes)
     notes: list[str] = []
     data, states = _complete_trials(table, notes)
+    _note_degenerate(data, notes)
     data, kept, choices = _numeric_or_categorical(data, params)
     data = _drop_missing_parameters(data, kept + choices, notes, len(table))
     params, categorical = _drop_constant_parameters(data, kept, choices, notes)
@@ -196,6 +200,15 @@ def _complete_trials(table: pd.DataFrame, notes: list[str]) -> tuple[pd.DataFram
     return data, states
 
 
+def _note_degenerate(data: pd.DataFrame, notes: list[str]) -> None:
+    """Keeps degenerate trials (a collapse is an outcome); notes "N of M trials degenerate (...), kept"."""
+    from .degenerate import classify, count_note
+
+    note = count_note(classify(data), "COMPLETE trials")
+    if note:
+        notes.append(f"{note}: kept in the analysis (a collapse is an outcome)")
+
+
 def _numeric_or_categorical(data: pd.DataFrame, params: list[str]) -> tuple[pd.DataFrame, list[str], list[str]]:
     """Makes numeric parameters (text numbers too) float, sets the rest apart as categorical; no note."""
     kept, choices = [], []
@@ -214,10 +227,19 @@ def _numeric_or_categorical(data: pd.DataFrame, params: list[str]) -> tuple[pd.D
 
 
 def _drop_missing_parameters(data: pd.DataFrame, columns: list[str], notes: list[str], n_total: int) -> pd.DataFrame:
-    """Drops trials missing a parameter value; notes "N trial(s) dropped: a parameter value is missing"."""
+    """Drops trials missing a parameter value or holding a non-finite one (inf); notes "N trial(s) dropped:
+    a parameter value is missing" / "... is not finite (columns)"."""
     bad = data[columns].isna().any(axis=1) if columns else pd.Series(False, index=data.index)
+    numeric = [c for c in columns if pd.api.types.is_numeric_dtype(data[c])]
+    infinite = ~np.isfinite(data[numeric].fillna(0.0)).all(axis=1) if numeric else bad & False
+    if infinite.any():
+        where = ", ".join(c for c in numeric if not np.isfinite(data[c].fillna(0.0)).all())
+        notes.append(f"{int(infinite.sum())} trial(s) dropped: a parameter value is not finite ({where})")
+    bad = bad & ~infinite
     if bad.any():
         notes.append(f"{int(bad.sum())} trial(s) dropped: a parameter value is missing")
+    bad = bad | infinite
+    if bad.any():
         data = data.loc[~bad]
     if len(data) == 0:
         raise AnalysisError(f"no usable COMPLETE trials (of {n_total} in the table)")

@@ -86,7 +86,7 @@ def measure(name: str, args, out: Path, wall: float, workers: int, started: floa
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     p.add_argument("--dataset", default="digits")
     p.add_argument("--space", default="best", help="an equal-work space (default: the data set's best values)")
     p.add_argument("--n", type=int, default=8)

@@ -48,3 +48,30 @@ def scores(y_true, y_pred) -> dict[str, float]:
     y_true, y_pred = _as_numpy(y_true), _as_numpy(y_pred)
     return dict(nmi=nmi(y_true, y_pred), purity=purity(y_true, y_pred), ami=ami(y_true, y_pred),
                 ari=ari(y_true, y_pred))
+
+
+#: Fewer test samples per class than this and a run's scores measure too little (a degenerate run).
+MIN_TEST_PER_CLASS = 10
+
+
+def degenerate_reason(n_nodes, n_classes: int | None = None, n_test: int | None = None) -> str:
+    """Why a run's scores do not measure a clustering, or "" when they do.
+
+    - ``"one node"``: the map collapsed to a single cluster (NMI 0);
+    - ``"K clusters for C classes"``: fewer clusters than half the classes (K < C / 2);
+    - ``"N test samples for C classes"``: under :data:`MIN_TEST_PER_CLASS` test samples per class
+      (a 3-sample data set scores NMI 1 by chance).
+
+    A run is still an outcome (the sensitivity analysis keeps it); the tables that average runs
+    name it and give their means without it too.
+    """
+    reasons = []
+    if n_nodes is not None and not (isinstance(n_nodes, float) and np.isnan(n_nodes)):
+        k = int(n_nodes)
+        if k <= 1:
+            reasons.append("one node")
+        elif n_classes and k < n_classes / 2:
+            reasons.append(f"{k} clusters for {int(n_classes)} classes")
+    if n_classes and n_test is not None and n_test < MIN_TEST_PER_CLASS * n_classes:
+        reasons.append(f"{int(n_test)} test samples for {int(n_classes)} classes")
+    return "; ".join(reasons)

@@ -285,6 +285,10 @@ def run_trial(dataset: str | Dataset, params: dict[str, Any] | None = None, *, s
             _write_json(out / "metrics.json", record)
         raise
     record.update(status="complete", seconds=time.perf_counter() - start, **final, validation=curve)
+    degenerate = M.degenerate_reason(final.get("n_nodes"), int(torch.unique(dataset.y_train).numel()),
+                                     len(dataset.y_test))
+    if degenerate:  # flagged, not failed: a collapse is an outcome (dcsomrl.metrics.degenerate_reason)
+        record["degenerate"] = degenerate
     if out is not None:
         save_run(out, record, som, ae if save_model else None)
     return record

@@ -9,8 +9,9 @@ import os
 import socket
 
 
-def one_line(exc: BaseException, *, with_type: bool = False, limit: int = 300) -> str:
-    """An exception's message as one line (its lines joined), cut to ``limit`` characters.
+def one_line(exc: BaseException, *, with_type: bool = False, limit: int | None = 300) -> str:
+    """An exception's message as one line (its lines joined), cut to ``limit`` characters
+    (``None``: never cut; what the command line prints of an error, which must stay whole).
 
     ``with_type`` prefixes the exception's class name (for errors that are not
     the user's, where the kind says what went wrong).
@@ -18,7 +19,7 @@ def one_line(exc: BaseException, *, with_type: bool = False, limit: int = 300) -
     text = " ".join(s.strip() for s in str(exc).splitlines() if s.strip()) or type(exc).__name__
     if with_type:
         text = f"{type(exc).__name__}: {text}"
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if limit is None or len(text) <= limit else text[:limit - 3] + "..."
 
 
 def host_name() -> str:

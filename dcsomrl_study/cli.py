@@ -1,7 +1,7 @@
 """``dcsomrl-study``: the one command-line entry point, with a static registry of subcommands.
 
     train                                           this file (the model layer's one trial)
-    lhs, extend, worker, status, export             studies/commands.py
+    lhs, extend, worker, status, export, repair     studies/commands.py
     analyze, refine, best, final, protocol          analysis/commands.py
     inspect                                         analysis/inspect/
 
@@ -59,10 +59,13 @@ def cmd_train(args) -> int:
 
     entry = models.get(args.model)  # "unknown model ..." naming the choices
     overrides = P.parse_set(args.set, entry.params)
-    if args.epochs is not None:
-        overrides["epochs"] = P.check("epochs", args.epochs, entry.params)
-    if args.batch_size is not None:
-        overrides["batch_size"] = P.check("batch_size", args.batch_size, entry.params)
+    for name, value in (("epochs", args.epochs), ("batch_size", args.batch_size)):
+        if value is None:
+            continue
+        if name in overrides:  # one value per parameter: neither may silently win
+            raise P.ParameterError(f"{name} given twice: --{name.replace('_', '-')} {value} and --set "
+                                   f"{name}={overrides[name]}; give it once")
+        overrides[name] = P.check(name, value, entry.params)
     P.check_run("seed", args.seed)
     stem = dataset_stem(args.dataset)
     out = Path(args.out) if args.out else Path(args.results, "runs",
@@ -85,6 +88,8 @@ def cmd_train(args) -> int:
     else:
         used = f"nodes {r['n_nodes']}"
     print(f"NMI {r['nmi']:.4f}  Purity {r['purity']:.4f}  {used}  time {r['seconds']:.1f}s")
+    if r.get("degenerate"):  # dcsomrl.metrics.degenerate_reason: the scores measure no clustering
+        print(f"note: a degenerate run ({r['degenerate']}): its scores do not measure a clustering")
     print(f"run directory: {out}")
     return 0
 

@@ -1,4 +1,5 @@
-"""The study runner's command-line arguments: the parsers of ``lhs``, ``extend``, ``worker``, ``status``, ``export``.
+"""The study runner's command-line arguments: the parsers of ``lhs``, ``extend``, ``worker``, ``status``, ``export``,
+``repair``.
 
 ``add_commands(subparsers)`` registers them; each parser sets ``func``, a
 handler of :mod:`studies.commands` taking the parsed arguments and returning
@@ -27,6 +28,17 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
     return value
+
+
+def study_name(text: str) -> str:
+    """argparse type: a study name (letters, digits, '.', '_', '-'; never empty: an empty --study is
+    refused, not replaced by the default name)."""
+    from studies.orchestrate import check_study_name
+
+    try:
+        return check_study_name(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def model_name(text: str) -> str:
@@ -87,12 +99,13 @@ def add_data_dir(p: argparse.ArgumentParser) -> None:
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    """Register ``lhs``, ``extend``, ``worker``, ``status`` and ``export``."""
+    """Register ``lhs``, ``extend``, ``worker``, ``status``, ``export`` and ``repair``."""
     add_lhs(sub)
     add_extend(sub)
     add_worker(sub)
     add_status(sub)
     add_export(sub)
+    add_repair(sub)
 
 
 def add_lhs(sub: argparse._SubParsersAction) -> None:
@@ -110,7 +123,11 @@ def add_lhs(sub: argparse._SubParsersAction) -> None:
                    help="optimize the LHS (random-cd: lower centered discrepancy; keeps the strata)")
     add_devices(p)
     add_storage(p)
-    p.add_argument("--study", default=None, help="study name (default <dataset>-<space>-n<N>-s<seed>[-e<E>])")
+    p.add_argument("--study", type=study_name, default=None,
+                   help="study name (default <dataset>-<space>-n<N>-s<seed>[-e<E>])")
+    p.add_argument("--force", action="store_true",
+                   help="create the study even when <results>/<study>/trials/ holds runs of no study in the "
+                        "storage (they are overwritten)")
     add_data_dir(p)
     add_save_models(p)
     add_results(p, "results folder; the study writes <results>/<study>/ (default: results)")
@@ -125,7 +142,7 @@ def add_extend(sub: argparse._SubParsersAction) -> None:
                                    "study and train them like lhs. Each trial records its replicate; analyze "
                                    "pools the replicates and measures the stability of the parameter ranking "
                                    "across them (TDCC). Re-running the same command resumes it.")
-    p.add_argument("--study", required=True, help="the study to extend")
+    p.add_argument("--study", type=study_name, required=True, help="the study to extend")
     p.add_argument("--n", type=int, required=True, help="points of the new replicate")
     p.add_argument("--seed", type=int, default=None,
                    help="design seed of the replicate (default: resume the last replicate while it has "
@@ -141,7 +158,7 @@ def add_extend(sub: argparse._SubParsersAction) -> None:
 def add_worker(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("worker", help="join a study from any machine and train its waiting trials",
                        description="Take waiting trials of a study until none remain.")
-    p.add_argument("--study", required=True, help="study name")
+    p.add_argument("--study", type=study_name, required=True, help="study name")
     add_storage(p)
     p.add_argument("--devices", "--device", dest="device", default="auto",
                    help="this worker's one device: auto (a GPU if one is visible, else cpu), cpu, or cuda:N "
@@ -159,7 +176,7 @@ def add_status(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("status", help="a study's progress, failures and best trials",
                        description="Print a study's design, trial counts, running trials (and whether their "
                                    "workers live), failures with their reasons, replicates and best trials.")
-    p.add_argument("--study", required=True)
+    p.add_argument("--study", type=study_name, required=True)
     add_storage(p)
     add_results(p, "results folder (for the default storage; default: results)")
     p.add_argument("--top", type=positive_int, default=5, help="how many best trials to show (>= 1)")
@@ -171,10 +188,23 @@ def add_export(sub: argparse._SubParsersAction) -> None:
                        description="Write one row per trial (parameters, outcomes, seed, device, state, reason) "
                                    "as CSV, and optionally the validation curves; refuses to overwrite a file "
                                    "without --force.")
-    p.add_argument("--study", required=True)
+    p.add_argument("--study", type=study_name, required=True)
     add_storage(p)
     p.add_argument("--results", default="results", help="results folder (for the default storage; default: results)")
     p.add_argument("--out", required=True, help="CSV file to write (one row per trial)")
     p.add_argument("--curves", default=None, help="also write the validation curves to this CSV file")
     p.add_argument("--force", action="store_true", help="overwrite --out and --curves when they exist")
     p.set_defaults(func=commands.export_command)
+
+
+def add_repair(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("repair", help="drop a study journal's partial last record (a crash mid-write), keeping a "
+                                      "backup",
+                       description="Check a study's journal file; when its last record was cut off (a crash or a "
+                                   "full disk mid-write) or is garbage, copy the journal to "
+                                   "journal.log.damaged-<time> and drop that one record, saying what it held. A "
+                                   "damaged record with others after it is refused (file and line number).")
+    p.add_argument("--study", type=study_name, required=True)
+    add_storage(p)
+    p.add_argument("--results", default="results", help="results folder (for the default storage; default: results)")
+    p.set_defaults(func=commands.repair_command)

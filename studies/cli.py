@@ -23,7 +23,12 @@ PROG = "dcsomrl-study"
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (no usage dump), exit status 2."""
+    """argparse, but a usage error is one line (no usage dump), exit status 2, and no option
+    prefixes: ``--epoch`` is an error, not ``--epochs`` (``allow_abbrev=False``)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -79,12 +84,12 @@ def run(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
     except USER_ERRORS as exc:
         if os.environ.get("DCSOMRL_DEBUG"):
             raise
-        print(f"{PROG}: error: {one_line(exc)}", file=sys.stderr)
+        print(f"{PROG}: error: {one_line(exc, limit=None)}", file=sys.stderr)
         return 2
     except Exception as exc:  # never a traceback for the user; DCSOMRL_DEBUG=1 shows it
         if os.environ.get("DCSOMRL_DEBUG"):
             raise
-        print(f"{PROG}: internal error: {one_line(exc, with_type=True)} "
+        print(f"{PROG}: internal error: {one_line(exc, with_type=True, limit=None)} "
               f"(set DCSOMRL_DEBUG=1 for the traceback)", file=sys.stderr)
         return 3
 

@@ -1,4 +1,4 @@
-"""The study runner's subcommand handlers: lhs, extend, worker, status, export.
+"""The study runner's subcommand handlers: lhs, extend, worker, status, export, repair.
 
 Each takes the parsed arguments (:mod:`studies.arguments` defines them) and
 returns the exit code; each imports what it needs when it runs. Bad input
@@ -54,6 +54,7 @@ def extend_command(args: argparse.Namespace) -> int:
         check_run("seed", args.seed)
     url = st.resolve_url(args.storage, args.study, args.results)
     study = sy.load(st.open_storage(url, create=False), args.study)
+    sy.require_lhs(study)
     design = study.user_attrs["design"]
     slots = launch.plan_slots(args.devices, args.workers_per_device)
     space = sy.design_space(design)
@@ -86,8 +87,33 @@ def _lhs_target(args: argparse.Namespace):
         raise StudyError(f"space {space.name!r} varies no parameter: an LHS over it would train one setting "
                          f"{args.n} times; vary one, or run fixed values over seeds with {PROG} final")
     space_label = pathlib.Path(args.space).stem if is_space_file(args.space) else args.space
-    name = check_study_name(args.study or default_study_name(dataset, space_label, args.n, args.seed, args.epochs))
+    name = check_study_name(args.study if args.study is not None
+                            else default_study_name(dataset, space_label, args.n, args.seed, args.epochs))
     return dataset, space, name
+
+
+def refuse_foreign_runs(name: str, url: str, results: str) -> None:
+    """Refuse (one line) to create study ``name`` while ``<results>/<name>/trials/`` holds run directories
+    and the storage holds no such study (its journal deleted or lost): the new study's trials would
+    overwrite them. Reads the storage only."""
+    from studies import storage as st
+
+    trials = pathlib.Path(results) / name / "trials"
+    if not trials.is_dir() or not any(trials.iterdir()):
+        return
+    path = st.journal_path(url)
+    if path is not None and not path.is_file():
+        known = False
+    else:
+        try:
+            st.open_storage(url).get_study_id_from_name(name)
+            known = True
+        except KeyError:
+            known = False
+    if not known:
+        raise StudyError(f"{trials} holds run directories of no study {name!r} in the storage {st.redact(url)} "
+                         "(was its journal deleted?); a new study would overwrite them: move them away, "
+                         "choose another --study, or add --force")
 
 
 def lhs_command(args: argparse.Namespace) -> int:
@@ -109,6 +135,8 @@ def lhs_command(args: argparse.Namespace) -> int:
     design = sy.design_attrs(space, args.n, args.seed, dataset, optimization=optimization,
                              epochs=args.epochs, model=args.model)
     url = st.resolve_url(args.storage, name, args.results)
+    if not args.force:
+        refuse_foreign_runs(name, url, args.results)
     label = f"{args.n} design points over space {space.name!r} on {dataset}"
     study, exit_code = run_study(name, url, design, points, slots=slots, out=args.results,
                                  data_dir=args.data_dir, label=label, save_models=args.save_models)
@@ -179,15 +207,47 @@ def status_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_outputs(targets: dict[str, str | None], force: bool) -> None:
+    """Refuse (one line) output files that would lose something: two options naming one file, a folder
+    where a file goes, an existing file without ``force``. ``targets``: {option: path or None}."""
+    seen: dict[pathlib.Path, str] = {}
+    for option, target in targets.items():
+        if not target:
+            continue
+        path = pathlib.Path(target)
+        if path.resolve() in seen:
+            raise StudyError(f"{seen[path.resolve()]} and {option} name the same file {target}; give each its own")
+        seen[path.resolve()] = option
+        if path.is_dir():
+            raise StudyError(f"{option} {target} is a folder; give a file name (e.g. {path / 'trials.csv'})")
+        if path.exists() and not force:
+            raise StudyError(f"{option} {target} exists; add --force to overwrite it")
+
+
+def repair_command(args: argparse.Namespace) -> int:
+    """``dcsomrl-study repair``: drop a journal's partial last record, keeping a backup (studies.storage)."""
+    from studies import storage as st
+
+    url = st.resolve_url(args.storage, args.study, args.results)
+    path = st.journal_path(url)
+    if path is None:
+        raise StudyError(f"repair mends journal files; storage {st.redact(url)} is a database")
+    result = st.repair_journal(path)
+    if result is None:
+        print(f"journal {path} is whole: nothing to repair")
+        return 0
+    backup, dropped = result
+    print(f"journal {path}: dropped its partial last record ({dropped}); the journal as it was is in {backup}")
+    return 0
+
+
 def export_command(args: argparse.Namespace) -> int:
     """``dcsomrl-study export``: the tidy trial table as CSV (and the validation curves)."""
     from studies import export
     from studies import storage as st
 
     st.quiet_optuna()
-    for option, target in (("--out", args.out), ("--curves", args.curves)):
-        if target and pathlib.Path(target).exists() and not args.force:
-            raise StudyError(f"{option} {target} exists; add --force to overwrite it")
+    check_outputs({"--out": args.out, "--curves": args.curves}, args.force)
     study = export.open_study(args.study, args.storage, args.results)
     trials = study.get_trials(deepcopy=False)
     table = export.study_table(study, trials)

@@ -15,6 +15,7 @@ seconds            training + evaluation time
 seed               the trial's training seed (study seed + design index)
 device, host       where it ran
 reason             why it failed (empty for complete trials)
+degenerate         why a complete trial's scores measure no clustering ("one node", ...; empty otherwise)
 retry_of           the trial it re-runs (lost worker, interruption; empty otherwise)
 run_dir            its run directory
 datetime_start, datetime_complete
@@ -75,12 +76,13 @@ def study_table(study: optuna.Study, trials: list[FrozenTrial] | None = None) ->
             "nmi": t.value if t.state == TrialState.COMPLETE else None,
             "purity": ua.get("purity"), "ami": ua.get("ami"), "ari": ua.get("ari"), "n_nodes": ua.get("n_nodes"), "seconds": ua.get("seconds"),
             "seed": ua.get("seed"), "device": ua.get("device"), "host": ua.get("host"), "reason": reason,
+            "degenerate": ua.get("degenerate"),
             "retry_of": retry_of, "run_dir": ua.get("run_dir"),
             "datetime_start": t.datetime_start, "datetime_complete": t.datetime_complete,
         })
         rows.append(row)
     columns = ["number", "state", "design_index", "replicate", *params, *OUTCOMES, "seed", "device", "host", "reason",
-               "retry_of", "run_dir", "datetime_start", "datetime_complete"]
+               "degenerate", "retry_of", "run_dir", "datetime_start", "datetime_complete"]
     table = pd.DataFrame(rows, columns=columns)
     for col in ("nmi", "purity", "ami", "ari", "seconds"):
         table[col] = pd.to_numeric(table[col], errors="coerce")

@@ -221,7 +221,21 @@ def load_space(path: str | pathlib.Path, model: str | None = None) -> Space:
         raise SpaceError(f"{path}: cannot read the space file: {err.strerror or one_line(err)}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise SpaceError(f"{path}: not valid TOML: {one_line(err)}") from None
-    return parse_space(data, str(path), model)
+    space = parse_space(data, str(path), model)
+    _require_types(data, str(path), space)
+    return space
+
+
+def _require_types(data: dict[str, Any], source: str, space: Space) -> None:
+    """A space *file* should name the type of every range and choice list (a fixed ``value`` needs none):
+    a dimension without ``type`` is read as the registry's type, and a one-line notice on stderr says so."""
+    import sys
+
+    untyped = [f"{name} as {space.dims[name].type}" for name, table in data["params"].items()
+               if "type" not in table and "value" not in table]
+    if untyped:
+        print(f"dcsomrl-study: notice: {source}: no 'type' given for {', '.join(untyped)} (the parameters' own "
+              "types); write type = ... to silence this", file=sys.stderr, flush=True)
 
 
 def spaces_dir(model: str = "dcsomrl") -> pathlib.Path:
@@ -337,6 +351,8 @@ def _in_domain(name: str, value: Any, where: str, what: str, model: str = "dcsom
     """``dcsomrl.params.check`` with the file and the key in the message."""
     if isinstance(value, float) and not math.isfinite(value):
         raise SpaceError(f"{where}: {what}={value!r} is not finite")
+    if isinstance(value, str) and registry(model)[name].type != "categorical":
+        raise SpaceError(f"{where}: {what}={value!r} is text; write the number without quotes")
     try:
         return check(name, value, model)
     except ParameterError as err:

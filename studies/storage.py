@@ -8,6 +8,11 @@ URL forms accepted:
 
 - ``journal:///abs/path/journal.log`` (or ``journal://rel/path.log``): Optuna's
   :class:`~optuna.storages.JournalStorage` on a :class:`JournalFileBackend`.
+  Every open checks the file first (:func:`check_journal`): a record cut off
+  mid-write or garbage is refused in one line naming the file and the record
+  (Optuna would skip it, append after it, and fail on every later read);
+  :func:`repair_journal` (``dcsomrl-study repair``) drops a damaged *last*
+  record, keeping a backup.
   The default, at ``<results>/<study>/journal.log``. For workers on one machine
   (or a file system with working ``link()``/``fcntl`` locks).
 - ``postgresql://user:password@host:port/db`` (any SQLAlchemy PostgreSQL or
@@ -103,6 +108,124 @@ def journal_path(url: str) -> pathlib.Path | None:
     return pathlib.Path(path)
 
 
+# --------------------------------------------------------------------------- the journal's integrity
+
+class JournalDamaged(StorageError):
+    """A journal file with a record that is not whole JSON (one line naming the file and the record).
+
+    ``line``: the record's line number (1-based); ``trailing``: it is the last record (a crash or a full
+    disk mid-write), which :func:`repair_journal` can drop; a damaged record before others cannot be
+    dropped without losing what follows, so it is refused.
+    """
+
+    def __init__(self, message: str, path: pathlib.Path, line: int, trailing: bool):
+        super().__init__(message)
+        self.path, self.line, self.trailing = path, line, trailing
+
+
+def _records(data: bytes) -> list[bytes]:
+    """The journal's records: its lines, the last one kept even without its newline."""
+    lines = data.split(b"\n")
+    return lines[:-1] + ([lines[-1]] if lines[-1] else [])
+
+
+def _whole(record: bytes) -> bool:
+    """Whether a journal record is one whole JSON object (Optuna writes one per line)."""
+    import json
+
+    try:
+        return isinstance(json.loads(record), dict)
+    except ValueError:  # JSONDecodeError, UnicodeDecodeError
+        return False
+
+
+def _excerpt(record: bytes, width: int = 60) -> str:
+    text = record.decode("utf-8", errors="replace").strip()
+    return repr(text if len(text) <= width else text[:width] + " [cut here]")
+
+
+def read_journal(path: pathlib.Path) -> bytes:
+    """The journal's bytes, read under Optuna's own file lock, so a record being appended by a worker
+    right now is never mistaken for a damaged one."""
+    from optuna.storages.journal._file import JournalFileSymlinkLock, get_lock_file
+
+    if not path.is_file():
+        return b""
+    try:
+        with get_lock_file(JournalFileSymlinkLock(str(path))):
+            return path.read_bytes()
+    except PermissionError:  # a read-only results folder: no lock can be taken there, and no worker writes
+        return path.read_bytes()
+
+
+def journal_damage(path: pathlib.Path, data: bytes | None = None) -> JournalDamaged | None:
+    """The first damaged record of a journal file as a :class:`JournalDamaged` (not raised), or None.
+
+    A record is damaged when it is not one whole JSON object, or when it is the last one and lacks its
+    newline (cut off mid-write). Pure given ``data`` (the file's bytes; read under the lock otherwise).
+    """
+    data = read_journal(path) if data is None else data
+    records = _records(data)
+    for number, record in enumerate(records, start=1):
+        last = number == len(records)
+        cut = last and not data.endswith(b"\n")
+        if record.strip() and _whole(record) and not cut:
+            continue
+        if not record.strip() and not last:
+            what = "is empty"
+        else:
+            what = "is cut off (no end of line)" if cut else "is not a whole JSON record"
+        if last:
+            return JournalDamaged(
+                f"journal {path}: its last record (line {number}, {len(record)} bytes: {_excerpt(record)}) {what}, "
+                f"as a crash or a full disk leaves it; nothing more is appended after it: run dcsomrl-study repair "
+                f"--study NAME (keeps a backup, drops only that record)", path, number, True)
+        return JournalDamaged(
+            f"journal {path}: record at line {number} of {len(records)} {what} ({_excerpt(record)}), with "
+            f"records after it; it cannot be dropped without losing them: restore the journal from a backup",
+            path, number, False)
+    return None
+
+
+def check_journal(path: pathlib.Path) -> None:
+    """Raise :class:`JournalDamaged` (one line: the file, the record, what to do) for a damaged journal.
+
+    Every command that opens a journal calls it first (:func:`open_storage`): Optuna itself would skip a
+    partial last record silently, append after it, and fail on every later read with a message that
+    names no file.
+    """
+    damage = journal_damage(path)
+    if damage is not None:
+        raise damage
+
+
+def repair_journal(path: pathlib.Path) -> tuple[pathlib.Path, str] | None:
+    """Drop a journal's partial *last* record, keeping a backup; (backup path, what was dropped), or None
+    when the journal is whole. A damaged record before others raises :class:`JournalDamaged` (refused)."""
+    import shutil
+    import time
+
+    from optuna.storages.journal._file import JournalFileSymlinkLock, get_lock_file
+
+    if not path.is_file():
+        raise StorageError(f"no study journal at {path} (is the study name or --storage/--results right?)")
+    with get_lock_file(JournalFileSymlinkLock(str(path))):
+        data = path.read_bytes()
+        damage = journal_damage(path, data)
+        if damage is None:
+            return None
+        if not damage.trailing:
+            raise damage
+        records = _records(data)
+        dropped = records[-1]
+        backup = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+        shutil.copy2(path, backup)
+        keep = len(data) - len(dropped) - (1 if data.endswith(b"\n") else 0)
+        with open(path, "r+b") as f:
+            f.truncate(keep)
+    return backup, f"line {damage.line}, {len(dropped)} bytes: {_excerpt(dropped)}"
+
+
 def heartbeat_settings() -> tuple[int, int]:
     """(interval, grace period) in seconds for RDB storages, from the environment."""
     try:
@@ -127,6 +250,7 @@ def open_storage(url: str, *, create: bool = True) -> optuna.storages.BaseStorag
         path = journal_path(url)
         if not create and not path.is_file():
             raise StorageError(f"no study journal at {path} (is the study name or --storage/--results right?)")
+        check_journal(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 

@@ -157,24 +157,16 @@ def create_or_resume(storage: optuna.storages.BaseStorage, name: str, design: di
     """
     if len(points) != design["n"]:
         raise StudyError(f"design has n={design['n']} but {len(points)} points were given")
-    try:
-        study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
-        created = True
-        study.set_user_attr("design", design)
-    except optuna.exceptions.DuplicatedStudyError:
-        study = optuna.load_study(study_name=name, storage=storage)
-        created = False
-        old = study.user_attrs.get("design")
-        if old is None:
-            raise StudyError(f"study {name!r} exists but was not created by dcsomrl-study lhs "
-                             "(no design recorded); choose another --study name")
-        mismatch = _loss_mismatch(name, _comparable(old), design)
-        if mismatch:
-            raise StudyError(mismatch)
-        old, mine = _comparable(old), _comparable(design)
-        if not _same(old, mine):
-            raise StudyError(f"study {name!r} already holds a different design ({_difference(old, mine)}); "
-                             "re-run with the same options to resume it, or choose another --study name")
+    study = _existing(storage, name)  # looked up first: a refused resume appends nothing to the journal
+    created = study is None
+    if created:
+        try:
+            study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
+            study.set_user_attr("design", design)
+        except optuna.exceptions.DuplicatedStudyError:  # another command created it just now
+            study, created = optuna.load_study(study_name=name, storage=storage), False
+    if not created:
+        _check_resume(study, name, design)
     existing = {t.user_attrs.get("design_index") for t in study.get_trials(deepcopy=False)}
     for index, params in enumerate(points):
         if index not in existing:
@@ -183,6 +175,34 @@ def create_or_resume(storage: optuna.storages.BaseStorage, name: str, design: di
     if not study.user_attrs.get("enqueued"):
         study.set_user_attr("enqueued", True)
     return study, created
+
+
+#: The advice of a refused resume; ``protocol`` (whose flag is ``--name``) rewrites it.
+RENAME_HINT = "choose another --study name"
+
+
+def _existing(storage: optuna.storages.BaseStorage, name: str) -> optuna.Study | None:
+    """The study ``name`` when the storage holds it (read only), else None."""
+    try:
+        storage.get_study_id_from_name(name)
+    except KeyError:
+        return None
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def _check_resume(study: optuna.Study, name: str, design: dict[str, Any]) -> None:
+    """Refuse to resume ``study`` with another design (one line saying what differs)."""
+    old = study.user_attrs.get("design")
+    if old is None:
+        raise StudyError(f"study {name!r} exists but was not created by dcsomrl-study lhs "
+                         f"(no design recorded); {RENAME_HINT}")
+    mismatch = _loss_mismatch(name, _comparable(old), design)
+    if mismatch:
+        raise StudyError(mismatch)
+    old, mine = _comparable(old), _comparable(design)
+    if not _same(old, mine):
+        raise StudyError(f"study {name!r} already holds a different design ({_difference(old, mine)}); "
+                         f"re-run with the same options to resume it, or {RENAME_HINT}")
 
 
 def replicates(study: optuna.Study) -> list[dict[str, Any]]:
@@ -195,6 +215,13 @@ def total_points(study: optuna.Study) -> int:
     return int(study.user_attrs["design"]["n"]) + sum(int(r["n"]) for r in replicates(study))
 
 
+def require_lhs(study: optuna.Study) -> None:
+    """Refuse (one line) a study that is not an LHS design: a final or candidates study lists its seeds."""
+    if study.user_attrs["design"].get("seeds") is not None:
+        raise StudyError(f"study {study.study_name!r} runs fixed values over listed seeds (a final or candidates "
+                         "study), not an LHS design: extend adds LHS replicates to a study made by lhs")
+
+
 def add_replicate(study: optuna.Study, points: list[dict[str, Any]], seed: int) -> dict[str, Any]:
     """Enqueue ``points`` (an LHS drawn with design seed ``seed``) as a replicate of the study; resumable.
 
@@ -202,6 +229,7 @@ def add_replicate(study: optuna.Study, points: list[dict[str, Any]], seed: int) 
     interrupted ``extend`` can be re-run. Returns the replicate's record.
     """
     design, known = study.user_attrs["design"], replicates(study)
+    require_lhs(study)
     if int(seed) == int(design["seed"]):
         raise StudyError(f"--seed {seed} is the study's own design seed; a replicate needs another one")
     record = next((r for r in known if r["seed"] == int(seed)), None)

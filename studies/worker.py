@@ -246,6 +246,8 @@ def _record(study: optuna.Study, storage: optuna.storages.BaseStorage, trial: op
         for key in ("purity", "ami", "ari", "n_nodes", "seconds"):
             trial.set_user_attr(key, metrics.get(key))
         trial.set_user_attr("validation", metrics.get("validation", []))
+        if metrics.get("degenerate"):  # dcsomrl.metrics.degenerate_reason
+            trial.set_user_attr("degenerate", str(metrics["degenerate"]))
         study.tell(trial, float(nmi), skip_if_finished=True)
     except optuna.exceptions.UpdateFinishedTrialError:
         pass
