@@ -361,8 +361,11 @@ def display_table(table: pd.DataFrame) -> pd.DataFrame:
 
 def markdown(table: pd.DataFrame, *, title: str, context: list[str] | None = None,
              values: dict[str, Any] | None = None, notes: list[str] | None = None) -> str:
-    """``final.md``: the table (mean ± std), what was run, how each row was measured, the values."""
-    lines = [f"# {title}", ""]
+    """``final.md``: the verdict (analysis.verdicts.lead_verdict), the table (mean ± std), what was run,
+    how each row was measured, the values."""
+    from .verdicts import lead_verdict
+
+    lines = [f"# {title}", "", lead_verdict(table), ""]
     lines += [*context, ""] if context else []
     lines += [markdown_table(display_table(table)), "", "How each row was measured:", "",
               "- mean ± sample standard deviation (ddof 1) over the runs on the **test set**; every method is "
