@@ -83,7 +83,11 @@ def add_analyze(sub: argparse._SubParsersAction) -> None:
     _source(p)
     _rules(p)
     p.add_argument("--outcomes", default=None,
-                   help="comma-separated outcome columns (default: those of nmi, purity, ami, ari the table records)")
+                   help="comma-separated outcome columns (default: those of nmi, purity, ami, ari and n_nodes "
+                        "the table records)")
+    p.add_argument("--outcome", default=None,
+                   help="the outcome the one extend recommendation serves (default: the largest need over "
+                        "the outcomes with a signal)")
     p.add_argument("--params", default=None, help="comma-separated parameter columns (default: all that vary)")
     p.add_argument("--out", default=None,
                    help="output folder (default <results>/<study>/analysis, or <table>-analysis beside the table)")
@@ -258,7 +262,8 @@ def analyze_command(args: argparse.Namespace) -> int:
     path = write_report(table, out, params=args.params, outcomes=outcomes, scales=scales, **rules,
                         seed=args.seed,
                         importance_methods=() if args.no_importance else importance.METHODS,
-                        title=f"Sensitivity report: {args.study or Path(args.table).name}", study=args.study)
+                        title=f"Sensitivity report: {args.study or Path(args.table).name}", study=args.study,
+                        focus=args.outcome)
     print(f"wrote {path} (with sensitivity.csv, importance.csv and figures in {path.parent})")
     return 0
 

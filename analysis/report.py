@@ -35,6 +35,7 @@ from .markdown import markdown_table, value_text
 from .refine import best_trial, trial_label
 from .sensitivity import Rules, Sensitivity
 from .summary import HINT_P
+from .errors import AnalysisError
 from .table import Prepared, prepare
 
 #: Sensitivity columns shown in the report's table.
@@ -307,6 +308,8 @@ def write_report(table: pd.DataFrame, out_dir, params=None, outcomes=("nmi", "pu
     column). Degenerate tables raise :class:`~analysis.errors.AnalysisError`.
     """
     prep = prepare(table, params, outcomes)
+    if focus is not None and focus not in prep.outcomes:
+        raise AnalysisError(f"--outcome {focus!r} is not among the analysed outcomes ({', '.join(prep.outcomes)})")
     sens = sensitivity.analyze(prep, behavioural_quantile=behavioural_quantile, control=control, level=level,
                                seed=seed)
     imp = (importance.analyze(prep, methods=importance_methods, seed=seed) if importance_methods
