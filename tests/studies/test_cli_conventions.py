@@ -57,3 +57,42 @@ def test_the_eta_comes_from_trial_durations_and_never_climbs_while_a_long_trial_
     assert etas[0] == (4 * 180 + 180) / 2  # the running one has its whole mean duration left
     assert all(a >= b for a, b in zip(etas, etas[1:]))  # falls with the clock ...
     assert etas[-1] == 4 * 180 / 2  # ... and the overdue trial counts 0, never negative
+
+
+def _best_table():
+    import pandas as pd
+
+    best = pd.DataFrame({"number": [3, 12], "design_index": [3, 12], "nmi": [0.61234, 0.5], "purity": [0.7, 0.65],
+                         "n_nodes": [42, 7], "seconds": [12.34, 8.0], "lr": [0.001234, 0.01], "a_t": [0.99885, 0.95],
+                         "repel": ["radial", "paper"], "state": ["COMPLETE", "COMPLETE"]})
+    best.attrs["design"] = {"space": {"params": {"lr": {"low": 1e-4}, "a_t": {"low": 0.9}, "repel": {"choices": []},
+                                                 "epochs": {"value": 2}}}}
+    return best
+
+
+def test_terminal_tables_are_plain_unwrapped_lines_in_a_log(capsys, monkeypatch):
+    from studies import export
+    from studies.progress import plain_lines, print_summary
+
+    monkeypatch.setattr(export, "best", lambda table, top: table.head(top))
+    counts = {"complete": 2, "failed": 0, "running": 0, "waiting": 0, "n": 2, "retried": 0}
+    print_summary(_best_table(), counts, top=5, terminal=False)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("design points: 2 complete") and lines[1] == "best 2 trials by NMI"
+    assert lines[2].split() == ["trial", "point", "NMI", "Purity", "nodes", "seconds", "parameters"]
+    assert lines[3].split() == ["3", "3", "0.6123", "0.7000", "42", "12.3", "lr=0.001234", "a_t=0.9989", "repel=radial"]
+    assert len(lines) == 5  # one line per trial, however long: nothing wraps
+    assert plain_lines("t", [["1", "2", "3", "4", "5", "6", "x" * 300]])[2].endswith("x" * 300)
+
+
+def test_terminal_tables_follow_columns(capsys, monkeypatch):
+    from studies import export
+    from studies.progress import print_summary
+
+    monkeypatch.setattr(export, "best", lambda table, top: table.head(top))
+    counts = {"complete": 2, "failed": 0, "running": 0, "waiting": 0, "n": 2, "retried": 0}
+    for columns in (60, 120):
+        monkeypatch.setenv("COLUMNS", str(columns))
+        print_summary(_best_table(), counts, top=5, terminal=True)
+        table = capsys.readouterr().out.splitlines()[1:]
+        assert max(len(line) for line in table) <= columns and table, columns
