@@ -29,13 +29,18 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def empty_default(default) -> bool:
+    """Whether an option's default says nothing worth showing (None, False, SUPPRESS, an empty list)."""
+    return default is None or default is False or default is argparse.SUPPRESS or default == []
+
+
 class DefaultsHelpFormatter(argparse.HelpFormatter):
-    """Every option's default in ``--help``: appended as "(default: X)" unless the help already names it."""
+    """Every option's default in ``--help``, in one format, "(default: X)": appended unless the help
+    already says "default: ..." (a default that needs words, e.g. "default: the space's")."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        empty = action.default is None or action.default is False or action.default is argparse.SUPPRESS
-        if "default" in text.lower() or empty or not action.option_strings:
+        if "default:" in text or empty_default(action.default) or not action.option_strings:
             return text
         return f"{text} (default: %(default)s)"
 

@@ -180,16 +180,16 @@ def test_the_protocol_studies_desom_over_its_own_spaces(tmp_path, capsys):
     assert main(["protocol", "--dataset", "digits", "--model", "desom", *tiny, "--baselines", "kmeans,standin",
                  "--results", str(out)]) == 0
     capsys.readouterr()
-    initial = open_study("protocol-digits-initial", None, str(out)).user_attrs["design"]
+    initial = open_study("protocol-digits-desom-initial", None, str(out)).user_attrs["design"]
     assert initial["model"] == "desom" and initial["space_name"] == "digits-initial"
-    refined = load_space(out / "protocol-digits-initial" / "refined.toml")
-    best = load_space(out / "protocol-digits-candidates" / "best.toml")
+    refined = load_space(out / "protocol-digits-desom-initial" / "refined.toml")
+    best = load_space(out / "protocol-digits-desom-candidates" / "best.toml")
     assert refined.model == best.model == "desom" and "T_max" in best.dims and "a_t" not in best.dims
-    final = pd.read_csv(out / "protocol-digits-final" / "final.csv")
+    final = pd.read_csv(out / "protocol-digits-desom-final" / "final.csv")
     assert final["method"].tolist()[:3] == ["DE-SOM", "standin", "k-means (64), raw inputs"]  # --baselines
     assert final.loc[0, "runs"] == 1 and final.loc[1, "runs"] == 1
     assert final.loc[0, "nodes_mean"] <= 64 and final.loc[0, "epochs"] == "1"
-    report = (out / "protocol-digits" / "protocol.md").read_text()
+    report = (out / "protocol-digits-desom" / "protocol.md").read_text()
     assert "## Table 1, measured" in report and "| DE-SOM | this study | 1 |" in report
     assert R.paper_spaces("mnist", "desom") == {"initial": None, "adjusted": None, "best": None}
     assert R.paper_spaces("mnist", "somrl")["best"].name == "mnist-best"
