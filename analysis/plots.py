@@ -221,8 +221,8 @@ def save_figure(fig: Figure, path, dpi: int = 110, **savefig) -> Path:
     return path
 
 
-#: The fit's legend label on each axis scale (the coordinate it is linear in).
-FIT_LABELS = {"linear": "OLS on x", "log": "OLS on log x", "logit": "OLS on logit x"}
+#: The fit's legend label: one model on every panel, linear in its axis's coordinate (x, log x, logit x).
+FIT_LABEL = "OLS fit, a straight line in the axis's scale (x, log x or logit x)"
 
 
 def render_scatter_fits(data: pd.DataFrame, params, outcome: str, path, *, alpha: float = 0.05,
@@ -240,7 +240,7 @@ def render_scatter_fits(data: pd.DataFrame, params, outcome: str, path, *, alpha
         _set_axis_scale(ax, scale, points["x"])
         ax.fill_between(band["x"], band["lower"], band["upper"], color="C0", alpha=0.25,
                         label=f"{int(round((1 - alpha) * 100))}% CI")
-        ax.plot(band["x"], band["mean"], color="C0", label=FIT_LABELS[axis_scale(scale, points["x"])])
+        ax.plot(band["x"], band["mean"], color="C0", label=FIT_LABEL)
         ax.scatter(points["x"], points["y"], s=12, color="k", alpha=0.7)
         ax.set_xlabel(p)
         ax.set_ylabel(outcome)
@@ -307,7 +307,7 @@ def render_sensitivity_bars(bars: pd.DataFrame, outcome: str, path) -> Path:
     ax.set_title(f"Sensitivity of {outcome}: ordered by |Spearman ρ|")
     if significant.any():
         ax.plot([], [], " ", label="* bold: significant")
-    ax.legend(fontsize="small", loc="lower right")
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=3, fontsize="small")
     return save_figure(fig, path)
 
 

@@ -134,7 +134,7 @@ def outcome_sentence(sens, outcome: str) -> str:
         rest = "nothing else is" if len(sig) < k else "every parameter is"
         return f"{said}; {rest} detectable at n = {n}."
     if n < len(num) + 2:
-        return (f"{outcome}: too few trials to answer (n = {n} for {len(num)} numeric parameters; "
+        return (f"Too few trials to answer for {outcome} (n = {n} for {len(num)} numeric parameters; "
                 f"the partial measures need {len(num) + 2}).")
     hints = both.loc[both["p_param"].astype(float) < HINT_P]
     if len(hints):
@@ -142,9 +142,9 @@ def outcome_sentence(sens, outcome: str) -> str:
         what = (f"{h['parameter']} {arrow('', False, float(h['spearman_rho']))} "
                 f"(ρ {float(h['spearman_rho']):+.2f}" if h["kind"] == "numeric"
                 else f"{h['parameter']} (best choice {h['best_choice']}")
-        return (f"{outcome}: nothing is detectable at n = {n}; the strongest signal to confirm is "
+        return (f"Nothing is detectable for {outcome} at n = {n}; the strongest signal to confirm is "
                 f"{what}, p {float(h['p_param']):.2g} before the adjustment).")
-    return f"{outcome}: nothing is detectable at n = {n}."
+    return f"Nothing is detectable for {outcome} at n = {n}."
 
 
 @dataclass(frozen=True)

@@ -165,4 +165,4 @@ def test_too_few_trials_says_so_and_how_many_are_needed(tmp_path):
     y = text[text.index("### y\n"):text.index("**How sure.**")]
     assert "**Too few trials** to answer for y: n = 7 for 6 numeric parameters" in y
     assert "No parameter has a detectable effect" not in y and "needs about " in y
-    assert "- y: too few trials to answer (n = 7 for 6 numeric parameters" in text  # the summary's sentence
+    assert "- Too few trials to answer for y (n = 7 for 6 numeric parameters" in text  # the summary's sentence

@@ -67,10 +67,10 @@ def test_the_summary_table_has_a_row_per_parameter_and_a_column_per_outcome(sens
 def test_one_sentence_per_outcome(sens):
     assert Su.outcome_sentence(sens, "nmi") == ("a_t raises nmi, repel matters for nmi (best choice radial); "
                                                 "nothing else is detectable at n = 30.")
-    assert Su.outcome_sentence(sens, "purity") == ("purity: nothing is detectable at n = 30; the strongest signal to "
+    assert Su.outcome_sentence(sens, "purity") == ("Nothing is detectable for purity at n = 30; the strongest signal to "
                                                    "confirm is lr ↑ (ρ +0.38, p 0.04 before the adjustment).")
     few = Sensitivity(sens.table.assign(n=4), sens.categorical.iloc[0:0], [], {}, Rules())
-    assert Su.outcome_sentence(few, "purity").startswith("purity: too few trials to answer (n = 4 for 3 numeric")
+    assert Su.outcome_sentence(few, "purity").startswith("Too few trials to answer for purity (n = 4 for 3 numeric")
     with pytest.raises(AnalysisError):
         Su.outcome_sentence(sens, "ari")
 
