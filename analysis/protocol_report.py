@@ -184,7 +184,7 @@ def write_protocol_report(run: dict, out_dir) -> Path:
                 outcome=p.outcome, scale=scale)
     study = export.open_study(final.study, p.storage, p.results)
     render_fig7(export.validation_table(study), out / "fig7_validation.png")
-    lines = [f"# Protocol `{p.name}` on {p.dataset}", "", *_verdict_lines(run, stages), "",
+    lines = [f"# Protocol `{p.name}` on {p.dataset}", "",
              f"Appendix A.1 as one command: initial LHS ({p.initial_n} points) → analysis → refine → adjusted "
              f"LHS ({p.adjusted_n}) → robust best ({p.candidates} candidates × {p.candidate_seeds} seeds) → "
              f"final ({p.seeds} seeds). Screening epochs: {p.epochs or 'the space default'}; final epochs: "
@@ -200,6 +200,7 @@ def write_protocol_report(run: dict, out_dir) -> Path:
                                                              "adjusted": run["adjusted"].space,
                                                              "best": run["best"]})), "",
              "## What each stage found", ""]
+    lines[2:2] = [*_verdict_lines(run, stages), ""]  # the verdicts open the report, right under its title
     for name in ("initial", "adjusted"):
         stage = run[name]
         flagged = significant(stage.sensitivity)

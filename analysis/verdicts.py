@@ -103,6 +103,15 @@ def stage_verdict(stage: str, sensitivity: pd.DataFrame | None, n_trials: int) -
     return f"**{stage}** ({n_trials} trials): " + "; ".join(by_outcome) + "."
 
 
+def candidate_name(row: pd.Series) -> str:
+    """'trial 12', or 'the incumbent' for the published values' row (``source`` "incumbent", no trial)."""
+    source = row.get("source")
+    if isinstance(source, str) and source:
+        return "the incumbent" if source == "incumbent" else source
+    trial = _num(row, "trial")
+    return "the incumbent" if math.isnan(trial) else f"trial {int(trial)}"
+
+
 def candidates_verdict(ranked: pd.DataFrame, outcome: str) -> str:
     """One line: the robust best's winner, its mean ± std over its re-runs, and its lead over the runner-up."""
     name, mean, std = NAMES.get(outcome, outcome), f"{outcome}_mean", f"{outcome}_std"
@@ -110,11 +119,11 @@ def candidates_verdict(ranked: pd.DataFrame, outcome: str) -> str:
     if done.empty:
         return "**candidates**: no candidate completed a re-run."
     top = done.iloc[0]
-    text = (f"**candidates**: trial {int(top['trial'])} wins, {name} {_score(top, outcome)} over "
+    text = (f"**candidates**: {candidate_name(top)} wins, {name} {_score(top, outcome)} over "
             f"{int(top['runs'])} seeds")
     if len(done) > 1:
         second = done.iloc[1]
-        text += (f", {float(top[mean]) - float(second[mean]):.3f} ahead of trial {int(second['trial'])} "
+        text += (f", {float(top[mean]) - float(second[mean]):.3f} ahead of {candidate_name(second)} "
                  f"({_score(second, outcome)})")
     return text + "."
 

@@ -60,3 +60,10 @@ def test_stage_and_candidate_verdicts():
     final = pd.DataFrame([_row("DC-SOMRL", 0.5, 0.02, 10, purity=0.7, nodes=42.3)])
     assert V.final_stage_verdict(final, 10) == ("**final** (10 trials): DC-SOMRL NMI 0.500 ± 0.020, Purity 0.700, "
                                                 "42.3 nodes over 10 runs.")
+
+
+def test_the_incumbent_row_of_the_candidates_is_named_not_numbered():
+    ranked = pd.DataFrame({"candidate": [2, 0], "source": ["incumbent", "trial 7"], "trial": [np.nan, 7.0],
+                           "runs": [3, 3], "nmi_mean": [0.54, 0.52], "nmi_std": [0.01, 0.01]})
+    assert V.candidates_verdict(ranked, "nmi") == ("**candidates**: the incumbent wins, NMI 0.540 ± 0.010 over 3 "
+                                                   "seeds, 0.020 ahead of trial 7 (0.520 ± 0.010).")
