@@ -124,7 +124,7 @@ def add_refine_and_best(sub: argparse._SubParsersAction) -> None:
                            help="robust best: re-run the K best trials of --study over --candidate-seeds new "
                                 "seeds (a study <study>-candidates) and take the best mean (default: the "
                                 "single best trial)")
-            p.add_argument("--candidate-seeds", type=int, default=3, help="seeds per candidate")
+            p.add_argument("--candidate-seeds", type=int, default=3, help="seeds per candidate (default 3)")
             add_devices(p)
             add_data_dir(p)
         p.add_argument("--space", default=None,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 
 from dcsomrl.util import one_line
@@ -34,12 +35,19 @@ def empty_default(default) -> bool:
     return default is None or default is False or default is argparse.SUPPRESS or default == []
 
 
+def one_default_format(text: str) -> str:
+    """A help text's default written one way: "(default 0.75)" and ", default 10" read "(default: ...)"."""
+    text = re.sub(r"\(default (?!:)", "(default: ", text)
+    return re.sub(r", default (?!:)([^,;()]+)$", r" (default: \1)", text)
+
+
 class DefaultsHelpFormatter(argparse.HelpFormatter):
     """Every option's default in ``--help``, in one format, "(default: X)": appended unless the help
-    already says "default: ..." (a default that needs words, e.g. "default: the space's")."""
+    already says "default: ..." (a default that needs words, e.g. "default: the space's"); other ways of
+    writing it are rewritten (:func:`one_default_format`)."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
+        text = one_default_format(action.help or "")
         if "default:" in text or empty_default(action.default) or not action.option_strings:
             return text
         return f"{text} (default: %(default)s)"
