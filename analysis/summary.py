@@ -4,8 +4,9 @@ per outcome, and one recommendation for the whole study. Pure functions of an
 
 **A cell** (:func:`cell`) says the direction and strength of the evidence of one (parameter, outcome):
 
-* numeric parameter: an arrow -- ``↑`` higher values raise the outcome, ``↓`` lower it, ``~`` a
-  significant effect that is not monotone, ``·`` no trend (|rho| < 0.1) -- then |Spearman rho|;
+* numeric parameter: an arrow -- ``↑`` higher values raise the outcome, ``↓`` lower it, ``~`` an
+  effect that is not monotone (significant and so directed by the rule, or a signal with |rho| < 0.1:
+  the ends-vs-middle test carries it), ``·`` no trend (|rho| < 0.1) -- then |Spearman rho|;
 * categorical parameter: the best choice by median outcome, then the Kruskal-Wallis effect size
   epsilon² = H / (n - 1) (Tomczak & Tomczak 2014), between 0 and 1;
 * marks: ``**`` significant after the adjustment across parameters (p_adj < level), ``*`` parameter
@@ -40,7 +41,7 @@ ARROWS = {"increasing": "↑", "decreasing": "↓", "non-monotone": "~"}
 def legend(level: float, control: str = "fwer") -> str:
     """The one legend line under the summary table."""
     what = "family-wise error" if control == "fwer" else "false discovery rate"
-    return (f"↑ / ↓: higher values raise / lower the outcome, ~: significant but not monotone, ·: no trend; "
+    return (f"↑ / ↓: higher values raise / lower the outcome, ~: not monotone, ·: no trend; "
             f"the number: |Spearman ρ| (a categorical parameter: its best choice and Kruskal-Wallis ε²); "
             f"**: significant after the adjustment across parameters ({what} at {level:g}); "
             f"*: p < {HINT_P:g} before the adjustment only (a signal to confirm); –: not analysed.")
@@ -53,12 +54,13 @@ def marks(significant: bool, p_param: float) -> str:
     return "*" if p_param < HINT_P else ""
 
 
-def arrow(direction: str, significant: bool, rho: float) -> str:
-    """The direction mark: the rule's direction when significant, else the sign of rho (· when |rho| < 0.1)."""
+def arrow(direction: str, significant: bool, rho: float, signal: bool = False) -> str:
+    """The direction mark: the rule's direction when significant, else the sign of rho; when |rho| < 0.1,
+    '~' for a signal (p_param < HINT_P: not monotone) and '·' otherwise."""
     if significant and direction in ARROWS:
         return ARROWS[direction]
     if np.isnan(rho) or abs(rho) < NO_TREND:
-        return "·"
+        return "~" if signal else "·"
     return "↑" if rho > 0 else "↓"
 
 
@@ -74,7 +76,8 @@ def numeric_cell(row: pd.Series) -> str:
     rho = float(row["spearman_rho"])
     sig = bool(row["significant"])
     strength = "–" if np.isnan(rho) else f"{abs(rho):.2f}"
-    return " ".join(t for t in (arrow(str(row["direction"]), sig, rho), strength,
+    signal = float(row["p_param"]) < HINT_P
+    return " ".join(t for t in (arrow(str(row["direction"]), sig, rho, signal), strength,
                                 marks(sig, float(row["p_param"]))) if t)
 
 

@@ -43,6 +43,8 @@ def test_cells_say_direction_strength_and_marks():
     assert Su.numeric_cell(hint) == "↓ 0.73 *"
     flat = pd.Series({"spearman_rho": 0.04, "significant": False, "direction": "", "p_param": 0.7})
     assert Su.numeric_cell(flat) == "· 0.04"
+    ends = pd.Series({"spearman_rho": 0.03, "significant": False, "direction": "", "p_param": 0.02})
+    assert Su.numeric_cell(ends) == "~ 0.03 *"  # a signal with no monotone trend: the ends test carries it
     bump = pd.Series({"spearman_rho": 0.02, "significant": True, "direction": "non-monotone", "p_param": 0.002})
     assert Su.numeric_cell(bump) == "~ 0.02 **"
     cat = pd.Series({"kw_stat": 5.8, "n": 30, "significant": True, "p_param": 0.001, "best_choice": "radial"})
