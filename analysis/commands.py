@@ -40,23 +40,22 @@ from .errors import AnalysisError
 def _source(p: argparse.ArgumentParser) -> None:
     """``--study NAME`` (with ``--storage``, ``--results``) or ``--table FILE``."""
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--study", type=study_name, help="study name (its storage: --storage, default its journal under --results)")
+    src.add_argument("--study", type=study_name, help="study name (its storage: --storage, else its journal under --results)")
     src.add_argument("--table", help="CSV table of trials, one row per trial (e.g. from dcsomrl-study export)")
     add_storage(p)
     p.add_argument("--results", default="results",
-                   help="results folder: the study's default storage and output place (default results)")
+                   help="results folder: the study's default storage and output place")
 
 
 def _rules(p: argparse.ArgumentParser) -> None:
     """The behavioural split and the significance rule (analyze and refine use them; best does not)."""
     p.add_argument("--behavioural-quantile", type=float, default=0.75,
-                   help="trials with the outcome at or above this quantile are behavioural (default 0.75)")
+                   help="trials with the outcome at or above this quantile are behavioural")
     p.add_argument("--control", default="fwer", metavar="{fwer,fdr}",
                    help="what the significance rule controls across parameters: fwer (family-wise error, "
-                        "Westfall-Young step-down minP) or fdr (false discovery rate, Benjamini-Hochberg) "
-                        "(default fwer)")
+                        "Westfall-Young step-down minP) or fdr (false discovery rate, Benjamini-Hochberg)")
     p.add_argument("--level", "--alpha", dest="level", type=float, default=0.05,
-                   help="significance level of the adjusted p-values (default 0.05)")
+                   help="significance level of the adjusted p-values")
 
 
 def rules_of(args: argparse.Namespace) -> dict:
@@ -84,10 +83,14 @@ def add_analyze(sub: argparse._SubParsersAction) -> None:
     _source(p)
     _rules(p)
     p.add_argument("--outcomes", default=None,
-                   help="comma-separated outcome columns (default: those of nmi, purity, ami, ari the table records)")
+                   help="comma-separated outcome columns (default: those of nmi, purity, ami, ari and n_nodes "
+                        "the table records)")
+    p.add_argument("--outcome", default=None,
+                   help="the outcome the one extend recommendation serves (default: the largest need over "
+                        "the outcomes with a signal)")
     p.add_argument("--params", default=None, help="comma-separated parameter columns (default: all that vary)")
     p.add_argument("--out", default=None,
-                   help="output folder (default <results>/<study>/analysis, or <table>-analysis beside the table)")
+                   help="output folder (default: <results>/<study>/analysis, or <table>-analysis beside the table)")
     p.add_argument("--space", default=None,
                    help="space file or shipped name whose scales (log, log1m) the figures' axes use "
                         "(default: the study's space; with --table, linear axes)")
@@ -104,8 +107,10 @@ def add_refine_and_best(sub: argparse._SubParsersAction) -> None:
     """``refine`` and ``best``: one space file each, from the same source options."""
     commands = (("refine", "refined", "new parameter ranges from the behavioural trials, as a space file"),
                 ("best", "best", "the best trial's values as a space file of fixed values"))
+    # help: a lower-case phrase (the command list); description: a sentence, "Write ..."
     for name, stem, helptext in commands:
-        p = sub.add_parser(name, help=helptext, description=helptext + " (rules: analysis/refine.py).")
+        p = sub.add_parser(name, help=helptext,
+                           description=f"Write {helptext} (rules: analysis/refine.py).")
         _source(p)
         if name == "refine":
             _rules(p)
@@ -129,9 +134,9 @@ def add_refine_and_best(sub: argparse._SubParsersAction) -> None:
             add_data_dir(p)
         p.add_argument("--space", default=None,
                        help="space file or shipped name (default: the study's space; needed with --table)")
-        p.add_argument("--outcome", default="nmi", help="outcome to optimize (default nmi)")
+        p.add_argument("--outcome", default="nmi", help="outcome to optimize")
         p.add_argument("--out", default=None,
-                       help=f"TOML file to write (default <results>/<study>/{stem}.toml, "
+                       help=f"TOML file to write (default: <results>/<study>/{stem}.toml, "
                             f"or <table>-{stem}.toml beside the table)")
         p.add_argument("--force", action="store_true", help="overwrite the TOML file when it exists")
         p.set_defaults(func=refine_command if name == "refine" else best_command)
@@ -142,25 +147,29 @@ def add_final(sub: argparse._SubParsersAction) -> None:
                                      "the paper's Table 1",
                        description="Train one setting (a space of fixed values, as `best` writes) once per "
                                    "seed through the study runner (resumable like lhs), then report mean ± "
-                                   "std of Purity, NMI and nodes beside k-means (on the raw inputs and on the "
+                                   "std of Purity, NMI, AMI, ARI and nodes (with epochs and seconds per run) "
+                                   "beside k-means (on the raw inputs and on the "
                                    "trained encoders' latent codes) and the paper's Table 1 rows, as "
                                    "<results>/<study>/final.csv and final.md.")
     p.add_argument("--space", required=True,
                    help="space file of fixed values (from `best`), or a shipped name such as best")
     p.add_argument("--dataset", required=True, help="digits, mnist, fashion-mnist, or a .npz/.csv file")
-    p.add_argument("--seeds", type=int, default=10, help="number of seeds (runs), default 10")
-    p.add_argument("--seed", type=int, default=0, help="first seed; the runs use seed, seed+1, ... (default 0)")
-    p.add_argument("--epochs", type=int, default=None, help="fix the training epochs of every run")
-    p.add_argument("--k", type=int, default=64, help="clusters of the k-means baselines (default 64, as the paper)")
+    p.add_argument("--seeds", type=int, default=10, help="number of seeds (runs)")
+    p.add_argument("--seed", type=int, default=0, help="first seed; the runs use seed, seed+1, ...")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="fix the training epochs of every run, baselines included (default: each space's)")
+    p.add_argument("--k", type=int, default=64, help="clusters of the k-means baselines, as the paper")
     add_baselines(p)
     add_ablation(p)
     add_devices(p)
     add_storage(p)
     p.add_argument("--study", type=study_name, default=None,
-                   help="study name (default final-<dataset>-<space hash>-n<N>-s<seed>[-e<E>])")
+                   help="study name (default: final-<dataset>[-<model>]-<space>-n<N>-s<seed>[-e<E>]; a space "
+                        "file adds a short hash of its values, e.g. final-digits-best-n10-s0, "
+                        "final-digits-d2-best-3f9a1c-n10-s0)")
     add_data_dir(p)
     add_save_models(p)
-    add_results(p, "results folder: the study and final.csv/final.md go to <results>/<study>/ (default results)")
+    add_results(p, "results folder: the study and final.csv/final.md go to <results>/<study>/")
     add_model(p)
     p.set_defaults(func=final_command)
 
@@ -169,7 +178,7 @@ def add_baselines(p: argparse.ArgumentParser) -> None:
     p.add_argument("--baselines", default="kmeans",
                    help="comma-separated rows of Table 1 beside the studied model: kmeans (the four k-means "
                         "rows) and model names, e.g. kmeans,desom,somvae; each model trains its shipped best "
-                        "space for the dataset over the same seeds (default kmeans)")
+                        "space for the dataset over the same seeds")
 
 
 def add_ablation(p: argparse.ArgumentParser) -> None:
@@ -194,7 +203,9 @@ def add_protocol(sub: argparse._SubParsersAction) -> None:
                                    "<results>/<name>/protocol.md. Re-running resumes at the first unfinished "
                                    "stage (analysis/protocol.py).")
     p.add_argument("--dataset", required=True, help="digits, mnist, fashion-mnist, or a .npz/.csv file")
-    p.add_argument("--name", type=study_name, default=None, help="protocol name, the prefix of its studies (default protocol-<dataset>)")
+    p.add_argument("--name", type=study_name, default=None,
+                   help="protocol name, the prefix of its studies (default: protocol-<dataset>[-<model>], the "
+                        "model named when it is not dcsomrl)")
     p.add_argument("--initial-n", type=int, default=30, help="points of the initial LHS")
     p.add_argument("--adjusted-n", type=int, default=10, help="points of the adjusted LHS")
     p.add_argument("--candidates", type=int, default=3, help="top adjusted trials re-run for the robust best")
@@ -311,7 +322,8 @@ def analyze_command(args: argparse.Namespace) -> int:
     path = write_report(table, out, params=args.params, outcomes=outcomes, scales=scales, **rules,
                         seed=args.seed,
                         importance_methods=() if args.no_importance else importance.METHODS,
-                        title=f"Sensitivity report: {args.study or Path(args.table).name}", study=args.study)
+                        title=f"Sensitivity report: {args.study or Path(args.table).name}", study=args.study,
+                        focus=args.outcome)
     print(f"wrote {path} (with sensitivity.csv, importance.csv and figures in {path.parent})")
     return 0
 
@@ -455,7 +467,7 @@ def protocol_command(args: argparse.Namespace) -> int:
     quiet_optuna()
     rules = rules_of(args)
     dataset = canonical_name(args.dataset)
-    name = check_study_name(args.name or default_name(dataset))
+    name = check_study_name(args.name or default_name(dataset, args.model))
     p = Protocol(dataset, name, args.results, args.storage, args.initial_n, args.adjusted_n, args.seeds, args.seed,
                  args.epochs, args.final_epochs, args.candidates, args.candidate_seeds, args.outcome, args.k, rules,
                  args.data_dir, args.model, not args.no_importance, args.save_models,

@@ -142,11 +142,23 @@ def space_hash(space) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:8]
 
 
-def default_study_name(dataset: str, space, n: int, first_seed: int, epochs: int | None = None) -> str:
-    """``final-<dataset>-<space hash>-n<N>-s<first seed>[-e<epochs>]`` (studies.orchestrate.default_study_name)."""
-    from studies.orchestrate import default_study_name as study_name
+def default_study_name(dataset: str, space, n: int, first_seed: int, epochs: int | None = None, *,
+                       label: str | None = None, model: str = "dcsomrl") -> str:
+    """``final-<dataset>[-<model>]-<space>-n<N>-s<first seed>[-e<epochs>]`` (studies.orchestrate.default_study_name).
 
-    return study_name(dataset, space_hash(space), n, first_seed, epochs, prefix="final")
+    ``label``: what ``--space`` said. A shipped name (``best``) names the study as it is; a file (or no
+    label) adds the first 6 hex digits of :func:`space_hash` to its stem, so that other values in a
+    file of the same name make another study.
+    """
+    from studies.orchestrate import default_study_name as study_name
+    from studies.space import is_space_file
+
+    if label and not is_space_file(label):
+        what = label
+    else:
+        stem = Path(label).stem if label else space.name
+        what = f"{stem}-{space_hash(space)[:6]}"
+    return study_name(dataset, what, n, first_seed, epochs, prefix="final", model=model)
 
 
 # ----- summaries ---------------------------------------------------------------------------------
@@ -403,8 +415,11 @@ def display_table(table: pd.DataFrame) -> pd.DataFrame:
 
 def markdown(table: pd.DataFrame, *, title: str, context: list[str] | None = None,
              values: dict[str, Any] | None = None, notes: list[str] | None = None) -> str:
-    """``final.md``: the table (mean ± std), what was run, how each row was measured, the values."""
-    lines = [f"# {title}", ""]
+    """``final.md``: the verdict (analysis.verdicts.lead_verdict), the table (mean ± std), what was run,
+    how each row was measured, the values."""
+    from .verdicts import lead_verdict
+
+    lines = [f"# {title}", "", lead_verdict(table), ""]
     lines += [*context, ""] if context else []
     lines += [markdown_table(display_table(table)), "", "How each row was measured:", "",
               "- mean ± sample standard deviation (ddof 1) over the runs on the **test set**; every method is "
@@ -491,7 +506,8 @@ def run_final(space, dataset: str, *, seeds: int, first_seed: int = 0, epochs: i
     from studies.orchestrate import check_study_name
 
     require_fixed(space)
-    name = check_study_name(study or default_study_name(dataset, space, seeds, first_seed, epochs))
+    name = check_study_name(study or default_study_name(dataset, space, seeds, first_seed, epochs, label=space_label,
+                                                        model=model))
     wanted, title = check_baselines(baselines), models.get(model).title
     if epochs is not None:
         space = space.with_fixed(epochs=check("epochs", epochs, space.model))

@@ -57,11 +57,25 @@ def grid_on_scale(low: float, high: float, n: int, scale: str = "linear") -> np.
     return np.linspace(low, high, n)
 
 
-def _set_axis_scale(ax, scale: str, values: pd.Series) -> None:
-    """Use the scale's axis when the values allow it (log: all > 0; logit: all in (0, 1))."""
+def axis_scale(scale: str, values) -> str:
+    """The matplotlib axis a sampling ``scale`` gets for these values: log (all > 0), logit (all in
+    (0, 1)), else linear (the one decision the axis and the fit drawn on it share)."""
     axis = AXIS_SCALES.get(scale, "linear")
+    values = pd.Series(values, dtype=float)
     ok = {"log": bool((values > 0).all()), "logit": bool(((values > 0) & (values < 1)).all())}
-    if not ok.get(axis, True):
+    return axis if ok.get(axis, True) else "linear"
+
+
+#: The coordinate each axis scale draws: a fit in it is a straight line on that axis.
+AXIS_TRANSFORMS = {"linear": lambda x: np.asarray(x, float),
+                   "log": lambda x: np.log10(np.asarray(x, float)),
+                   "logit": lambda x: np.log10(np.asarray(x, float) / (1 - np.asarray(x, float)))}
+
+
+def _set_axis_scale(ax, scale: str, values: pd.Series) -> None:
+    """Use the scale's axis when the values allow it (:func:`axis_scale`)."""
+    axis = axis_scale(scale, values)
+    if axis == "linear":
         return
     ax.set_xscale(axis)
     if axis == "logit":  # a_t near 1: a few major ticks, no minor labels, slanted so they never overlap
@@ -76,35 +90,43 @@ def _set_axis_scale(ax, scale: str, values: pd.Series) -> None:
 
 def scatter_fit(data: pd.DataFrame, param: str, outcome: str, *, alpha: float = 0.05,
                 n_grid: int = 50, scale: str = "linear") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Points and OLS fit of ``outcome`` on ``param``.
+    """Points and OLS fit of ``outcome`` on ``param``, in the coordinate of the axis it is drawn on.
 
     Returns ``points`` (x, y: the finite pairs) and ``fit`` (x: n_grid values
-    over [min x, max x], evenly spaced on ``scale`` so the line is smooth on
-    that axis; mean: b0 + b1 x; lower, upper: the 1 - alpha confidence band
-    of the mean, statsmodels' mean_ci_lower/upper). The fit itself is on x as
-    it is (a straight line in x, as in the paper's Fig. 6).
+    over [min x, max x], evenly spaced on ``scale``; mean: b0 + b1 t(x); lower, upper: the 1 - alpha
+    confidence band of the mean, statsmodels' mean_ci_lower/upper). t is the axis's coordinate
+    (:func:`axis_scale`, :data:`AXIS_TRANSFORMS`): x on a linear axis (the paper's Fig. 6), log10 x on
+    a log axis, log10(x / (1 - x)) on a logit axis, so the line drawn is the model fitted: straight on
+    its axis.
     """
     points = data[[param, outcome]].dropna().set_axis(["x", "y"], axis=1).reset_index(drop=True)
     if len(points) < 3 or points["x"].nunique() < 2:
         raise AnalysisError(f"scatter of {outcome} vs {param}: need 3 trials and 2 distinct values")
-    fit = sm.OLS(points["y"].to_numpy(float), sm.add_constant(points["x"].to_numpy(float))).fit()
+    t = AXIS_TRANSFORMS[axis_scale(scale, points["x"])]
+    fit = sm.OLS(points["y"].to_numpy(float), sm.add_constant(t(points["x"]))).fit()
     grid = grid_on_scale(points["x"].min(), points["x"].max(), n_grid, scale)
-    frame = fit.get_prediction(sm.add_constant(grid, has_constant="add")).summary_frame(alpha=alpha)
+    frame = fit.get_prediction(sm.add_constant(t(grid), has_constant="add")).summary_frame(alpha=alpha)
     band = pd.DataFrame({"x": grid, "mean": frame["mean"].to_numpy(),
                          "lower": frame["mean_ci_lower"].to_numpy(), "upper": frame["mean_ci_upper"].to_numpy()})
     return points, band
 
 
-#: The bars of the ranked sensitivity chart and their legend labels.
-BAR_MEASURES = {"spearman_rho": "Spearman", "prcc": "PRCC", "ks_stat": "KS statistic"}
+#: The bars of the ranked sensitivity chart and their legend labels; the first orders the parameters.
+BAR_MEASURES = {"spearman_rho": "Spearman ρ", "prcc": "PRCC"}
+#: The caption of the ranked sensitivity chart (it names the quantity the order follows).
+BAR_CAPTION = ("Spearman ρ (first bar) and PRCC (second) of each parameter, ordered by |Spearman ρ|, the "
+               "largest on top (* bold: significant after the adjustment)")
 
 
 def sensitivity_bars(sens: pd.DataFrame, outcome: str, measures=tuple(BAR_MEASURES)) -> pd.DataFrame:
-    """Bar data for one outcome: parameter, measure, value, significant, in ranking order (rank 1 first).
+    """Bar data for one outcome: parameter, measure, value, significant; the parameters ordered by the
+    first measure's absolute value, largest first (the quantity drawn, not a p-value it does not show).
     A measure that could not be computed for any parameter (PRCC with too few trials) is left out."""
-    rows = sens.loc[sens["outcome"] == outcome].sort_values("rank")
+    rows = sens.loc[sens["outcome"] == outcome]
     if rows.empty:
         raise AnalysisError(f"no sensitivity rows for outcome {outcome}")
+    first = list(measures)[0]
+    rows = rows.assign(_key=-rows[first].abs().fillna(-1)).sort_values(["_key", "rank"], kind="stable")
     measures = [m for m in measures if rows[m].notna().any()]
     tidy = rows.melt(id_vars=["parameter", "rank", "significant"], value_vars=list(measures),
                      var_name="measure", value_name="value")
@@ -133,12 +155,74 @@ def _grid(k: int, width: float = 3.2, height: float = 2.8) -> tuple[Figure, list
     return fig, axes[:k]
 
 
+def _figure_legend(fig: Figure, axes) -> None:
+    """One legend for the whole figure, below the panels: every distinct label of ``axes`` once."""
+    seen: dict[str, object] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(label, handle)
+    if seen:
+        fig.legend(list(seen.values()), list(seen), loc="outside lower center", ncols=len(seen), fontsize="small")
+
+
+def overlaps(spans, pad: float = 2.0) -> bool:
+    """Whether any two intervals (lo, hi) of ``spans`` (pixels) come closer than ``pad``."""
+    spans = sorted(spans)
+    return any(b[0] < a[1] + pad for a, b in zip(spans, spans[1:]))
+
+
+def _label_spans(axis, renderer) -> list[tuple[float, float]]:
+    """The pixel extents of an axis's visible, non-empty tick labels (x: horizontal, y: vertical)."""
+    spans = []
+    for label in axis.get_ticklabels(which="both"):
+        if label.get_visible() and label.get_text():
+            box = label.get_window_extent(renderer)
+            spans.append((box.x0, box.x1) if axis.axis_name == "x" else (box.y0, box.y1))
+    return spans
+
+
+def tick_overlaps(fig: Figure) -> list[str]:
+    """'<panel title or label> <x|y>' for every axis whose tick labels overlap (drawn at the figure's size)."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    return [f"{ax.get_xlabel() or ax.get_title()} {axis.axis_name}" for ax in fig.axes
+            for axis in (ax.xaxis, ax.yaxis) if overlaps(_label_spans(axis, renderer))]
+
+
+def untangle_ticks(fig: Figure, max_rounds: int = 6) -> None:
+    """Thin every axis whose tick labels overlap: minor labels off, then every 2nd, 3rd, ... major tick
+    kept (a fixed locator over the ticks shown), until none overlaps."""
+    from matplotlib.ticker import FixedLocator
+
+    for _ in range(max_rounds):
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        tangled = [axis for ax in fig.axes for axis in (ax.xaxis, ax.yaxis)
+                   if overlaps(_label_spans(axis, renderer))]
+        if not tangled:
+            return
+        for axis in tangled:
+            axis.set_minor_formatter(NullFormatter())
+            lo, hi = sorted(axis.get_view_interval())
+            ticks = [t for t in axis.get_majorticklocs() if lo <= t <= hi]
+            if len(ticks) > 2:
+                axis.set_major_locator(FixedLocator(ticks[::2]))
+
+
 def save_figure(fig: Figure, path, dpi: int = 110, **savefig) -> Path:
-    """Save ``fig`` at ``path`` (its folder created), the one place every figure is written."""
+    """Save ``fig`` at ``path`` (its folder created), the one place every figure is written; tick labels
+    that would overlap are thinned first (:func:`untangle_ticks`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if fig.canvas is None or not hasattr(fig.canvas, "get_renderer"):
+        FigureCanvasAgg(fig)
+    untangle_ticks(fig)
     fig.savefig(path, dpi=dpi, **savefig)
     return path
+
+
+#: The fit's legend label: one model on every panel, linear in its axis's coordinate (x, log x, logit x).
+FIT_LABEL = "OLS fit, a straight line in the axis's scale (x, log x or logit x)"
 
 
 def render_scatter_fits(data: pd.DataFrame, params, outcome: str, path, *, alpha: float = 0.05,
@@ -156,12 +240,12 @@ def render_scatter_fits(data: pd.DataFrame, params, outcome: str, path, *, alpha
         _set_axis_scale(ax, scale, points["x"])
         ax.fill_between(band["x"], band["lower"], band["upper"], color="C0", alpha=0.25,
                         label=f"{int(round((1 - alpha) * 100))}% CI")
-        ax.plot(band["x"], band["mean"], color="C0", label="OLS fit")
+        ax.plot(band["x"], band["mean"], color="C0", label=FIT_LABEL)
         ax.scatter(points["x"], points["y"], s=12, color="k", alpha=0.7)
         ax.set_xlabel(p)
         ax.set_ylabel(outcome)
-    axes[0].legend(fontsize="small")
-    fig.suptitle(f"{outcome} vs each parameter, OLS fit with its confidence band")
+    _figure_legend(fig, axes)
+    fig.suptitle(f"{outcome} vs each parameter: OLS fit on the axis's scale, with its confidence band")
     return save_figure(fig, path)
 
 
@@ -177,6 +261,7 @@ def render_ecdf(ecdf_frame: pd.DataFrame, outcome: str, path, *, alpha: float = 
     ax.set_ylabel("F(x)")
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize="small")
+    ax.set_title(f"Empirical CDF of {outcome} over the trials")
     return save_figure(fig, path)
 
 
@@ -193,7 +278,7 @@ def render_conditional_cdfs(data: pd.DataFrame, params, outcome: str, path, *,
         ax.step(c["x"], c["non_behavioural"], where="post", color="C3", label="non-behavioural")
         ax.set_xlabel(p)
         ax.set_ylabel("CDF")
-    axes[0].legend(fontsize="small")
+    _figure_legend(fig, axes)
     fig.suptitle(f"Monte-Carlo filtering: behavioural = {outcome} in its top "
                  f"{int(round((1 - behavioural_quantile) * 100))}%")
     return save_figure(fig, path)
@@ -218,11 +303,11 @@ def render_sensitivity_bars(bars: pd.DataFrame, outcome: str, path) -> Path:
     for label, s in zip(ax.get_yticklabels(), significant):
         label.set_fontweight("bold" if s else "normal")
     ax.axvline(0, color="k", lw=0.8)
-    ax.set_xlabel("value")
-    ax.set_title(f"Sensitivity of {outcome}, in rank order")
+    ax.set_xlabel("rank correlation with " + outcome)
+    ax.set_title(f"Sensitivity of {outcome}: ordered by |Spearman ρ|")
     if significant.any():
         ax.plot([], [], " ", label="* bold: significant")
-    ax.legend(fontsize="small", loc="lower right")
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=3, fontsize="small")
     return save_figure(fig, path)
 
 

@@ -441,8 +441,8 @@ def run_protocol(p: Protocol, *, slots, say: Callable[[str], None] = print) -> P
                        fid[0] if fid else None, fid[1] if fid else None, paired)
 
 
-def default_name(dataset: str) -> str:
-    """``protocol-<dataset stem>``."""
+def default_name(dataset: str, model: str = "dcsomrl") -> str:
+    """``protocol-<dataset stem>[-<model>]``: the model named when it is not dcsomrl."""
     from dcsomrl.data import dataset_stem
 
-    return f"protocol-{dataset_stem(dataset)}"
+    return f"protocol-{dataset_stem(dataset)}" + ("" if model == "dcsomrl" else f"-{model}")

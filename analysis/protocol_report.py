@@ -126,6 +126,7 @@ def render_fig6(points: pd.DataFrame, path, param: str = "a_t", outcome: str = "
         ax.scatter(sub[param], sub[outcome], s=18)
         _set_axis_scale(ax, scale, sub[param].astype(float))
         ax.set(title=f"{stage} ({len(sub)} trials)", xlabel=param, ylabel=outcome)
+    fig.suptitle(f"{outcome} against {param} in each screening stage (Fig. 6)")
     fig.tight_layout()
     path = save_figure(fig, path)
     plt.close(fig)
@@ -136,13 +137,18 @@ def render_fig7(curves: pd.DataFrame, path):
     """Validation NMI and Purity per step of every final seed (the paper's Fig. 7)."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3.0))
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.4), layout="constrained")
     for number, curve in curves.groupby("number"):
+        seed = curve["seed"].iloc[0] if "seed" in curve and pd.notna(curve["seed"].iloc[0]) else None
+        label = f"trial {number}" + (f" (seed {int(seed)})" if seed is not None else "")
         for ax, outcome in zip(axes, ("nmi", "purity")):
-            ax.plot(curve["step"], curve[outcome], lw=0.8, alpha=0.7)
+            ax.plot(curve["step"], curve[outcome], lw=0.8, alpha=0.7, label=label)
     for ax, outcome in zip(axes, ("NMI", "Purity")):
-        ax.set(xlabel="step", ylabel=f"validation {outcome}")
-    fig.tight_layout()
+        ax.set(xlabel="step", ylabel=f"validation {outcome}", title=f"validation {outcome}")
+    handles, labels = axes[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside right upper", fontsize="x-small", title="final run")
+    fig.suptitle(f"Validation curves of the {len(handles)} final runs (Fig. 7)")
     path = save_figure(fig, path)
     plt.close(fig)
     return path
@@ -214,6 +220,7 @@ def write_protocol_report(run: dict, out_dir) -> Path:
                                                              "adjusted": run["adjusted"].space,
                                                              "best": run["best"]})), "",
              "## What each stage found", ""]
+    lines[2:2] = [*_verdict_lines(run, stages), ""]  # the verdicts open the report, right under its title
     for name in ("initial", "adjusted"):
         stage = run[name]
         flagged = significant(stage.sensitivity)
@@ -235,6 +242,17 @@ def write_protocol_report(run: dict, out_dir) -> Path:
     path = out / "protocol.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def _verdict_lines(run: dict, stages: dict[str, pd.DataFrame]) -> list[str]:
+    """The opening verdict (analysis.verdicts.lead_verdict) and one line per stage."""
+    from .verdicts import candidates_verdict, final_stage_verdict, lead_verdict, stage_verdict
+
+    p = run["protocol"]
+    return [lead_verdict(run["final"].table), "",
+            *(f"- {stage_verdict(s, run[s].sensitivity, len(stages[s]))}" for s in ("initial", "adjusted")),
+            f"- {candidates_verdict(run['ranked'], p.outcome)}",
+            f"- {final_stage_verdict(run['final'].table, len(stages['final']))}"]
 
 
 def _rel(path: Path, base: Path) -> str:

@@ -2,13 +2,14 @@
 
 :func:`write_report` writes into ``out_dir``:
 
-* ``report.md``: **the answer first** (per outcome: which parameters matter,
-  in which direction, how sure -- p-values adjusted across the parameters
-  (:mod:`analysis.screening`) --, what this n can see, whether replicates rank
-  alike (:mod:`analysis.stability`), how far the regression measures can be
-  trusted given R² and rank R², and which range looks best: the parameters'
-  range over the behavioural trials and the best trial), then the figures,
-  then the tables, then the rules;
+* ``report.md``: **the summary first** (:mod:`analysis.summary`: one table of
+  every parameter against every outcome -- direction, strength, marks of the
+  adjusted p-values (:mod:`analysis.screening`) --, one sentence per outcome,
+  what this n can see, whether replicates rank alike (:mod:`analysis.stability`)
+  and the study's one ``extend`` recommendation), then each outcome's detail
+  written once (the evidence, the signals to confirm, the best range and trial),
+  how sure (the rule; how far R² and rank R² let the regression measures be
+  trusted), then the figures, the tables and the rules;
 * ``sensitivity.csv`` (:func:`analysis.sensitivity.analyze`),
   ``importance.csv`` (:func:`analysis.importance.analyze`);
 * ``categorical.csv``: the categorical parameters (e.g. ``repel``) compared
@@ -29,10 +30,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import cdf, importance, plots, screening, sensitivity, stability
+from . import cdf, importance, plots, screening, sensitivity, stability, summary
 from .markdown import markdown_table, value_text
 from .refine import best_trial, trial_label
 from .sensitivity import Rules, Sensitivity
+from .summary import HINT_P
+from .errors import AnalysisError
 from .table import Prepared, prepare
 
 #: Sensitivity columns shown in the report's table.
@@ -78,15 +81,19 @@ def _range_text(s: pd.Series) -> str:
     return f"{s['parameter']} in [{lo:.6g}, {hi:.6g}]"
 
 
-def power_lines(n: int, k: int, rho: float, rules: Rules) -> list[str]:
-    """What this n can see among k parameters; ``rho``: analysis.screening.detectable_correlation."""
-    if np.isnan(rho):
-        return [f"**Power.** {n} trials are too few to detect any effect."]
-    half = screening.trials_needed(rho / 2, k, rules.level)
-    return [f"**Power.** With n = {n} trials and {k} parameters, this rule finds an effect with 80% "
-            f"probability when its |rank correlation| is at least {rho:.2f} (it explains about "
-            f"{rho ** 2:.0%} of the variance); an effect half that size (|rho| {rho / 2:.2f}, "
-            f"{(rho / 2) ** 2:.0%}) needs about {half} trials."]
+def power_lines(groups: list[tuple[list[str], int, int]], rules: Rules) -> list[str]:
+    """What the study's n can see, once: ``groups`` of (outcomes, n, k) sharing one n and k."""
+    lines = []
+    for outcomes, n, k in groups:
+        rho = screening.detectable_correlation(n, k, rules.level)
+        which = "" if len(groups) == 1 else f" ({', '.join(outcomes)})"
+        if np.isnan(rho):
+            lines.append(f"**Power{which}.** {n} trials are too few to detect any effect.")
+            continue
+        lines.append(f"**Power{which}.** With n = {n} trials and {k} parameters, the rule finds an effect with "
+                     f"80% probability when its |rank correlation| is at least {rho:.2f} (it explains about "
+                     f"{rho ** 2:.0%} of the variance); weaker effects go unseen more than one time in five.")
+    return lines
 
 
 #: The note every report with NMI or Purity carries (SPEC 4): they reward a bigger map.
@@ -94,7 +101,10 @@ CLUSTER_BIAS = ("NMI and Purity rise with the number of clusters (Purity is 1 wi
                 "a parameter that grows the map (n_nodes) can look good on them; AMI and ARI are adjusted for "
                 "chance and do not reward more clusters: read them beside NMI and Purity.")
 
-HINT_P = 0.05  # a non-significant parameter is still named as a signal below this unadjusted p
+#: The line the summary adds when the map's size is analysed (SPEC 4; the paper: 60-80 nodes on MNIST).
+NODES_LINE = ("n_nodes, the number of nodes (clusters) the map ends with, is analysed beside the scores: its "
+              "row says what drives the map's size (the paper reports 60-80 nodes on MNIST); its "
+              "behavioural trials are the largest maps.")
 
 
 def _tendency(s: pd.Series, outcome: str) -> str:
@@ -105,41 +115,28 @@ def _tendency(s: pd.Series, outcome: str) -> str:
     return f"higher values tend to {'raise' if r > 0 else 'lower'} {outcome}"
 
 
-def stability_lines(stab, n: int, k: int, rho: float, rules: Rules, study: str | None,
-                    strongest: float) -> list[str]:
-    """Whether the replicates rank the parameters alike (analysis.stability); with one replicate, the
-    ``extend`` command that buys the power to see the strongest signal (``strongest``: its |rho|; else
-    half the detectable ``rho``)."""
-    if stab is not None:
-        m = len(stab.rankings)
-        verdict = ("**stable**: the replicates rank the parameters alike" if stab.stable else
-                   "**not stable**: the replicates rank the parameters differently; trust the order only "
-                   "where the evidence above is strong")
-        return [f"**Ranking stability.** Over {m} replicates the ranking is {verdict} "
-                f"(TDCC {stab.tdcc:.2f}, p {_p(stab.p)}; Iman & Conover 1987)."]
-    if np.isnan(rho):  # too few trials to detect anything: no replicate size to suggest yet
-        return ["**Ranking stability** is not measured: one replicate, and too few trials for any effect."]
-    target = strongest if 0.05 < strongest < rho else rho / 2
-    more = max(screening.trials_needed(target, k, rules.level) - n, 1)
-    name = study or "NAME"
-    return [f"**Ranking stability** is not measured: one replicate. To see an effect of |rho| {target:.2f} "
-            f"with 80% probability and test whether the ranking holds, add an independent replicate: "
-            f"`dcsomrl-study extend --study {name} --n {more}`."]
+def stability_lines(stabs: dict) -> list[str]:
+    """Whether the replicates rank the parameters alike, once for every outcome (``stabs``: {outcome:
+    analysis.stability.Stability or None}); nothing with one replicate (the recommendation says why)."""
+    measured = {o: s for o, s in stabs.items() if s is not None}
+    if not measured:
+        return ["**Ranking stability** is not measured: the study has one replicate."]
+    m = max(len(s.rankings) for s in measured.values())
+    parts = [f"{o} **{'stable' if s.stable else 'not stable'}** (TDCC {s.tdcc:.2f}, p {_p(s.p)})"
+             for o, s in measured.items()]
+    return [f"**Ranking stability** over {m} replicates (Iman & Conover 1987; not stable: trust the order "
+            f"only where the evidence is strong): " + "; ".join(parts) + "."]
 
 
-def answer(sens: Sensitivity, table: pd.DataFrame, outcome: str, stab=None, study: str | None = None) -> list[str]:
-    """The answer paragraph of one outcome, as Markdown lines (``stab``: analysis.stability.Stability)."""
+def answer(sens: Sensitivity, table: pd.DataFrame, outcome: str) -> list[str]:
+    """The detail of one outcome, as Markdown lines: what matters (with its evidence), the signals to
+    confirm, what has no detectable effect, the best range and the best trial."""
     rows = sens.table.loc[sens.table["outcome"] == outcome].sort_values("rank")
     cats = sens.categorical.loc[sens.categorical["outcome"] == outcome]
     n, k = int(rows.iloc[0]["n"]), len(rows) + len(cats)
     rho = screening.detectable_correlation(n, k, sens.rules.level)
-    hints = _hints(rows)
-    strongest = float(hints["spearman_rho"].abs().max()) if len(hints) else 0.0
     lines = [f"### {outcome}", "", *_matter_lines(rows, cats, outcome, rho, sens.rules)]
-    lines += ["", *power_lines(n, k, rho, sens.rules), "",
-              *stability_lines(stab, n, k, rho, sens.rules, study, strongest)]
-    lines += _signal_lines(rows, cats, outcome) + _sure_lines(rows.iloc[0], k, outcome, sens.rules)
-    return lines + _best_lines(rows, cats, table, outcome, sens.rules)
+    return lines + _signal_lines(rows, cats, outcome) + _best_lines(rows, cats, table, outcome, sens.rules)
 
 
 def _hints(rows: pd.DataFrame) -> pd.DataFrame:
@@ -174,7 +171,7 @@ def _signal_lines(rows: pd.DataFrame, cats: pd.DataFrame, outcome: str) -> list[
     cat_hints = idle_cats.loc[idle_cats["p_param"].astype(float) < HINT_P]
     if len(hints) or len(cat_hints):
         lines += ["", f"**Strongest signals, not significant after the adjustment** (parameter p < {HINT_P:g}; "
-                  f"confirm with more trials: `extend` the study):"]
+                  f"confirm them with the replicate the summary recommends):"]
         lines += [f"- {s['parameter']}: {_tendency(s, outcome)}; {_evidence(s)}" for _, s in hints.iterrows()]
         lines += [f"- {c['parameter']} (categorical): {c['best_choice']} has the highest median {outcome}; "
                   f"{c['groups']}; {_choice_evidence(c)}" for _, c in cat_hints.iterrows()]
@@ -189,14 +186,25 @@ def _signal_lines(rows: pd.DataFrame, cats: pd.DataFrame, outcome: str) -> list[
     return lines
 
 
-def _sure_lines(first: pd.Series, k: int, outcome: str, rules: Rules) -> list[str]:
-    """How sure: the significance rule and how far the regression measures fit (``first``: a row of the outcome)."""
+def fit_text(first: pd.Series, outcome: str, n_params: int) -> str:
+    """How far the regression measures describe ``outcome`` (``first``: a row of it), as one clause."""
+    n = int(first["n"])
     quality = fit_quality(first["r2"], first["r2_rank"])
-    return ["", f"**How sure.** {_rule_text(rules, k, outcome)} "
-            f"Regression measures (SRC, SRRC, PCC, PRCC) describe {outcome} only as far as the regressions "
-            f"explain it: R² = {_p(first['r2'])} (linear), rank R² = {_p(first['r2_rank'])} -- fit {quality}."
-            + (" With a poor fit, rely on KS/KW and the figures." if quality in ("poor", "not computed")
-               else "")]
+    if quality == "not computed":
+        return (f"{outcome}: not computed (n = {n} trials for {n_params} numeric parameters; the regressions "
+                f"need {n_params + 2}): rely on KS/KW and the figures")
+    tail = ": rely on KS/KW and the figures" if quality == "poor" else ""
+    return f"{outcome}: R² {_p(first['r2'])}, rank R² {_p(first['r2_rank'])}, fit {quality}{tail}"
+
+
+def sure_lines(sens: Sensitivity, outcomes: list[str], k: int) -> list[str]:
+    """How sure, once for the study: the significance rule, then how far the regressions fit each outcome."""
+    fits = []
+    for o in outcomes:
+        rows = sens.table.loc[sens.table["outcome"] == o]
+        fits.append(fit_text(rows.iloc[0], o, len(rows)))
+    return [f"**How sure.** {_rule_text(sens.rules, k, 'the outcome')} Regression measures (SRC, SRRC, PCC, "
+            f"PRCC) describe an outcome only as far as the regressions explain it: " + "; ".join(fits) + "."]
 
 
 def _best_lines(rows: pd.DataFrame, cats: pd.DataFrame, table: pd.DataFrame, outcome: str,
@@ -265,14 +273,15 @@ def write_figures(prep: Prepared, sens: pd.DataFrame, out_dir: Path, *,
         slug = _slug(o)
         figures[o] = [
             (plots.render_scatter_fits(data, params, o, out_dir / f"scatter_{slug}.png", scales=scales),
-             "outcome vs each parameter with the OLS fit and its 95% confidence band (cf. paper Fig. 6)"),
+             "outcome vs each parameter with the OLS fit and its 95% confidence band (cf. paper Fig. 6); on a "
+             "log or logit axis the fit is on log x or logit x, so the line drawn is the model fitted"),
             (plots.render_ecdf(cdf.ecdf(data[o]), o, out_dir / f"ecdf_{slug}.png"),
              "empirical CDF with the 95% DKW band"),
             (plots.render_conditional_cdfs(data, params, o, out_dir / f"mcf_{slug}.png",
                                            behavioural_quantile=behavioural_quantile, scales=scales),
              "Monte-Carlo filtering: each parameter's CDF over behavioural vs non-behavioural trials"),
             (plots.render_sensitivity_bars(plots.sensitivity_bars(sens, o), o, out_dir / f"sensitivity_{slug}.png"),
-             "ranked sensitivity: PRCC and KS statistic (* = significant)"),
+             plots.BAR_CAPTION),
         ]
         cats = prep.outcome_categorical(o)
         if cats:
@@ -284,20 +293,23 @@ def write_figures(prep: Prepared, sens: pd.DataFrame, out_dir: Path, *,
 def write_report(table: pd.DataFrame, out_dir, params=None, outcomes=("nmi", "purity"), *,
                  behavioural_quantile: float = 0.75, control: str = "fwer", level: float = 0.05, seed: int = 0,
                  importance_methods=importance.METHODS, title: str = "Sensitivity report",
-                 scales: dict[str, str] | None = None, study: str | None = None) -> Path:
+                 scales: dict[str, str] | None = None, study: str | None = None, focus: str | None = None) -> Path:
     """Analyse ``table`` and write the report, tables and figures into ``out_dir``; returns report.md's path.
 
     ``scales``: each parameter's sampling scale (``{"lr": "log", "a_t": "log1m"}``,
     from the study's space), used for the figures' x-axes; missing ones are linear.
 
     ``control`` and ``level``: the significance rule (analysis.screening). ``study``: the study's
-    name, for the commands the report offers. With two or more replicates (a ``replicate`` column),
+    name, for the commands the report offers; ``focus``: the outcome the ``extend`` recommendation
+    serves (default: the largest need over the outcomes with a signal, analysis.summary.recommend). With two or more replicates (a ``replicate`` column),
     the ranking's stability across them is measured (analysis.stability).
     ``importance_methods``: the cross-checks to run (empty: none); ``seed``
     seeds them and the permutations, and is recorded (the Rules section, importance.csv's ``seed``
     column). Degenerate tables raise :class:`~analysis.errors.AnalysisError`.
     """
     prep = prepare(table, params, outcomes)
+    if focus is not None and focus not in prep.outcomes:
+        raise AnalysisError(f"--outcome {focus!r} is not among the analysed outcomes ({', '.join(prep.outcomes)})")
     sens = sensitivity.analyze(prep, behavioural_quantile=behavioural_quantile, control=control, level=level,
                                seed=seed)
     imp = (importance.analyze(prep, methods=importance_methods, seed=seed) if importance_methods
@@ -311,7 +323,8 @@ def write_report(table: pd.DataFrame, out_dir, params=None, outcomes=("nmi", "pu
     imp.to_csv(out_dir / "importance.csv", index=False)
     sens.categorical.to_csv(out_dir / "categorical.csv", index=False)
     figures = write_figures(prep, sens.table, out_dir, behavioural_quantile=behavioural_quantile, scales=scales)
-    lines = [f"# {title}", *_answer_section(table, prep, sens, study), *_figure_section(figures),
+    lines = [f"# {title}", *_summary_section(table, prep, sens, study, focus), *_detail_section(table, prep, sens),
+             *_figure_section(figures),
              *_table_section(prep, sens, imp), *_rule_section(prep, sens, imp)]
     path = out_dir / "report.md"
     path.write_text("\n".join(lines))
@@ -319,21 +332,47 @@ def write_report(table: pd.DataFrame, out_dir, params=None, outcomes=("nmi", "pu
     return path
 
 
-def _answer_section(table: pd.DataFrame, prep: Prepared, sens: Sensitivity, study: str | None) -> list[str]:
-    """The Answer section: the trial counts, each outcome's answer (with the replicates' ranking
-    stability), then the notes (the analysis's, less the COMPLETE one the counts say, and CLUSTER_BIAS)."""
+def _power_groups(sens: Sensitivity, outcomes: list[str]) -> list[tuple[list[str], int, int]]:
+    """The outcomes grouped by their (n, k): usually one group."""
+    groups: dict[tuple[int, int], list[str]] = {}
+    for o in outcomes:
+        rows = sens.table.loc[sens.table["outcome"] == o]
+        k = len(rows) + int((sens.categorical["outcome"] == o).sum() if len(sens.categorical) else 0)
+        groups.setdefault((int(rows["n"].iloc[0]), k), []).append(o)
+    return [(os_, n, k) for (n, k), os_ in groups.items()]
+
+
+def _summary_section(table: pd.DataFrame, prep: Prepared, sens: Sensitivity, study: str | None,
+                     focus: str | None) -> list[str]:
+    """The first screen: the summary table and its legend, one sentence per outcome, the trials, what
+    this n can see, the ranking's stability, the one recommendation, then the notes."""
     r = sens.rules
-    lines = ["", "## Answer", "", "Trials: " + _trial_counts(prep), ""]
-    for o in prep.outcomes:
-        stab = stability.ranking_stability(table, prep.params, o, behavioural_quantile=r.behavioural_quantile,
-                                           control=r.control, level=r.level, seed=r.seed, n_permutations=499)
-        lines += answer(sens, table, o, stab, study)
+    stabs = {o: stability.ranking_stability(table, prep.params, o, behavioural_quantile=r.behavioural_quantile,
+                                            control=r.control, level=r.level, seed=r.seed, n_permutations=499)
+             for o in prep.outcomes}
+    rec = summary.recommend(sens, focus)
+    lines = ["", "## Summary", "", markdown_table(summary.summary_table(sens, prep.outcomes)), "",
+             summary.legend(r.level, r.control), "",
+             *[f"- {summary.outcome_sentence(sens, o)}" for o in prep.outcomes], ""]
+    if "n_nodes" in prep.outcomes:
+        lines += [NODES_LINE, ""]
+    lines += ["Trials: " + _trial_counts(prep), "", *power_lines(_power_groups(sens, prep.outcomes), r), "",
+              *stability_lines(stabs), "",
+              summary.recommendation_text(rec, study, replicated=any(s is not None for s in stabs.values())), ""]
     notes = [n for n in sens.notes if not n.startswith("used COMPLETE")]  # in "Trials:"
     if {"nmi", "purity"} & set(prep.outcomes):
         notes.append(CLUSTER_BIAS)
     if notes:
         lines += ["Notes:", *[f"- {n}" for n in notes], ""]
     return lines
+
+
+def _detail_section(table: pd.DataFrame, prep: Prepared, sens: Sensitivity) -> list[str]:
+    """Each outcome's detail (:func:`answer`), then how sure, once."""
+    lines = ["## Detail per outcome", ""]
+    for o in prep.outcomes:
+        lines += answer(sens, table, o)
+    return lines + [*sure_lines(sens, prep.outcomes, len(prep.params) + len(prep.categorical)), ""]
 
 
 def _figure_section(figures: dict[str, list[tuple[Path, str]]]) -> list[str]:
@@ -351,7 +390,7 @@ def _table_section(prep: Prepared, sens: Sensitivity, imp: pd.DataFrame) -> list
     for o in prep.outcomes:
         rows = sens.table.loc[sens.table["outcome"] == o]
         lines += [f"### Sensitivity of {o}", "",
-                  f"R² = {_p(rows['r2'].iloc[0])}, rank R² = {_p(rows['r2_rank'].iloc[0])}.", "",
+                  fit_text(rows.iloc[0], o, len(rows)) + ".", "",
                   markdown_table(rows[REPORT_COLUMNS]), ""]
         part = imp.loc[imp["outcome"] == o]
         if len(part):

@@ -117,10 +117,18 @@ def infer_params(table: pd.DataFrame, outcomes=()) -> list[str]:
 RECORDED_OUTCOMES = ("nmi", "purity", "ami", "ari")
 
 
+#: The outcomes an analysis reads by default: the four scores and the map's final size (what drives the
+#: number of clusters the map ends with; the paper reports 60-80 nodes on MNIST).
+ANALYSED_OUTCOMES = (*RECORDED_OUTCOMES, "n_nodes")
+
+
 def recorded_outcomes(table: pd.DataFrame) -> list[str]:
-    """The default outcomes of an analysis: those of nmi, purity, ami, ari that the table records
-    (older studies have no AMI/ARI); nmi and purity when it records none."""
-    return [o for o in RECORDED_OUTCOMES if o in table and table[o].notna().any()] or ["nmi", "purity"]
+    """The default outcomes of an analysis: those of nmi, purity, ami, ari and n_nodes that the table
+    records (older studies have no AMI/ARI); nmi and purity when it records no score. n_nodes is left
+    out where it does not vary (a fixed grid: every run uses the same map)."""
+    scores = [o for o in RECORDED_OUTCOMES if o in table and table[o].notna().any()] or ["nmi", "purity"]
+    nodes = "n_nodes" in table and pd.to_numeric(table["n_nodes"], errors="coerce").dropna().nunique() > 1
+    return scores + (["n_nodes"] if nodes else [])
 
 
 def _split(names, what: str) -> list[str]:

@@ -36,17 +36,18 @@ def add_train(sub) -> None:
                                    "unless overridden with --set.")
     p.add_argument("--dataset", required=True, help="digits, mnist, fashion-mnist, or a .npz/.csv file")
     p.add_argument("--data-dir", help="data directory (default: $DCSOMRL_DATA or ~/.cache/dcsomrl)")
-    p.add_argument("--model", default="dcsomrl",
-                   help="dcsomrl (autoencoder + map), somrl (map alone), or a baseline: desom, somvae "
-                        "(any model of dcsomrl/models.py; --set takes that model's parameters)")
-    p.add_argument("--epochs", type=int, help="training epochs (shortcut for --set epochs=N)")
-    p.add_argument("--batch-size", type=int, help="batch size (shortcut for --set batch_size=B)")
-    p.add_argument("--seed", type=int, default=0)
+    study_arguments.add_model(p, "the model to train (--set takes its parameters)", check=False)
+    p.add_argument("--epochs", type=int,
+                   help="training epochs, a shortcut for --set epochs=N (default: the dataset's value)")
+    p.add_argument("--batch-size", type=int,
+                   help="batch size, a shortcut for --set batch_size=B (default: the dataset's value)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the weights' initialization and the batches")
     p.add_argument("--devices", "--device", dest="device", default="auto",
                    help="the one device to train on: auto, cpu, cuda or cuda:N (--device: the same)")
     p.add_argument("--out", help="run directory (default: <results>/runs/<dataset>-<model>-s<seed>-<time>)")
-    p.add_argument("--results", default="results", help="results folder of the default run directory")
-    p.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a parameter (repeatable)")
+    p.add_argument("--results", default="results", help="results folder of the run directory when --out is not given")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE",
+                   help="override a parameter, repeatable (default: the paper's Table 2 best values for the dataset)")
     p.add_argument("--no-save-model", action="store_true", help="do not save the autoencoder's weights")
     p.set_defaults(func=cmd_train)
 

@@ -84,17 +84,23 @@ def add_save_models(p: argparse.ArgumentParser) -> None:
     """``--save-models all|best|none`` (studies/weights.py)."""
     p.add_argument("--save-models", choices=("all", "best", "none"), default="best",
                    help="which trials keep their autoencoder weights (about 10 MB each): all, only the best "
-                        "trial's, or none (default: best)")
+                        "trial's, or none")
 
 
-def add_model(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", type=model_name, default="dcsomrl",
-                   help="the model each trial trains, from the registry dcsomrl.models: dcsomrl (autoencoder "
-                        "+ map) or somrl (map alone); standin and standin-at are fast stand-ins for tests")
+def model_choices() -> str:
+    """The models of the registry (dcsomrl.models) as help text: 'dcsomrl (summary), somrl (...), ...'."""
+    return ", ".join(f"{m.name} ({m.summary})" for m in models.REGISTRY.values())
+
+
+def add_model(p: argparse.ArgumentParser, what: str = "the model each trial trains", check: bool = True) -> None:
+    """``--model NAME``, its choices listed from the registry :mod:`dcsomrl.models` (``check``: refused
+    by argparse when unknown; else the command checks it)."""
+    p.add_argument("--model", type=model_name if check else str, default="dcsomrl", metavar="NAME",
+                   help=f"{what}: {model_choices()}")
 
 
 def add_data_dir(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-dir", default=None, help="data directory (default: DCSOMRL_DATA or ~/.cache/dcsomrl)")
+    p.add_argument("--data-dir", default=None, help="data directory (default: $DCSOMRL_DATA or ~/.cache/dcsomrl)")
 
 
 
@@ -113,24 +119,26 @@ def add_lhs(sub: argparse._SubParsersAction) -> None:
                        description="Draw an N-point Latin Hypercube design over a parameter space, enqueue it "
                                    "once in an Optuna study and train one model per point on every device "
                                    "given. Re-running the same command resumes the study.")
-    p.add_argument("--n", type=int, required=True, help="number of design points")
+    p.add_argument("--n", type=int, required=True, help="number of design points (required)")
     p.add_argument("--dataset", required=True, help="digits, mnist, fashion-mnist, or a .npz/.csv file")
     p.add_argument("--space", default="initial",
                    help="initial, adjusted, best (the paper's Table 2; digits has its own), or a .toml file")
     p.add_argument("--seed", type=int, default=0, help="design seed; each trial's seed derives from it")
-    p.add_argument("--epochs", type=int, default=None, help="fix the training epochs of every trial")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="fix the training epochs of every trial (default: the space's, varied or fixed)")
     p.add_argument("--optimization", choices=["none", "random-cd"], default="none",
                    help="optimize the LHS (random-cd: lower centered discrepancy; keeps the strata)")
     add_devices(p)
     add_storage(p)
     p.add_argument("--study", type=study_name, default=None,
-                   help="study name (default <dataset>-<space>-n<N>-s<seed>[-e<E>])")
+                   help="study name (default: <dataset>[-<model>]-<space>-n<N>-s<seed>[-e<E>], the model named "
+                        "when it is not dcsomrl, e.g. digits-initial-n30-s0, digits-desom-initial-n30-s0)")
     p.add_argument("--force", action="store_true",
                    help="create the study even when <results>/<study>/trials/ holds runs of no study in the "
                         "storage (they are overwritten)")
     add_data_dir(p)
     add_save_models(p)
-    add_results(p, "results folder; the study writes <results>/<study>/ (default: results)")
+    add_results(p, "results folder; the study writes <results>/<study>/")
     add_model(p)
     p.set_defaults(func=commands.lhs_command)
 
@@ -151,22 +159,24 @@ def add_extend(sub: argparse._SubParsersAction) -> None:
     add_storage(p)
     add_data_dir(p)
     add_save_models(p)
-    add_results(p, "results folder; the study lives in <results>/<study>/ (default: results)")
+    add_results(p, "results folder; the study lives in <results>/<study>/")
     p.set_defaults(func=commands.extend_command)
 
 
 def add_worker(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("worker", help="join a study from any machine and train its waiting trials",
                        description="Take waiting trials of a study until none remain.")
-    p.add_argument("--study", type=study_name, required=True, help="study name")
+    p.add_argument("--study", type=study_name, required=True, help="the study to work on")
     add_storage(p)
     p.add_argument("--devices", "--device", dest="device", default="auto",
                    help="this worker's one device: auto (a GPU if one is visible, else cpu), cpu, or cuda:N "
                         "(--device: the same)")
-    add_results(p, "results folder; trials write <results>/<study>/trials/<number>/ (default: results)")
+    add_results(p, "results folder; trials write <results>/<study>/trials/<number>/")
     add_data_dir(p)
-    p.add_argument("--threads", type=positive_int, default=None, help="torch threads of this worker (>= 1)")
-    p.add_argument("--max-trials", type=positive_int, default=None, help="stop after this many trials")
+    p.add_argument("--threads", type=positive_int, default=None,
+                   help="torch threads of this worker, >= 1 (default: every core of its share)")
+    p.add_argument("--max-trials", type=positive_int, default=None,
+                   help="stop after this many trials (default: when none is waiting)")
     add_save_models(p)
     p.add_argument("--device-label", default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=commands.worker_command)
@@ -176,9 +186,9 @@ def add_status(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("status", help="a study's progress, failures and best trials",
                        description="Print a study's design, trial counts, running trials (and whether their "
                                    "workers live), failures with their reasons, replicates and best trials.")
-    p.add_argument("--study", type=study_name, required=True)
+    p.add_argument("--study", type=study_name, required=True, help="the study to show")
     add_storage(p)
-    add_results(p, "results folder (for the default storage; default: results)")
+    add_results(p, "results folder, where the default storage lives")
     p.add_argument("--top", type=positive_int, default=5, help="how many best trials to show (>= 1)")
     p.set_defaults(func=commands.status_command)
 
@@ -188,9 +198,9 @@ def add_export(sub: argparse._SubParsersAction) -> None:
                        description="Write one row per trial (parameters, outcomes, seed, device, state, reason) "
                                    "as CSV, and optionally the validation curves; refuses to overwrite a file "
                                    "without --force.")
-    p.add_argument("--study", type=study_name, required=True)
+    p.add_argument("--study", type=study_name, required=True, help="the study to export")
     add_storage(p)
-    p.add_argument("--results", default="results", help="results folder (for the default storage; default: results)")
+    p.add_argument("--results", default="results", help="results folder, where the default storage lives")
     p.add_argument("--out", required=True, help="CSV file to write (one row per trial)")
     p.add_argument("--curves", default=None, help="also write the validation curves to this CSV file")
     p.add_argument("--force", action="store_true", help="overwrite --out and --curves when they exist")
@@ -204,7 +214,7 @@ def add_repair(sub: argparse._SubParsersAction) -> None:
                                    "full disk mid-write) or is garbage, copy the journal to "
                                    "journal.log.damaged-<time> and drop that one record, saying what it held. A "
                                    "damaged record with others after it is refused (file and line number).")
-    p.add_argument("--study", type=study_name, required=True)
+    p.add_argument("--study", type=study_name, required=True, help="the study whose journal to repair")
     add_storage(p)
-    p.add_argument("--results", default="results", help="results folder (for the default storage; default: results)")
+    p.add_argument("--results", default="results", help="results folder, where the default storage lives")
     p.set_defaults(func=commands.repair_command)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 
 from dcsomrl.util import one_line
@@ -34,13 +35,25 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def empty_default(default) -> bool:
+    """Whether an option's default says nothing worth showing (None, False, SUPPRESS, an empty list)."""
+    return default is None or default is False or default is argparse.SUPPRESS or default == []
+
+
+def one_default_format(text: str) -> str:
+    """A help text's default written one way: "(default 0.75)" and ", default 10" read "(default: ...)"."""
+    text = re.sub(r"\(default (?!:)", "(default: ", text)
+    return re.sub(r", default (?!:)([^,;()]+)$", r" (default: \1)", text)
+
+
 class DefaultsHelpFormatter(argparse.HelpFormatter):
-    """Every option's default in ``--help``: appended as "(default: X)" unless the help already names it."""
+    """Every option's default in ``--help``, in one format, "(default: X)": appended unless the help
+    already says "default: ..." (a default that needs words, e.g. "default: the space's"); other ways of
+    writing it are rewritten (:func:`one_default_format`)."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        empty = action.default is None or action.default is False or action.default is argparse.SUPPRESS
-        if "default" in text.lower() or empty or not action.option_strings:
+        text = one_default_format(action.help or "")
+        if "default:" in text or empty_default(action.default) or not action.option_strings:
             return text
         return f"{text} (default: %(default)s)"
 

@@ -88,7 +88,8 @@ def _lhs_target(args: argparse.Namespace):
                          f"{args.n} times; vary one, or run fixed values over seeds with {PROG} final")
     space_label = pathlib.Path(args.space).stem if is_space_file(args.space) else args.space
     name = check_study_name(args.study if args.study is not None
-                            else default_study_name(dataset, space_label, args.n, args.seed, args.epochs))
+                            else default_study_name(dataset, space_label, args.n, args.seed, args.epochs,
+                                                    model=args.model))
     return dataset, space, name
 
 

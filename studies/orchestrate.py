@@ -16,11 +16,14 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 def default_study_name(dataset: str, space: str, n: int, seed: int, epochs: int | None,
-                       prefix: str | None = None) -> str:
-    """``[<prefix>-]<dataset>-<space>-n<N>-s<seed>[-e<epochs>]``: lhs's (and final's) default study name."""
+                       prefix: str | None = None, model: str = "dcsomrl") -> str:
+    """``[<prefix>-]<dataset>[-<model>]-<space>-n<N>-s<seed>[-e<epochs>]``: lhs's (and final's) default
+    study name, readable: the dataset, the model (named when it is not dcsomrl, so that two models'
+    studies never share a name), what the space is, the size and seed."""
     from dcsomrl.data import dataset_stem
 
-    name = f"{dataset_stem(dataset)}-{space}-n{n}-s{seed}" + (f"-e{epochs}" if epochs else "")
+    who = "" if model == "dcsomrl" else f"-{model}"
+    name = f"{dataset_stem(dataset)}{who}-{space}-n{n}-s{seed}" + (f"-e{epochs}" if epochs else "")
     return f"{prefix}-{name}" if prefix else name
 
 

@@ -46,31 +46,58 @@ def _duration(seconds: float) -> str:
     return f"{h}h{m:02d}m" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
 
 
-def print_summary(table, counts: dict[str, int], top: int = 5) -> None:
-    """Counts per design point and the ``top`` best trials of a study table
-    (:func:`studies.export.study_table`) as a table."""
-    from rich.console import Console
-    from rich.table import Table
+#: Columns of the best-trials table (the parameters follow, as NAME=VALUE pairs).
+BEST_COLUMNS = ("trial", "point", "NMI", "Purity", "nodes", "seconds")
 
+
+def counts_line(c: dict[str, int]) -> str:
+    """The design points' counts as one line."""
+    return (f"design points: {c['complete']} complete, {c['failed']} failed, {c['running']} running, "
+            f"{c['waiting']} waiting (of {c['n']}); {c['retried']} lost trial(s) retried")
+
+
+def best_rows(best, varying: list[str]) -> list[list[str]]:
+    """The cells of the best-trials table: one list per trial, :data:`BEST_COLUMNS` then the parameters."""
+    return [[str(r["number"]), str(r["design_index"]), f"{r['nmi']:.4f}", f"{r['purity']:.4f}", str(r["n_nodes"]),
+             f"{r['seconds']:.1f}", "  ".join(f"{p}={_fmt(r[p])}" for p in varying)] for _, r in best.iterrows()]
+
+
+def plain_lines(title: str, rows: list[list[str]]) -> list[str]:
+    """A table as plain text for a log or a pipe: a title, a header, one unwrapped line per row (the
+    fixed columns right-aligned to their widest cell, the parameters last, as long as they are)."""
+    header = [*BEST_COLUMNS, "parameters"]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(BEST_COLUMNS))]
+    line = lambda cells: "  ".join(c.rjust(w) for c, w in zip(cells, widths)) + "  " + cells[-1]  # noqa: E731
+    return [title, line(header).rstrip(), *(line(r).rstrip() for r in rows)]
+
+
+def print_summary(table, counts: dict[str, int], top: int = 5, *, terminal: bool | None = None) -> None:
+    """Counts per design point and the ``top`` best trials of a study table
+    (:func:`studies.export.study_table`) as a table: on a terminal a rich table as wide as the terminal
+    (or ``$COLUMNS``); otherwise plain lines that never wrap (:func:`plain_lines`)."""
     from studies import export
 
-    console = Console() if sys.stdout.isatty() else Console(width=200)
-    c = counts
-    console.print(f"design points: {c['complete']} complete, {c['failed']} failed, {c['running']} running, "
-                  f"{c['waiting']} waiting (of {c['n']}); {c['retried']} lost trial(s) retried")
+    terminal = sys.stdout.isatty() if terminal is None else terminal
+    print(counts_line(counts), flush=True)
     best = export.best(table, top)
     if best.empty:
         return
     design = table.attrs["design"]
     varying = [p for p, d in design["space"]["params"].items() if "value" not in d]
-    t = Table(title=f"best {len(best)} trials by NMI")
-    for col in ["trial", "point", "NMI", "Purity", "nodes", "seconds"]:
+    title, rows = f"best {len(best)} trials by NMI", best_rows(best, varying)
+    if not terminal:
+        print("\n".join(plain_lines(title, rows)), flush=True)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=title)
+    for col in BEST_COLUMNS:
         t.add_column(col, justify="right", no_wrap=True)
     t.add_column("parameters", overflow="fold")
-    for _, r in best.iterrows():
-        t.add_row(str(r["number"]), str(r["design_index"]), f"{r['nmi']:.4f}", f"{r['purity']:.4f}",
-                  str(r["n_nodes"]), f"{r['seconds']:.1f}", "  ".join(f"{p}={_fmt(r[p])}" for p in varying))
-    console.print(t)
+    for r in rows:
+        t.add_row(*r)
+    Console().print(t)  # width: the terminal's, or $COLUMNS when set (rich reads it)
 
 
 def _fmt(v: Any) -> str:

@@ -34,7 +34,7 @@ def add_commands(subparsers) -> None:
     p.add_argument("--out", help="output folder (default: RUN_DIR/inspect)")
     p.add_argument("--data-dir", help="data directory (default: $DCSOMRL_DATA or ~/.cache/dcsomrl)")
     p.add_argument("--tsne-samples", type=int, default=2000,
-                   help="test samples embedded by t-SNE, a seeded subsample (default 2000)")
+                   help="test samples embedded by t-SNE, a seeded subsample")
     p.add_argument("--seed", type=int, default=0, help="seed of the subsample, t-SNE and perturbations")
     p.set_defaults(func=cmd_inspect)
 

@@ -40,17 +40,28 @@ def test_scatter_fit_needs_spread():
         plots.scatter_fit(pd.DataFrame({"a": [1.0, 1.0, 1.0], "y": [1.0, 2.0, 3.0]}), "a", "y")
 
 
-def test_sensitivity_bars_follow_the_ranking(sens200):
+def test_sensitivity_bars_are_ordered_by_the_quantity_they_draw(sens200):
     bars = plots.sensitivity_bars(sens200.table, "y")
     order = list(dict.fromkeys(bars["parameter"]))
-    assert order == sens200.table.sort_values("rank")["parameter"].tolist()
-    assert set(bars["measure"]) == {"spearman_rho", "prcc", "ks_stat"}
+    rho = sens200.table.set_index("parameter")["spearman_rho"].abs()
+    assert order == rho.sort_values(ascending=False).index.tolist()  # |Spearman rho|, largest first
+    assert list(dict.fromkeys(bars["measure"])) == ["spearman_rho", "prcc"]
+    assert "ordered by |Spearman ρ|" in plots.BAR_CAPTION and "PRCC" in plots.BAR_CAPTION
     few = plots.sensitivity_bars(S.analyze(synthetic_table(7, 0), outcomes=["y"]).table, "y")
-    assert set(few["measure"]) == {"spearman_rho", "ks_stat"}  # PRCC not computed: not drawn, not in a legend
+    assert set(few["measure"]) == {"spearman_rho"}  # PRCC not computed: not drawn, not in a legend
     lin = bars[(bars.parameter == "lin") & (bars.measure == "prcc")]["value"].item()
     assert lin == pytest.approx(sens200.table.set_index("parameter").loc["lin", "prcc"])
     with pytest.raises(AnalysisError):
         plots.sensitivity_bars(sens200.table, "nope")
+
+
+def test_a_known_ordering_by_absolute_rho_not_by_p():
+    """alpha (rho -0.94) must stand above lr (rho 0.20) whatever their ranks by p say (the issue's case)."""
+    sens = pd.DataFrame({"outcome": "nmi", "parameter": ["lr", "alpha", "dim"], "rank": [1, 2, 3],
+                         "significant": [False, True, False], "spearman_rho": [0.20, -0.94, 0.5],
+                         "prcc": [0.1, -0.9, np.nan]})
+    bars = plots.sensitivity_bars(sens, "nmi")
+    assert list(dict.fromkeys(bars["parameter"])) == ["alpha", "dim", "lr"]
 
 
 def test_renderers_write_png_files(tmp_path, table200, sens200):
@@ -76,14 +87,59 @@ def test_grid_on_scale_is_even_on_its_scale():
     assert np.allclose(plots.grid_on_scale(-1.0, 1.0, 3, "log"), [-1.0, 0.0, 1.0])  # not positive: linear
 
 
-def test_scatter_fit_on_a_log_scale_is_the_same_line(table200):
-    data = table200.assign(pos=table200["lin"] - table200["lin"].min() + 0.01)
+def test_a_fit_on_a_log_or_logit_axis_is_linear_in_that_axis(table200):
+    """The line drawn is the model fitted: y = b0 + b1 log10 x on a log axis, b0 + b1 logit x on a logit one,
+    so it is straight on its axis (equal steps on the axis, equal steps of the mean)."""
+    data = table200.assign(pos=table200["lin"] - table200["lin"].min() + 0.01,
+                           at=1 - 10 ** (-1 - 3 * table200["null2"].rank(pct=True)))
     points, fit = plots.scatter_fit(data, "pos", "y", n_grid=7, scale="log")
-    _, linear = plots.scatter_fit(data, "pos", "y", n_grid=7)
     assert np.allclose(np.diff(np.log(fit["x"])), np.log(fit["x"]).diff().iloc[1])  # geometric grid
-    slope = np.polyfit(points["x"], points["y"], 1)
-    assert np.allclose(fit["mean"], np.polyval(slope, fit["x"]))
-    assert np.allclose(np.polyfit(linear["x"], linear["mean"], 1), slope)
+    slope = np.polyfit(np.log10(points["x"]), points["y"], 1)
+    assert np.allclose(fit["mean"], np.polyval(slope, np.log10(fit["x"])))
+    assert np.allclose(np.diff(fit["mean"], 2), 0)  # straight on the log axis
+    points, fit = plots.scatter_fit(data, "at", "y", n_grid=7, scale="log1m")
+    logit = lambda v: np.log10(v / (1 - v))  # noqa: E731
+    slope = np.polyfit(logit(points["x"]), points["y"], 1)
+    assert np.allclose(fit["mean"], np.polyval(slope, logit(fit["x"])))
+    _, linear = plots.scatter_fit(data, "pos", "y", n_grid=7)  # a linear axis: the fit on x itself
+    assert np.allclose(np.polyfit(linear["x"], linear["mean"], 1), np.polyfit(data["pos"], data["y"], 1))
+
+
+def test_overlaps_is_an_interval_test():
+    assert not plots.overlaps([(0, 10), (20, 30)])
+    assert plots.overlaps([(20, 30), (0, 21)])
+    assert plots.overlaps([(0, 10), (11, 20)], pad=2.0)  # closer than the pad
+    assert not plots.overlaps([])
+
+
+def test_no_tick_labels_overlap_at_twelve_parameters_on_log_and_logit_axes(monkeypatch, tmp_path, table200):
+    """The issue's "0.0050.01": a 1-2-5 log axis over two decades in a narrow panel, and a logit a_t axis."""
+    from matplotlib.figure import Figure
+
+    figures, save = [], plots.save_figure
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: figures.append(fig) or save(fig, path))
+    rank = lambda c: table200[c].rank(pct=True)  # noqa: E731
+    data = table200.assign(lr=0.004 + 0.096 * rank("null1"), a_t=1 - 10 ** (-1 - 3 * rank("null2")),
+                           beta=10 ** (-4 + 4 * rank("null3")), **{f"p{i}": rank("lin") * (i + 1) * 1000
+                                                                   for i in range(9)})
+    params = ["lr", "a_t", "beta", *[f"p{i}" for i in range(9)]]
+    scales = {"lr": "log", "a_t": "log1m", "beta": "log"}
+    plots.render_scatter_fits(data, params, "y", tmp_path / "s.png", scales=scales)
+    plots.render_conditional_cdfs(data, params, "y", tmp_path / "m.png", scales=scales)
+    assert len(figures) == 2
+    for fig in figures:
+        assert plots.tick_overlaps(fig) == []
+        assert len(fig.legends) == 1 and fig.get_suptitle()  # a legend and a title
+    tangled = Figure(figsize=(1.6, 1.5))  # what untangle_ticks fixes: too many labels for the width
+    ax = tangled.subplots()
+    ax.plot(np.linspace(0, 1e6, 5), np.arange(5))
+    from matplotlib.ticker import MultipleLocator
+    ax.xaxis.set_major_locator(MultipleLocator(1e5))
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    FigureCanvasAgg(tangled)
+    assert plots.tick_overlaps(tangled)
+    plots.untangle_ticks(tangled)
+    assert plots.tick_overlaps(tangled) == []
 
 
 def test_renderers_draw_each_parameter_on_its_scale(monkeypatch, tmp_path, table200):

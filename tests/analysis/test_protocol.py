@@ -55,7 +55,13 @@ def test_digits_protocol_runs_every_stage_to_the_end_and_resumes(tmp_path, capsy
     assert {"AE alone (α = 0)", "k-means (k = nodes), AE-alone codes"} <= set(final["method"])
     assert final.loc[0, "runs"] == 2 and final[["ami_mean", "ari_mean"]].iloc[1:].notna().all().all()
     report = (out / "protocol-digits" / "protocol.md").read_text()
-    assert "published values" in report.splitlines()[2] and "Spearman" in report.splitlines()[3]
+    lead = report.splitlines()[2]  # the verdict, right under the title
+    assert lead.startswith("At equal k, ") and " on NMI: " in lead and "pooled standard deviations" in lead \
+        or "over 2 runs each" in lead, lead
+    assert "- **initial** (4 trials): " in report and "- **candidates**: trial " in report
+    assert "- **final** (2 trials): DC-SOMRL NMI " in report
+    assert any("published values" in line for line in report.splitlines()[:12])
+    assert any("Spearman" in line for line in report.splitlines()[:12])
     for section in ("## Table 1, measured", "## Table 2: initial, adjusted, best", "## What each stage found",
                     "## The robust best", "## Validation curves", "## Time per stage"):
         assert section in report
@@ -75,9 +81,9 @@ def test_a_stage_that_fails_stops_the_chain_with_one_line(tmp_path, capsys, monk
                  "--model", "standin"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1
-    assert err[-1].startswith("dcsomrl-study: protocol stage initial (study protocol-digits-initial): no trial "
-                              "completed")
-    assert not (out / "protocol-digits-adjusted").exists()  # the chain stopped
+    assert err[-1].startswith("dcsomrl-study: protocol stage initial (study protocol-digits-standin-initial): no "
+                              "trial completed")  # the default name says the model when it is not dcsomrl
+    assert not (out / "protocol-digits-standin-adjusted").exists()  # the chain stopped
 
 
 def test_the_protocol_with_a_stand_in_trial_names_the_a_t_effect(tmp_path, capsys):
@@ -86,14 +92,14 @@ def test_the_protocol_with_a_stand_in_trial_names_the_a_t_effect(tmp_path, capsy
     out = tmp_path / "results"
     assert main(["protocol", "--dataset", "digits", "--initial-n", "30", "--adjusted-n", "10", "--seeds", "2",
                  "--results", str(out), "--devices", "cpu", "--no-importance", "--model", FAKE]) == 0
-    sens = pd.read_csv(out / "protocol-digits-initial" / "analysis" / "sensitivity.csv")
+    sens = pd.read_csv(out / "protocol-digits-standin-at-initial" / "analysis" / "sensitivity.csv")
     flagged = sens.loc[sens["significant"] & (sens["outcome"] == "nmi"), "parameter"].tolist()
     assert flagged == ["a_t"]
-    refined = load_space(out / "protocol-digits-initial" / "refined.toml").dims["a_t"]
+    refined = load_space(out / "protocol-digits-standin-at-initial" / "refined.toml").dims["a_t"]
     assert refined.low > 0.9  # narrowed toward the high end of [0.9, 0.9999]
-    best = load_space(out / "protocol-digits-candidates" / "best.toml").dims["a_t"]
+    best = load_space(out / "protocol-digits-standin-at-candidates" / "best.toml").dims["a_t"]
     assert refined.low <= best.value <= refined.high
-    report = (out / "protocol-digits" / "protocol.md").read_text()
+    report = (out / "protocol-digits-standin-at" / "protocol.md").read_text()
     assert "a_t increasing for nmi" in report
 
 
@@ -189,16 +195,16 @@ def test_the_protocol_studies_desom_over_its_own_spaces(tmp_path, capsys):
     assert main(["protocol", "--dataset", "digits", "--model", "desom", *tiny, "--baselines", "kmeans,standin",
                  "--results", str(out)]) == 0
     capsys.readouterr()
-    initial = open_study("protocol-digits-initial", None, str(out)).user_attrs["design"]
+    initial = open_study("protocol-digits-desom-initial", None, str(out)).user_attrs["design"]
     assert initial["model"] == "desom" and initial["space_name"] == "digits-initial"
-    refined = load_space(out / "protocol-digits-initial" / "refined.toml")
-    best = load_space(out / "protocol-digits-candidates" / "best.toml")
+    refined = load_space(out / "protocol-digits-desom-initial" / "refined.toml")
+    best = load_space(out / "protocol-digits-desom-candidates" / "best.toml")
     assert refined.model == best.model == "desom" and "T_max" in best.dims and "a_t" not in best.dims
-    final = pd.read_csv(out / "protocol-digits-final" / "final.csv")
+    final = pd.read_csv(out / "protocol-digits-desom-final" / "final.csv")
     assert final["method"].tolist()[:3] == ["DE-SOM", "standin", "k-means (64), raw inputs"]  # --baselines
     assert final.loc[0, "runs"] == 1 and final.loc[1, "runs"] == 1
     assert final.loc[0, "nodes_mean"] <= 64 and final.loc[0, "epochs"] == "1"
-    report = (out / "protocol-digits" / "protocol.md").read_text()
+    report = (out / "protocol-digits-desom" / "protocol.md").read_text()
     assert "## Table 1, measured" in report and "| DE-SOM | this study | 1 |" in report
     assert R.paper_spaces("mnist", "desom") == {"initial": None, "adjusted": None, "best": None}
     assert R.paper_spaces("mnist", "somrl")["best"].name == "mnist-best"

@@ -46,23 +46,53 @@ def test_the_rules_name_the_seed(written, table200, tmp_path):
     assert "Seed of" not in quick and "Not run for this report." in quick
 
 
-def test_report_is_led_by_the_answer(written):
+def test_report_opens_with_the_summary_then_the_detail_once(written):
     _, text = written
-    assert text.index("## Answer") < text.index("## Figures") < text.index("## Tables") < text.index("## Rules")
-    answer = text[text.index("## Answer"):text.index("## Figures")]
-    y = answer[answer.index("### y\n"):]
+    assert text.index("## Summary") < text.index("## Detail per outcome") < text.index("## Figures") \
+        < text.index("## Tables") < text.index("## Rules")
+    summary = text[text.index("## Summary"):text.index("## Detail per outcome")]
+    first = summary.splitlines()[2]
+    assert first == "| parameter | y |"  # the summary table comes first
+    for p in INFLUENTIAL:
+        assert f"| {p} | " in summary and " ** |" in summary
+    assert "| lin | ↑ " in summary and "| ushape | ~ " in summary
+    assert "**: significant after the adjustment" in summary  # the legend line
+    assert "- lin raises y, " in summary and "ushape changes y non-monotonically" in summary
+    assert summary.count("dcsomrl-study extend") == 1 and "**Power.** With n = " in summary
+    assert "3 FAIL" not in summary and "2 FAIL" in summary and "1 RUNNING" in summary
+    assert "1 (y)" in summary  # the NaN outcome, counted
+    detail = text[text.index("## Detail per outcome"):text.index("## Figures")]
+    y = detail[detail.index("### y\n"):]
     matter = y[y.index("Parameters that matter"):y.index("No detectable effect")]
     for p in INFLUENTIAL:
         assert f"**{p}**" in matter
     assert "**lin**: increasing" in matter and "**ushape**: non-monotone" in matter
-    nothing = y[y.index("No detectable effect"):y.index("**How sure.**")]
+    nothing = y[y.index("No detectable effect"):y.index("**Best range.**")]
     for p in NON_INFLUENTIAL:
         assert p in nothing
-    assert "R² = " in y and "rank R² = " in y and "only as far as the regressions explain it" in y
-    assert "**Power.** With n = " in y and "needs about " in y
     assert "**Best range.**" in y and "lin in [" in y and "Best trial: trial " in y
-    assert "3 FAIL" not in answer and "2 FAIL" in answer and "1 RUNNING" in answer
-    assert "1 (y)" in answer  # the NaN outcome, counted
+    sure = detail[detail.index("**How sure.**"):]
+    assert "y: R² " in sure and "rank R² " in sure and "only as far as the regressions explain it" in sure
+    for once in ("**How sure.**", "**Power", "**Ranking stability**", "Next step"):
+        assert text.count(once) == 1, once
+
+
+def test_a_thirty_trial_report_with_four_outcomes_says_each_block_once(tmp_path):
+    """Four outcomes, one summary: one table with a column each, one sentence each, one recommendation,
+    and no broken fragment such as 'R² = – -- fit not computed'."""
+    from analysis.testfunctions import synthetic_table
+    t = synthetic_table(30, 1, noise=0.5)
+    t = t.assign(y2=t["y"] * 0.5 + t["null1"], y3=-t["y"], y4=t["null2"] + 0.1 * t["lin"])
+    text = write_report(t, tmp_path, outcomes=("y", "y2", "y3", "y4"), importance_methods=(), study="s").read_text()
+    summary = text[:text.index("## Detail per outcome")]
+    assert "| parameter | y | y2 | y3 | y4 |" in summary
+    assert sum(line.startswith("- ") for line in summary[:summary.index("Trials:")].splitlines()) == 4
+    assert text.count("dcsomrl-study extend --study s --n ") == 1
+    assert text.count("**Power") == 1 and text.count("**How sure.**") == 1
+    assert "fit not computed" not in text and "R² = –" not in text
+    few = write_report(synthetic_table(7, 0), tmp_path / "few", outcomes=("y",), importance_methods=()).read_text()
+    assert "y: not computed (n = 7 trials for 6 numeric parameters; the regressions need 8)" in few
+    assert "R² = –" not in few and " -- fit" not in few
 
 
 def test_figures_are_embedded_and_tables_follow(written):
@@ -100,7 +130,7 @@ def test_a_strong_but_uncorrected_signal_is_named_with_its_direction(tmp_path):
     text = write_report(t, tmp_path, outcomes=("y",), importance_methods=()).read_text()
     y = text[text.index("### y\n"):text.index("**How sure.**")]
     assert "No parameter has a detectable effect** on y at this size (n = 24 trials): an effect weaker than |rho| 0.65" in y
-    assert "6 parameters, this rule finds an effect with 80% probability when its |rank correlation| is at least 0.65" in y
+    assert "6 parameters, the rule finds an effect with 80% probability when its |rank correlation| is at least 0.65" in text
     signals = y[y.index("**Strongest signals, not significant after the adjustment**"):y.index("No detectable effect:")]
     assert "- lin: higher values tend to raise y; Spearman +0.57, PRCC +0.51" in signals
     for p in NON_INFLUENTIAL:
@@ -135,3 +165,4 @@ def test_too_few_trials_says_so_and_how_many_are_needed(tmp_path):
     y = text[text.index("### y\n"):text.index("**How sure.**")]
     assert "**Too few trials** to answer for y: n = 7 for 6 numeric parameters" in y
     assert "No parameter has a detectable effect" not in y and "needs about " in y
+    assert "- Too few trials to answer for y (n = 7 for 6 numeric parameters" in text  # the summary's sentence

@@ -51,13 +51,13 @@ def test_replicates_of_the_known_answer_rank_alike_and_the_report_says_so(tmp_pa
     stab = T.ranking_stability(table, PARAMS, "y", n_permutations=199)
     assert list(stab.rankings.index) == [0, 1] and stab.stable and stab.tdcc > 0.8
     text = write_report(table, tmp_path, outcomes=("y",), importance_methods=(), study="s").read_text()
-    assert "**Ranking stability.** Over 2 replicates the ranking is **stable**" in text
+    assert "**Ranking stability** over 2 replicates" in text and "y **stable** (TDCC " in text
     assert "replicate" not in pd.read_csv(tmp_path / "sensitivity.csv")["parameter"].tolist()
 
 
 def test_one_replicate_offers_the_extend_command(tmp_path):
     text = write_report(synthetic_table(30, 0, noise=1.0), tmp_path, outcomes=("y",), importance_methods=(),
                         study="mystudy").read_text()
-    assert "**Ranking stability** is not measured: one replicate." in text
-    assert "`dcsomrl-study extend --study mystudy --n " in text
+    assert "**Ranking stability** is not measured: the study has one replicate." in text
+    assert text.count("`dcsomrl-study extend --study mystudy --n ") == 1
     assert T.ranking_stability(synthetic_table(30, 0), PARAMS, "y") is None
