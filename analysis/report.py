@@ -34,6 +34,7 @@ from . import cdf, importance, plots, screening, sensitivity, stability, summary
 from .markdown import markdown_table, value_text
 from .refine import best_trial, trial_label
 from .sensitivity import Rules, Sensitivity
+from .budget import budget_note
 from .summary import HINT_P
 from .errors import AnalysisError
 from .table import Prepared, prepare
@@ -354,6 +355,9 @@ def _summary_section(table: pd.DataFrame, prep: Prepared, sens: Sensitivity, stu
     lines = ["", "## Summary", "", markdown_table(summary.summary_table(sens, prep.outcomes)), "",
              summary.legend(r.level, r.control), "",
              *[f"- {summary.outcome_sentence(sens, o)}" for o in prep.outcomes], ""]
+    note = budget_note(table)  # next to the ranking: a budget parameter's "effect" is a cost
+    if note:
+        lines += [f"**The budget varies.** {note}", ""]
     if "n_nodes" in prep.outcomes:
         lines += [NODES_LINE, ""]
     lines += ["Trials: " + _trial_counts(prep), "", *power_lines(_power_groups(sens, prep.outcomes), r), "",

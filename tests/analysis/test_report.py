@@ -166,3 +166,14 @@ def test_too_few_trials_says_so_and_how_many_are_needed(tmp_path):
     assert "**Too few trials** to answer for y: n = 7 for 6 numeric parameters" in y
     assert "No parameter has a detectable effect" not in y and "needs about " in y
     assert "- Too few trials to answer for y (n = 7 for 6 numeric parameters" in text  # the summary's sentence
+
+
+def test_a_study_that_varies_its_budget_says_so_next_to_the_ranking(tmp_path):
+    from analysis.testfunctions import synthetic_table
+    t = synthetic_table(30, 1, noise=0.5)
+    plain = write_report(t, tmp_path / "a", outcomes=("y",), importance_methods=()).read_text()
+    assert "The budget varies" not in plain
+    t = t.assign(epochs=np.where(t["lin"] > t["lin"].median(), 30, 3))
+    text = write_report(t, tmp_path / "b", outcomes=("y",), importance_methods=()).read_text()
+    summary = text[:text.index("## Detail per outcome")]
+    assert "**The budget varies.** `epochs` varies in this study: it is the budget, not the model." in summary
