@@ -219,7 +219,7 @@ def _fidelity_run(tmp_path, monkeypatch, reverse: bool) -> tuple[pd.DataFrame, s
     assert main(["protocol", "--dataset", "digits", "--initial-n", "12", "--adjusted-n", "4", "--candidates", "1",
                  "--candidate-seeds", "2", "--seeds", "2", "--epochs", "1", "--final-epochs", "2",
                  "--fidelity-n", "6", "--results", str(out), "--devices", "cpu", "--no-importance",
-                 "--model", FAKE]) == 0
+                 "--model", FAKE, "--name", "protocol-digits"]) == 0
     return (pd.read_csv(out / "protocol-digits-fidelity" / "fidelity.csv"),
             (out / "protocol-digits" / "protocol.md").read_text())
 
@@ -302,7 +302,7 @@ def test_a_resumed_stage_keeps_the_space_it_recorded(tmp_path, capsys):
     out = tmp_path / "results"
     argv = ["protocol", "--dataset", "digits", "--initial-n", "12", "--adjusted-n", "4", "--candidates", "1",
             "--candidate-seeds", "1", "--seeds", "1", "--epochs", "1", "--final-epochs", "1", "--fidelity-n", "0",
-            "--results", str(out), "--devices", "cpu", "--no-importance", "--model", FAKE]
+            "--results", str(out), "--devices", "cpu", "--no-importance", "--model", FAKE, "--name", "protocol-digits"]
     assert main(argv) == 0
     before = open_study("protocol-digits-adjusted", None, str(out)).user_attrs["design"]["space"]
     capsys.readouterr()
