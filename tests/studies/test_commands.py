@@ -136,7 +136,7 @@ def test_lhs_records_the_canonical_dataset_name(tmp_path, capsys):
     argv = ["lhs", "--n", "1", "--dataset", "Digits", "--space", "adjusted", "--devices", "cpu",
             "--results", str(tmp_path), "--model", STANDIN]
     assert main(argv) == 0
-    study = sy.load(st.open_storage(st.default_url("digits-adjusted-n1-s0", tmp_path)), "digits-adjusted-n1-s0")
+    study = sy.load(st.open_storage(st.default_url("digits-standin-adjusted-n1-s0", tmp_path)), "digits-standin-adjusted-n1-s0")
     assert study.user_attrs["design"]["dataset"] == "digits"
 
 

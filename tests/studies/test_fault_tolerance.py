@@ -110,7 +110,7 @@ def test_diverging_trials_fail_with_reason_and_racing_workers_share_the_queue(tm
         assert t.user_attrs["validation"] and t.user_attrs["seconds"] > 0
     for t in huge:
         assert t.state == TrialState.FAIL
-        assert re.match(r"diverged: .* at step \d+", t.user_attrs["reason"]), t.user_attrs["reason"]
+        assert re.match(r"diverged.* at step \d+", t.user_attrs["reason"]), t.user_attrs["reason"]
     # (c) every trial was started by exactly one worker, once
     logs = "".join(p.read_text() for p in (tmp_path / "results" / study_name / "logs").glob("worker-*.log"))
     starts = Counter(re.findall(r"^\[[\d:]+\] trial (\d+) \(design point", logs, flags=re.M))
