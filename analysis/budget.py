@@ -32,8 +32,9 @@ def budget_note(table: pd.DataFrame) -> str | None:
         return None
     listed = " and ".join(f"`{n}`" for n in names)
     verb = "vary" if len(names) > 1 else "varies"
+    pronoun = "Their" if len(names) > 1 else "Its"
     return (f"{listed} {verb} in this study: {'they are' if len(names) > 1 else 'it is'} the budget, not the "
-            "model. Their apparent effect is a cost (more steps, smaller maps to fill at a small budget), "
+            f"model. {pronoun} apparent effect is a cost (more steps, smaller maps to fill at a small budget), "
             "not a property of DC-SOMRL; fix the budget to compare settings (the protocol does, from its "
             "adjusted stage on).")
 
