@@ -14,11 +14,21 @@ metadata), so it can be tested on synthetic designs with known answers.
 ``importance``     ``analyze``: Optuna fANOVA/MDI/PED-ANOVA, SALib RBD-FAST/delta/PAWN
 ``plots``          data functions + PNG renderers (OLS scatter = paper Fig. 6, CDFs, bars)
 ``markdown``       ``markdown_table`` and the number formats of every page
-``report``         ``write_report``: report.md (the answer first), CSV tables, figures
+``categorical``    a categorical parameter's choices compared (Kruskal-Wallis, behavioural share)
+``summary``        the report's first screen as data: the summary table, sentences, one recommendation
+``budget``         the budget (batch_size, epochs) in the analysis: the report's note, budget_differs
+``degenerate``     runs that collapsed (one node, too few clusters) classified and counted
+``manifest``       the files a report wrote, so a second report removes only those
+``report``         ``write_report``: report.md (the summary first), CSV tables, figures
 ``refine``         ``refine`` (narrowed space), ``best`` (fixed space)
-``final``          fixed values over N seeds beside k-means and the paper's Table 1
+``final``          fixed values over N seeds beside k-means, the ablation and the paper's Table 1
+``verdicts``       the one-line verdicts of final.md, protocol.md and each protocol stage
+``candidates``     the robust best: the top trials and the incumbent re-run over common seeds
+``fidelity``       does the screening budget rank points as the final budget does (Spearman)
+``stages``         what every protocol stage shares: Stage, StageFailed, run_points
+``protocol``       appendix A.1 as one resumable chain of studies (``protocol_report``: protocol.md)
 ``testfunctions``  known-answer LHS designs and outcomes
-``commands``       the ``analyze``, ``refine``, ``best``, ``final`` subcommands
+``commands``       the ``analyze``, ``refine``, ``best``, ``final``, ``protocol`` subcommands
 ``inspect``        qualitative figures of one trained model (the ``inspect`` subcommand)
 =================  ==================================================================
 
