@@ -36,13 +36,18 @@ INCUMBENT = "incumbent"
 DEFAULT_INCUMBENT, NO_INCUMBENT = "best", "none"
 
 
+def trial_values(table: pd.DataFrame, index, space, outcome: str) -> dict[str, Any]:
+    """``{name: value}`` of the trial at row ``index`` of ``table``: its values of the space's varying
+    parameters, the space's fixed ones for the rest (:func:`analysis.refine.best` on that one row)."""
+    return fixed_values(best(table.loc[[index]], space, outcome))
+
+
 def candidate_values(table: pd.DataFrame, space, outcome: str, k: int) -> list[tuple[int, dict]]:
     """The ``k`` best COMPLETE trials by ``outcome`` as (trial number, fixed values) pairs, best first."""
     done, _ = complete_only(table)
     y = pd.to_numeric(done[outcome], errors="coerce")
     order = done.loc[y[np.isfinite(y)].sort_values(ascending=False, kind="stable").index].head(k)
-    return [(int(row["number"]), fixed_values(best(order.loc[[i]], space, outcome)))
-            for i, row in order.iterrows()]
+    return [(int(row["number"]), trial_values(order, i, space, outcome)) for i, row in order.iterrows()]
 
 
 def incumbent_values(incumbent: str | None, dataset: str, model: str, budget: dict[str, Any]) -> dict | None:

@@ -54,16 +54,12 @@ from . import candidates as C
 from .budget import budget_differs
 from .errors import AnalysisError
 from .fidelity import Fidelity, fidelity_points, fidelity_result
-from .final import Where, fixed_values
-from .refine import best
+from .final import Where
 from .stages import Stage, StageFailed, run_points
 from .table import RECORDED_OUTCOMES
 
 #: The stages, in order; study names are ``<protocol name>-<stage>`` (fidelity only where the budgets differ).
 STAGES = ("initial", "fidelity", "adjusted", "candidates", "final")
-# the robust best lives in analysis.candidates; these names stay importable from here
-candidate_values, candidate_design, rank_candidates = C.candidate_values, C.candidate_design, C.rank_candidates
-robust_best, robust_best_space = C.robust_best, C.robust_best_space
 #: The outcomes a protocol may optimize (AMI and ARI do not reward a bigger map).
 OUTCOMES = RECORDED_OUTCOMES
 DEFAULT_RULES = {"behavioural_quantile": 0.75, "control": "fwer", "level": 0.05}
@@ -315,7 +311,7 @@ def fidelity_stage(p: Protocol, where: Where, initial: Stage) -> tuple[Stage, Fi
     if not p.fidelity_n or not budget_differs(initial.space, budget):
         return None
     picked = fidelity_points(initial.table, p.outcome, p.fidelity_n)
-    points = [{**fixed_values(best(picked.loc[[i]], initial.space, p.outcome)), **budget} for i in picked.index]
+    points = [{**C.trial_values(picked, i, initial.space, p.outcome), **budget} for i in picked.index]
     space = C.covering(initial.space.with_fixed(**budget), points)
     design = sy.design_attrs(space, len(points), p.seed + 3, p.dataset, epochs=budget.get("epochs"), model=p.model,
                              seeds=picked["seed"].astype(int).tolist(), distinct_seeds=False)

@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analysis import candidates as C
 from analysis import protocol as P
 from analysis import protocol_report as R
 from analysis.errors import AnalysisError
@@ -133,17 +134,17 @@ def test_candidates_share_the_same_seeds_and_rank_by_their_mean():
 
     space = resolve_space("initial", "digits")
     cands = [(7, {"a_t": 0.99}), (3, {"a_t": 0.95})]
-    design, points = P.candidate_design(space, cands, 3, 5, "digits", None)
+    design, points = C.candidate_design(space, cands, 3, 5, "digits", None)
     assert points == [cands[0][1]] * 3 + [cands[1][1]] * 3
     assert design["seeds"][:3] == design["seeds"][3:] and len(set(design["seeds"])) == 3  # common seeds
     table = pd.DataFrame({"state": ["COMPLETE"] * 5 + ["FAIL"], "design_index": range(6),
                           "nmi": [0.5, 0.6, 0.4, 0.7, 0.8, np.nan]})
-    ranked = P.rank_candidates(table, cands, 3, "nmi")
+    ranked = C.rank_candidates(table, cands, 3, "nmi")
     assert ranked["trial"].tolist() == [3, 7]  # candidate 1: mean 0.75 of 2 runs beats 0.5 of 3
     assert ranked["runs"].tolist() == [2, 3] and ranked["nmi_mean"].iloc[0] == pytest.approx(0.75)
-    none = P.rank_candidates(table.assign(state="FAIL"), cands, 3, "nmi")
+    none = C.rank_candidates(table.assign(state="FAIL"), cands, 3, "nmi")
     with pytest.raises(AnalysisError, match="no candidate"):
-        P.robust_best_space(none, space, "nmi")
+        C.robust_best_space(none, space, "nmi")
 
 
 # ----- the report's tables -----------------------------------------------------------------------
@@ -254,7 +255,6 @@ def test_fidelity_points_spread_over_the_outcome_and_the_result_has_known_answer
 
 
 def test_the_incumbent_is_a_candidate_and_the_verdict_says_by_how_much():
-    from analysis import candidates as C
     from studies.space import resolve_space
 
     space = resolve_space("adjusted", "mnist")
