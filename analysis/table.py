@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import AnalysisError  # noqa: F401 -- re-exported: analysis.table.AnalysisError
-from .markdown import value_text
+from .formatting import value_text
 from studies.export import complete_only  # noqa: F401 -- the one COMPLETE filter, re-exported here
 
 #: Fewer usable trials than this and nothing can be estimated.
