@@ -13,13 +13,16 @@ metadata), so it can be tested on synthetic designs with known answers.
 ``cdf``            ``ecdf`` with the DKW band, ``conditional_cdfs`` (behavioural vs not)
 ``importance``     ``analyze``: Optuna fANOVA/MDI/PED-ANOVA, SALib RBD-FAST/delta/PAWN
 ``plots``          data functions + PNG renderers (OLS scatter = paper Fig. 6, CDFs, bars)
-``markdown``       ``markdown_table`` and the number formats of every page
+``formatting``     the number formats of every page (p-values, table cells, parameter values)
+``markdown``       ``markdown_table``
 ``categorical``    a categorical parameter's choices compared (Kruskal-Wallis, behavioural share)
 ``summary``        the report's first screen as data: the summary table, sentences, one recommendation
 ``budget``         the budget (batch_size, epochs) in the analysis: the report's note, budget_differs
 ``degenerate``     runs that collapsed (one node, too few clusters) classified and counted
 ``manifest``       the files a report wrote, so a second report removes only those
-``report``         ``write_report``: report.md (the summary first), CSV tables, figures
+``report_data``    the sensitivity report as data: ``report_data`` (seeded) -> ``ReportData``
+``report_text``    ``render_report``: ReportData -> report.md's Markdown (the summary first)
+``report``         ``write_report``: report.md, CSV tables, figures on disk
 ``refine``         ``refine`` (narrowed space), ``best`` (fixed space)
 ``final``          fixed values over N seeds beside k-means, the ablation and the paper's Table 1
 ``verdicts``       the one-line verdicts of final.md, protocol.md and each protocol stage
@@ -28,7 +31,12 @@ metadata), so it can be tested on synthetic designs with known answers.
 ``stages``         what every protocol stage shares: Stage, StageFailed, run_points
 ``protocol``       appendix A.1 as one resumable chain of studies (``protocol_report``: protocol.md)
 ``testfunctions``  known-answer LHS designs and outcomes
-``commands``       the ``analyze``, ``refine``, ``best``, ``final``, ``protocol`` subcommands
+``commands``       the static registry of the ``analyze``, ``refine``, ``best``, ``final``, ``protocol`` subcommands
+``cli_options``    the options and inputs those subcommands share (``--study``/``--table``, the rules, ...)
+``cli_analyze``    ``analyze``: its parser beside its handler
+``cli_spaces``     ``refine`` and ``best``: their parsers beside their handlers
+``cli_final``      ``final``: its parser beside its handler
+``cli_protocol``   ``protocol``: its parser beside its handler
 ``inspect``        qualitative figures of one trained model (the ``inspect`` subcommand)
 =================  ==================================================================
 

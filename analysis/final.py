@@ -65,7 +65,8 @@ from dcsomrl.params import check_run
 from dcsomrl.util import as_numpy, one_line
 
 from .errors import AnalysisError
-from .markdown import markdown_table, value_text
+from .formatting import value_text
+from .markdown import markdown_table
 from .table import complete_only
 
 #: Columns of ``final.csv`` (one row per method).

@@ -1,40 +1,12 @@
-"""Markdown text of the reports: one table writer and the number formats every page uses.
+"""Markdown text of the reports: one table writer.
 
-* :func:`number_text`: a measured number, to 3 decimals, or 2 significant
-  digits when it is tiny or huge (1e-07, 2.5e+04); NaN reads "–"; True "yes".
-* :func:`value_text`: a parameter value, 6 significant digits
-  (a_t = 0.99885 must not read 0.999).
 * :func:`markdown_table`: a GitHub-flavoured table of a DataFrame, cells by
-  :func:`number_text` (pandas' ``to_markdown`` would need ``tabulate``).
+  :func:`analysis.formatting.number_text` (pandas' ``to_markdown`` would need
+  ``tabulate``). The number formats themselves live in :mod:`analysis.formatting`.
 """
 from __future__ import annotations
 
-import math
-from numbers import Integral, Real
-from typing import Any
-
-import numpy as np
-
-
-def number_text(v: Any) -> str:
-    """A table cell: bools 'yes'/'', ints as they are, floats to 3 decimals or 2 significant digits."""
-    if isinstance(v, (bool, np.bool_)):
-        return "yes" if v else ""
-    if isinstance(v, Integral):
-        return str(v)
-    if isinstance(v, Real):
-        v = float(v)
-        if math.isnan(v):
-            return "–"
-        if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e4):
-            return f"{v:.2g}"
-        return f"{v:.3f}"
-    return str(v)
-
-
-def value_text(v: Any) -> str:
-    """A parameter value: floats to 6 significant digits, anything else as ``str``."""
-    return f"{float(v):.6g}" if isinstance(v, Real) and not isinstance(v, Integral) else str(v)
+from .formatting import number_text
 
 
 def markdown_table(frame) -> str:

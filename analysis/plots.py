@@ -29,7 +29,7 @@ import pandas as pd
 import statsmodels.api as sm
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter
 
 from .cdf import conditional_cdfs
 from .errors import AnalysisError
@@ -192,7 +192,6 @@ def tick_overlaps(fig: Figure) -> list[str]:
 def untangle_ticks(fig: Figure, max_rounds: int = 6) -> None:
     """Thin every axis whose tick labels overlap: minor labels off, then every 2nd, 3rd, ... major tick
     kept (a fixed locator over the ticks shown), until none overlaps."""
-    from matplotlib.ticker import FixedLocator
 
     for _ in range(max_rounds):
         fig.canvas.draw()

@@ -19,7 +19,8 @@ import pandas as pd
 
 from .candidates import incumbent_verdict
 from .final import PAPER, degenerate_notes, display_table
-from .markdown import markdown_table, value_text
+from .formatting import value_text
+from .markdown import markdown_table
 from .plots import _set_axis_scale, save_figure
 
 

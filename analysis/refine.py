@@ -43,13 +43,18 @@ from __future__ import annotations
 
 import copy
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from dcsomrl.params import BUDGET
+from studies.design import scale_inverse, scale_map
+from studies.space import parse_space
 
+from . import sensitivity
+from .categorical import SEP
 from .errors import AnalysisError
 from .table import Prepared, complete_only, prepare
 
@@ -77,9 +82,7 @@ def from_plain(entries: dict[str, dict], description: str, like, suffix: str):
     """Back to the form of ``like``: a validated ``Space`` (named ``<name>-<suffix>``) or a dict."""
     if not _is_space(like):
         return entries
-    from dataclasses import replace
 
-    from studies.space import parse_space
 
     parsed = parse_space({"description": description, "params": entries}, f"{like.name}-{suffix}", like.model)
     return replace(parsed, name=f"{like.name}-{suffix}")
@@ -148,8 +151,6 @@ def refine_plan(table: pd.DataFrame, space, outcome: str = "nmi", *, behavioural
     ``action`` is "narrow", "fix" or "keep" (rule in the module docstring), or "budget" for a varying
     budget parameter (``batch_size``, ``epochs``: set by the budget, not refined; kept as it is).
     """
-    from . import sensitivity  # here, not at import: `best` needs no statistics libraries
-
     entries, table, prep = _plan_inputs(table, space, outcome, fix)
     result = sensitivity.analyze(prep, behavioural_quantile=behavioural_quantile,
                                  control=control, level=level, n_classes=n_classes, seed=seed)
@@ -202,7 +203,6 @@ def _refine_range(entry: dict, s: pd.Series, good: pd.Series, n: int, hull: bool
     """(new entry, action, reason) of a numeric parameter (rules 2 and 3); ``good``: its behavioural values."""
     if not s["significant"] and not hull:
         return dict(entry), "keep", f"no evidence (adjusted p {s['p_adj']:.2g}); range kept"
-    from studies.design import scale_inverse, scale_map
 
     low, high, scale = float(entry["low"]), float(entry["high"]), entry.get("scale", "linear")
     u_good = np.clip(scale_inverse(scale, low, high, good.to_numpy(float)), 0.0, 1.0)
@@ -241,7 +241,6 @@ def _fix_at_best(entry: dict, row: pd.Series, name: str, evidence: bool, cats, s
 
 def _refine_choices(entry: dict, c: pd.Series) -> tuple[dict, str, str]:
     """(new entry, action, reason) of a categorical parameter (rule 4 of the module docstring)."""
-    from .categorical import SEP
     if not c["significant"]:
         return dict(entry), "keep", f"no evidence (adjusted p {c['p_adj']:.2g}); choices kept"
     good = set(str(c["behavioural_choices"]).split(SEP))

@@ -55,6 +55,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy import stats
+from statsmodels.stats.multitest import multipletests
 
 from .errors import AnalysisError
 
@@ -200,7 +201,6 @@ def screen(X: np.ndarray, y: np.ndarray, behavioural: np.ndarray, *, names: list
     if control == "fwer":
         p_adj = step_down_minp(q)
     else:
-        from statsmodels.stats.multitest import multipletests
         p_adj = multipletests(p_param, method="fdr_bh")[1] if len(p_param) else p_param
     none, absent = np.full(len(codes), np.nan), np.full(k, np.nan)
     table = pd.DataFrame(dict(

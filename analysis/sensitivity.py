@@ -176,36 +176,41 @@ def analyze_outcome(data: pd.DataFrame, params: list[str], outcome: str, *,
     if not params:
         raise AnalysisError(f"{outcome}: no parameter varies among the trials where {outcome} is finite")
     X = data[params].to_numpy(float)
-    n, k = X.shape
+    n = len(X)
     classes = n_classes or default_classes(n)
     mask = behavioural(y, behavioural_quantile)
     threshold = float(np.quantile(y, behavioural_quantile))
     if mask.all():
         notes.append(f"{outcome}: all trials tie at the behavioural threshold; KS not computed")
-
-    if n >= k + 2:
-        reg = _regression_block(X, y)
-    else:
-        notes.append(f"{outcome}: regression measures (SRC, SRRC, PCC, PRCC) skipped: "
-                     f"{n} trials for {k} parameters, they need at least k + 2 = {k + 2}")
-        reg = {c: np.full(k, np.nan) for c in
-               ("src", "src_p", "r2", "srrc", "srrc_p", "r2_rank", "pcc", "pcc_p", "prcc", "prcc_p")}
-
+    reg = _regressions(X, y, outcome, notes)
     best_row = int(np.argmax(y))
-    rows = []
-    for j, p in enumerate(params):
-        x = X[:, j]
-        pr, pr_p, sr, sr_p = _correlations(x, y)
-        ks, ks_p = mcf_test(x, mask)
-        kw, kw_p, used = grid_test(x, y, classes)
-        row = dict(outcome=outcome, parameter=p, pearson_r=pr, pearson_p=pr_p,
-                   spearman_rho=sr, spearman_p=sr_p, ks_stat=ks, ks_p=ks_p, kw_stat=kw, kw_p=kw_p,
-                   n=n, n_behavioural=int(mask.sum()), threshold=threshold, n_classes=used,
-                   behavioural_low=float(x[mask].min()), behavioural_high=float(x[mask].max()),
-                   best_value=float(x[best_row]))
-        row.update({c: float(v[j]) for c, v in reg.items()})
-        rows.append(row)
+    common = dict(n=n, n_behavioural=int(mask.sum()), threshold=threshold)
+    rows = [dict(outcome=outcome, parameter=p, **_parameter_measures(X[:, j], y, mask, classes, best_row, common),
+                 **{c: float(v[j]) for c, v in reg.items()}) for j, p in enumerate(params)]
     return pd.DataFrame(rows)
+
+
+def _parameter_measures(x: np.ndarray, y: np.ndarray, mask: np.ndarray, classes: int, best_row: int,
+                        common: dict) -> dict:
+    """One parameter's correlations, MCF and grid tests, behavioural range and value in the best trial
+    (``common``: the outcome's n, n_behavioural and threshold, placed as in :data:`COLUMNS`)."""
+    pr, pr_p, sr, sr_p = _correlations(x, y)
+    ks, ks_p = mcf_test(x, mask)
+    kw, kw_p, used = grid_test(x, y, classes)
+    return dict(pearson_r=pr, pearson_p=pr_p, spearman_rho=sr, spearman_p=sr_p, ks_stat=ks, ks_p=ks_p,
+                kw_stat=kw, kw_p=kw_p, **common, n_classes=used, behavioural_low=float(x[mask].min()),
+                behavioural_high=float(x[mask].max()), best_value=float(x[best_row]))
+
+
+def _regressions(X: np.ndarray, y: np.ndarray, outcome: str, notes: list[str]) -> dict[str, np.ndarray]:
+    """The regression measures (:func:`_regression_block`), NaN with a note below k + 2 trials."""
+    n, k = X.shape
+    if n >= k + 2:
+        return _regression_block(X, y)
+    notes.append(f"{outcome}: regression measures (SRC, SRRC, PCC, PRCC) skipped: "
+                 f"{n} trials for {k} parameters, they need at least k + 2 = {k + 2}")
+    return {c: np.full(k, np.nan) for c in
+            ("src", "src_p", "r2", "srrc", "srrc_p", "r2_rank", "pcc", "pcc_p", "prcc", "prcc_p")}
 
 
 def _significance(out: pd.DataFrame, scr: pd.DataFrame) -> pd.DataFrame:

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from . import sensitivity
 from .errors import AnalysisError
 
 #: p-value under which the ranking counts as stable.
@@ -76,8 +76,6 @@ class Stability:
 def ranking_stability(table: pd.DataFrame, params: list[str], outcome: str, **rules) -> Stability | None:
     """The TDCC of the replicates' rankings of ``params`` for ``outcome``; None with fewer than 2
     replicates that can be analysed. ``rules``: keyword arguments of :func:`analysis.sensitivity.analyze`."""
-    from . import sensitivity
-
     if "replicate" not in table.columns:
         return None
     rows = {}

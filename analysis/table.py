@@ -38,8 +38,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .degenerate import classify, count_note
 from .errors import AnalysisError  # noqa: F401 -- re-exported: analysis.table.AnalysisError
-from .markdown import value_text
+from .formatting import value_text
 from studies.export import complete_only  # noqa: F401 -- the one COMPLETE filter, re-exported here
 
 #: Fewer usable trials than this and nothing can be estimated.
@@ -210,7 +211,6 @@ def _complete_trials(table: pd.DataFrame, notes: list[str]) -> tuple[pd.DataFram
 
 def _note_degenerate(data: pd.DataFrame, notes: list[str]) -> None:
     """Keeps degenerate trials (a collapse is an outcome); notes "N of M trials degenerate (...), kept"."""
-    from .degenerate import classify, count_note
 
     note = count_note(classify(data), "COMPLETE trials")
     if note:

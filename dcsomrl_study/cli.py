@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from analysis import commands as analysis_commands
-from analysis import inspect as inspect_command
+from analysis.inspect import command as inspect_command
 from studies import arguments as study_arguments
 from studies.cli import PROG, OneLineParser, finish, run
 

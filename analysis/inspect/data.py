@@ -33,6 +33,9 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
+from scipy.stats import spearmanr
+from sklearn.manifold import TSNE
+from sklearn.neighbors import NearestNeighbors
 
 Decoder = Callable[[np.ndarray], np.ndarray]
 
@@ -208,8 +211,6 @@ def dimension_sensitivity(decode: Decoder, centers, *, n_draws: int = 10, sigma:
 def sensitivity_correlation(relevances, sensitivity) -> float:
     """Spearman rho between relevances w_ki and one-dimension sensitivities s_ki (NaN if either is
     constant); > 0 means the dimensions a prototype deems relevant move its decoded image more."""
-    from scipy.stats import spearmanr
-
     w, s = np.asarray(relevances).ravel(), np.asarray(sensitivity).ravel()
     if np.ptp(w) == 0 or np.ptp(s) == 0:
         return float("nan")
@@ -278,8 +279,6 @@ def tsne_map(z, labels, centers, edges, *, n_samples: int = 2000, perplexity: fl
     ``prototypes`` (K, 2) and ``edges`` (E, 2), the map's topology as rows
     of ``centers`` (drawn as lines between prototypes).
     """
-    from sklearn.manifold import TSNE
-
     z, c = np.asarray(z, dtype=np.float32), np.asarray(centers, dtype=np.float32)
     if n_samples < 1:
         raise ValueError(f"t-SNE needs at least 1 sample, got n_samples={n_samples}")
@@ -296,8 +295,6 @@ def tsne_map(z, labels, centers, edges, *, n_samples: int = 2000, perplexity: fl
 def nearest_samples(prototypes, x, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
     """Indices (K, k) and Euclidean distances (K, k) of the k rows of x nearest to each
     decoded prototype, nearest first (appendix A.4: distances in input space)."""
-    from sklearn.neighbors import NearestNeighbors
-
     x = np.asarray(x)
     k = min(k, len(x))
     dist, idx = NearestNeighbors(n_neighbors=k).fit(x).kneighbors(np.asarray(prototypes))

@@ -11,7 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.figure import Figure
+from matplotlib.offsetbox import AnnotationBbox, OffsetImage
 
 from analysis.plots import save_figure
 
@@ -28,7 +30,6 @@ def _show(ax, row, shape, vrange) -> None:
 
 
 def _class_colors(n: int):
-    from matplotlib import colormaps
     cmap = colormaps["tab10" if n <= 10 else "tab20"]
     return [cmap(i % cmap.N) for i in range(n)]
 
@@ -102,8 +103,6 @@ def plot_traversal(traversal, path, shape, vrange, node: int | None = None) -> P
 
 def plot_tsne(emb, path, thumbnails=None, shape=None, vrange=(0, 1)) -> Path:
     """Fig. 5: t-SNE of test samples (coloured by class), prototypes and their edges."""
-    from matplotlib.offsetbox import AnnotationBbox, OffsetImage
-
     fig = Figure(figsize=(8, 7))
     ax = fig.add_subplot()
     labels = emb["labels"]
@@ -148,8 +147,6 @@ def mosaic(tiles, shape, pad: int = 1) -> np.ndarray:
 def plot_nearest(prototype_images, x, index, rows, path, shape, vrange, y=None, majority=None) -> Path:
     """Fig. 10: each chosen prototype (left column) beside its nearest test samples,
     each sample's class printed in its corner."""
-    from matplotlib import colormaps
-
     k = index.shape[1]
     tiles = np.stack([np.concatenate([np.asarray(prototype_images)[[r]], np.asarray(x)[index[r]]])
                       for r in rows])                                   # (R, k + 1, d)

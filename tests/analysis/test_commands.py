@@ -124,7 +124,7 @@ def test_registering_the_commands_loads_no_heavy_library():
     import subprocess
     import sys
 
-    code = ("import argparse, sys; import analysis.commands as a, analysis.inspect as i; "
+    code = ("import argparse, sys; import analysis.commands as a, analysis.inspect.command as i; "
             "sub = argparse.ArgumentParser().add_subparsers(); a.add_commands(sub); i.add_commands(sub); "
             "print(sorted(m for m in ('pandas', 'numpy', 'torch', 'optuna', 'matplotlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

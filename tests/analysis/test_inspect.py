@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from analysis.inspect import data as D
-from analysis.inspect.report import Page, write_inspection
+from analysis.inspect.page import header_lines
+from analysis.inspect.report import write_inspection
 
 # A planted latent space of m = 8 dimensions whose relevances cover every case of Fig. 3:
 # w < 0.3: dims 0, 1; w < 0.4: + dim 2; w < 0.5: + dim 3; w > 0.6: dims 5, 6, 7.
@@ -304,7 +305,7 @@ def test_tabular_data_are_drawn_as_strips(tmp_path):
 
 def test_page_header_records_both_seeds(tmp_path):
     metrics = dict(dataset="digits", model="dcsomrl", seed=1, nmi=0.5, purity=0.6, params=dict(epochs=2, a_t=0.99))
-    header = "\n".join(Page(tmp_path, metrics, 12, 8, seed=3).lines)
+    header = "\n".join(header_lines(tmp_path, metrics, 12, 8, seed=3))
     assert "training seed 1" in header and "Inspection seed 3" in header and "12 prototypes in 8" in header
 
 

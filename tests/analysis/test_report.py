@@ -5,8 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.markdown import markdown_table, value_text
-from analysis.report import fit_quality, write_report
+from analysis.formatting import value_text
+from analysis.markdown import markdown_table
+from analysis.report import write_report
+from analysis.report_data import fit_quality
 from analysis.errors import AnalysisError
 from analysis.testfunctions import INFLUENTIAL, NON_INFLUENTIAL
 
@@ -151,12 +153,12 @@ def test_a_second_report_replaces_its_own_files_and_leaves_no_stale_figure(tmp_p
 
 
 def test_a_one_trial_behavioural_range_is_not_printed_as_a_range(tmp_path):
-    from analysis.report import _range_text
+    from analysis.report_text import range_text
     one = pd.Series(dict(parameter="lr", behavioural_low=0.1, behavioural_high=0.1, n_behavioural=1))
-    assert _range_text(one) == "lr = 0.1 (one value: not a range)"
+    assert range_text(one) == "lr = 0.1 (one value: not a range)"
     two = one.copy()
     two["behavioural_high"], two["n_behavioural"] = 0.2, 2
-    assert _range_text(two) == "lr in [0.1, 0.2]"
+    assert range_text(two) == "lr in [0.1, 0.2]"
 
 
 def test_too_few_trials_says_so_and_how_many_are_needed(tmp_path):
