@@ -14,6 +14,7 @@ metadata), so it can be tested on synthetic designs with known answers.
 ``importance``     ``analyze``: Optuna fANOVA/MDI/PED-ANOVA, SALib RBD-FAST/delta/PAWN
 ``plots``          data functions + PNG renderers (OLS scatter = paper Fig. 6, CDFs, bars)
 ``markdown``       ``markdown_table`` and the number formats of every page
+``formatting``     number formatting in one place (mean ± std, epochs, the budget)
 ``categorical``    a categorical parameter's choices compared (Kruskal-Wallis, behavioural share)
 ``summary``        the report's first screen as data: the summary table, sentences, one recommendation
 ``budget``         the budget (batch_size, epochs) in the analysis: the report's note, budget_differs
@@ -21,7 +22,12 @@ metadata), so it can be tested on synthetic designs with known answers.
 ``manifest``       the files a report wrote, so a second report removes only those
 ``report``         ``write_report``: report.md (the summary first), CSV tables, figures
 ``refine``         ``refine`` (narrowed space), ``best`` (fixed space)
-``final``          fixed values over N seeds beside k-means, the ablation and the paper's Table 1
+``seeds``          the final round's seed design: one space's fixed values over N seeds
+``kmeans``         the k-means rows of the final table (raw inputs, latent codes, k = nodes), their cache
+``paper``          the paper's Table 1 as data
+``final_table``    ``tabulate``: final.csv and final_runs.csv as data (``FinalTable``)
+``final_report``   final.md from a FinalTable: the table for reading, its prose, the files
+``final``          fixed values over N seeds beside k-means, the ablation and the paper's Table 1: the studies
 ``verdicts``       the one-line verdicts of final.md, protocol.md and each protocol stage
 ``candidates``     the robust best: the top trials and the incumbent re-run over common seeds
 ``fidelity``       does the screening budget rank points as the final budget does (Spearman)

@@ -406,7 +406,7 @@ def _robust_best(args: argparse.Namespace, table, space):
 
     from .markdown import markdown_table
     from .candidates import incumbent_values, robust_best
-    from .final import Where
+    from studies.where import Where
 
     if args.table:
         raise AnalysisError("--candidates needs --study (the re-runs train on the study's dataset)")
@@ -434,6 +434,7 @@ def final_command(args: argparse.Namespace) -> int:
     from dcsomrl.params import check_run
 
     from . import final as F
+    from .final_report import display_table
     from .markdown import markdown_table
 
     check_run("k", args.k)
@@ -444,7 +445,7 @@ def final_command(args: argparse.Namespace) -> int:
                            ablation=args.ablation == "ae")
     if result.md_path is None:
         return result.exit_code
-    print(markdown_table(F.display_table(result.table)))
+    print(markdown_table(display_table(result.table)))
     for note in result.notes:
         print(f"note: {note}")
     print(f"wrote {result.csv_path} and {result.md_path}")

@@ -50,11 +50,12 @@ from typing import Any, Callable
 
 import pandas as pd
 
+from studies.where import Where
+
 from . import candidates as C
 from .budget import budget_differs
 from .errors import AnalysisError
 from .fidelity import Fidelity, fidelity_points, fidelity_result
-from .final import Where
 from .stages import Stage, StageFailed, run_points
 from .table import RECORDED_OUTCOMES
 

@@ -18,7 +18,9 @@ import numpy as np
 import pandas as pd
 
 from .candidates import incumbent_verdict
-from .final import PAPER, degenerate_notes, display_table
+from .final_report import display_table
+from .final_table import degenerate_notes
+from .paper import PAPER
 from .markdown import markdown_table, value_text
 from .plots import _set_axis_scale, save_figure
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from studies.where import Where
+
 from .errors import AnalysisError
-from .final import Where
 
 
 class StageFailed(AnalysisError):
