@@ -31,7 +31,7 @@ metadata), so it can be tested on synthetic designs with known answers.
 ``verdicts``       the one-line verdicts of final.md, protocol.md and each protocol stage
 ``candidates``     the robust best: the top trials and the incumbent re-run over common seeds
 ``fidelity``       does the screening budget rank points as the final budget does (Spearman)
-``stages``         what every protocol stage shares: Stage, StageFailed, run_points
+``stages``         what every protocol stage shares (Stage, StageFailed, run_points) and its screening steps
 ``protocol``       appendix A.1 as one resumable chain of studies (``protocol_report``: protocol.md)
 ``testfunctions``  known-answer LHS designs and outcomes
 ``commands``       the ``analyze``, ``refine``, ``best``, ``final``, ``protocol`` subcommands
