@@ -13,7 +13,7 @@ metadata), so it can be tested on synthetic designs with known answers.
 ``cdf``            ``ecdf`` with the DKW band, ``conditional_cdfs`` (behavioural vs not)
 ``importance``     ``analyze``: Optuna fANOVA/MDI/PED-ANOVA, SALib RBD-FAST/delta/PAWN
 ``plots``          data functions + PNG renderers (OLS scatter = paper Fig. 6, CDFs, bars)
-``formatting``     the number formats of every page (p-values, table cells, parameter values)
+``formatting``     the number formats of every page (p-values, table cells, parameter values, mean ± std, epochs, the budget)
 ``markdown``       ``markdown_table``
 ``categorical``    a categorical parameter's choices compared (Kruskal-Wallis, behavioural share)
 ``summary``        the report's first screen as data: the summary table, sentences, one recommendation
@@ -24,11 +24,16 @@ metadata), so it can be tested on synthetic designs with known answers.
 ``report_text``    ``render_report``: ReportData -> report.md's Markdown (the summary first)
 ``report``         ``write_report``: report.md, CSV tables, figures on disk
 ``refine``         ``refine`` (narrowed space), ``best`` (fixed space)
-``final``          fixed values over N seeds beside k-means, the ablation and the paper's Table 1
+``seeds``          the final round's seed design: one space's fixed values over N seeds
+``kmeans``         the k-means rows of the final table (raw inputs, latent codes, k = nodes), their cache
+``paper``          the paper's Table 1 as data
+``final_table``    ``tabulate``: final.csv and final_runs.csv as data (``FinalTable``)
+``final_report``   final.md from a FinalTable: the table for reading, its prose, the files
+``final``          fixed values over N seeds beside k-means, the ablation and the paper's Table 1: the studies
 ``verdicts``       the one-line verdicts of final.md, protocol.md and each protocol stage
 ``candidates``     the robust best: the top trials and the incumbent re-run over common seeds
 ``fidelity``       does the screening budget rank points as the final budget does (Spearman)
-``stages``         what every protocol stage shares: Stage, StageFailed, run_points
+``stages``         what every protocol stage shares (Stage, StageFailed, run_points) and its screening steps
 ``protocol``       appendix A.1 as one resumable chain of studies (``protocol_report``: protocol.md)
 ``testfunctions``  known-answer LHS designs and outcomes
 ``commands``       the static registry of the ``analyze``, ``refine``, ``best``, ``final``, ``protocol`` subcommands

@@ -24,9 +24,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from studies import study as sy
+from studies.errors import SpaceError
+from studies.space import resolve_space
+
 from .errors import AnalysisError
-from .final import fixed_values
 from .refine import best
+from .seeds import fixed_values
 from .stages import run_points
 from .table import complete_only
 
@@ -57,9 +61,6 @@ def incumbent_values(incumbent: str | None, dataset: str, model: str, budget: di
     data set has none), ``"none"``/None (no incumbent), or a space file or shipped
     name (an error when it cannot be read or still has ranges).
     """
-    from studies.errors import SpaceError
-    from studies.space import resolve_space
-
     if incumbent in (None, NO_INCUMBENT):
         return None
     try:
@@ -104,8 +105,6 @@ def candidate_design(space, candidates: list[tuple[int | None, dict]], repeats: 
 
     A candidate whose number is None is the incumbent (design ``"candidates"`` records it so).
     """
-    from studies import study as sy
-
     seeds = [sy.trial_seed(design_seed, r) for r in range(repeats)]
     points = [values for _, values in candidates for _ in range(repeats)]
     design = sy.design_attrs(covering(space, points), len(points), design_seed, dataset, epochs=epochs,

@@ -57,6 +57,7 @@ def final_command(args: argparse.Namespace) -> int:
     from dcsomrl.params import check_run
 
     from . import final as F
+    from .final_report import display_table
     from .markdown import markdown_table
 
     check_run("k", args.k)
@@ -67,7 +68,7 @@ def final_command(args: argparse.Namespace) -> int:
                            ablation=args.ablation == "ae")
     if result.md_path is None:
         return result.exit_code
-    print(markdown_table(F.display_table(result.table)))
+    print(markdown_table(display_table(result.table)))
     for note in result.notes:
         print(f"note: {note}")
     print(f"wrote {result.csv_path} and {result.md_path}")

@@ -121,7 +121,7 @@ def _robust_best(args: argparse.Namespace, table, space):
 
     from .markdown import markdown_table
     from .candidates import incumbent_values, robust_best
-    from .final import Where
+    from studies.where import Where
 
     if args.table:
         raise AnalysisError("--candidates needs --study (the re-runs train on the study's dataset)")

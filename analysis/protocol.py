@@ -28,7 +28,14 @@ final           the best values over ``seeds`` (10) seeds at the budget, beside
 ``final_epochs`` (default: the data set's, 256 and 30 on MNIST, as the paper
 fixes them "for fair comparisons"), whatever the screening chose.
 
-then writes ``<results>/<name>/protocol.md`` (:mod:`analysis.protocol_report`).
+After the last stage ``dcsomrl-study protocol`` writes ``<results>/<name>/protocol.md``
+(:mod:`analysis.protocol_report`) from the :class:`ProtocolRun` that
+:func:`run_protocol` returns.
+
+The settings are one :class:`Protocol` (validated once, by :meth:`Protocol.check`,
+before any trial). The screening steps every LHS stage takes (the study,
+its analysis, its refined space) are in :mod:`analysis.stages`; this module
+holds the protocol's own stages (fidelity, candidates, final) and the chain.
 
 Every stage is a study a user can open with ``status``, ``export``,
 ``analyze`` or optuna-dashboard. Re-running the command resumes: a finished
@@ -50,13 +57,22 @@ from typing import Any, Callable
 
 import pandas as pd
 
+from dcsomrl import models
+from dcsomrl.data import dataset_stem, load_dataset
+from dcsomrl.params import BUDGET, ParameterError, check, check_run, defaults_for, registry
+from studies import export
+from studies import study as sy
+from studies.space import resolve_space, write_space
+from studies.where import Where
+
 from . import candidates as C
 from .budget import budget_differs
 from .errors import AnalysisError
 from .fidelity import Fidelity, fidelity_points, fidelity_result
-from .final import Where
-from .stages import Stage, StageFailed, run_points
-from .table import RECORDED_OUTCOMES
+from .final import FinalResult, check_baselines, run_final
+from .formatting import budget_text
+from .stages import Stage, StageFailed, analyze_stage, lhs_stage, names_stage, refine_stage, run_points
+from .table import MIN_TRIALS, RECORDED_OUTCOMES
 
 #: The stages, in order; study names are ``<protocol name>-<stage>`` (fidelity only where the budgets differ).
 STAGES = ("initial", "fidelity", "adjusted", "candidates", "final")
@@ -100,8 +116,6 @@ class Protocol:
     def budget(self) -> dict[str, Any]:
         """The final budget: ``batch_size`` and ``epochs`` (those the model has), the options' values
         or the data set's defaults (dcsomrl.params.defaults_for); ParameterError naming the option."""
-        from dcsomrl.params import BUDGET, ParameterError, check, defaults_for, registry
-
         model = registry_of(self.model)
         options = {"batch_size": ("--batch-size", self.batch_size), "epochs": ("--final-epochs", self.final_epochs)}
         budget = {}
@@ -116,15 +130,13 @@ class Protocol:
     def check(self) -> "Protocol":
         """Raise AnalysisError (or ParameterError) naming the first option out of its range, before any
         trial: every check of :data:`CHECKS`, in order (add a new option's check there)."""
-        for check in CHECKS:
-            check(self)
+        for validate in CHECKS:
+            validate(self)
         return self
 
 
 def _check_counts(p: Protocol) -> None:
     """Every count and seed in its domain (dcsomrl.params.RUN_VALUES)."""
-    from dcsomrl.params import check_run
-
     for name, value in (("initial-n", p.initial_n), ("adjusted-n", p.adjusted_n), ("seeds", p.seeds),
                         ("candidates", p.candidates), ("candidate-seeds", p.candidate_seeds),
                         ("k", p.k), ("seed", p.seed)):
@@ -136,8 +148,6 @@ def _check_counts(p: Protocol) -> None:
 def _check_stage_sizes(p: Protocol) -> None:
     """Each LHS stage can be analysed (at least analysis.table.MIN_TRIALS points) and the robust best
     has as many adjusted trials as candidates to re-run."""
-    from .table import MIN_TRIALS
-
     for option, n in (("--initial-n", p.initial_n), ("--adjusted-n", p.adjusted_n)):
         if n < MIN_TRIALS:
             raise AnalysisError(f"{option} {n}: its stage's analysis needs at least {MIN_TRIALS} trials")
@@ -148,8 +158,6 @@ def _check_stage_sizes(p: Protocol) -> None:
 
 def _check_budget(p: Protocol) -> None:
     """--epochs, --final-epochs and --batch-size in the model's domains (each named), then the budget."""
-    from dcsomrl.params import ParameterError, check, registry
-
     params = registry_of(p.model)
     for option, name, value in (("--epochs", "epochs", p.epochs), ("--final-epochs", "epochs", p.final_epochs),
                                 ("--batch-size", "batch_size", p.batch_size)):
@@ -166,8 +174,6 @@ def _check_budget(p: Protocol) -> None:
 
 def _check_choices(p: Protocol) -> None:
     """--outcome among the recorded outcomes; --baselines among kmeans and the registered models."""
-    from .final import check_baselines
-
     if p.outcome not in OUTCOMES:
         raise AnalysisError(f"--outcome must be one of {', '.join(OUTCOMES)}, got {p.outcome!r}")
     check_baselines(p.baselines)
@@ -185,128 +191,33 @@ CHECKS = (_check_counts, _check_stage_sizes, _check_budget, _check_choices, _che
 def check_data(p: Protocol) -> None:
     """The data set loads (an offline MNIST says so now, whole, not after the first stages) and ``--k``
     fits its training rows (the final stage's k-means)."""
-    from dcsomrl.data import load_dataset
-
     rows = len(load_dataset(p.dataset, p.data_dir).x_train)
     if p.k > rows:
         raise AnalysisError(f"--k {p.k} exceeds the {rows} training rows of {p.dataset}")
 
 
-def _names_stage(stage_of: Callable[[tuple, dict], str]):
-    """Decorate a stage function ``fn(p, *args)``: a one-line error it raises (bad input, a refused
-    study, a data set that cannot load) becomes :class:`StageFailed` naming the stage and its study in
-    full (exit 2); ``stage_of(args, kwargs)`` says which stage the call runs."""
-    import functools
-
-    def wrap(fn):
-        @functools.wraps(fn)
-        def inner(p: "Protocol", *args, **kwargs):
-            try:
-                return fn(p, *args, **kwargs)
-            except StageFailed:
-                raise
-            except (ValueError, OSError) as exc:
-                from dcsomrl.util import one_line
-                from studies.study import RENAME_HINT
-
-                stage = stage_of(args, kwargs)
-                why = one_line(exc, limit=None).replace(RENAME_HINT, "choose another --name")  # protocol's flag
-                raise StageFailed(f"protocol stage {stage} (study {p.study(stage)}): {why}", 2) from None
-        return inner
-    return wrap
-
-
 def registry_of(model: str) -> str:
     """The parameter registry of a model (dcsomrl.models: ``Model.params``)."""
-    from dcsomrl import models
-
     return models.get(model).params
 
 
-@_names_stage(lambda args, kwargs: args[1])
-def lhs_stage(p: Protocol, where: Where, stage: str, space, n: int, design_seed: int,
-              epochs: int | None = None, say: Callable[[str], None] = print) -> tuple[pd.DataFrame, object]:
-    """An ordinary LHS study of ``n`` points over ``space`` (as ``dcsomrl-study lhs`` would make it);
-    ``epochs``: the design's recorded epochs (default: the screening's, ``p.epochs``). Returns (its
-    trial table, the space it ran over).
-
-    A stage that exists already resumes over the space it recorded, even where the stage before it
-    would refine differently now (another version of the analysis): its trials are what was run.
-    """
-    from studies import study as sy
-    from studies.design import sample
-
-    recorded = recorded_space(where, p.study(stage))
-    if recorded is not None and recorded.to_dict() != space.to_dict():
-        say(f"   (stage {stage} resumes over the space it recorded, {p.study(stage)}; the analysis now gives "
-            "another one)")
-        space = recorded
-    design = sy.design_attrs(space, n, design_seed, p.dataset, epochs=p.epochs if epochs is None else epochs,
-                             model=p.model)
-    points = sample(space, n, design_seed).to_dict("records")
-    table = run_points(where, f"protocol stage {stage}", p.study(stage), design, points,
-                       f"protocol stage {stage}: {n} design points over space {space.name!r} on {p.dataset}")
-    return table, space
+def default_name(dataset: str, model: str = "dcsomrl") -> str:
+    """``protocol-<dataset stem>[-<model>]``: the model named when it is not dcsomrl."""
+    return f"protocol-{dataset_stem(dataset)}" + ("" if model == "dcsomrl" else f"-{model}")
 
 
-def recorded_space(where: Where, name: str):
-    """The space the study ``name`` was designed over (its name kept), or None when there is no such study."""
-    import dataclasses
-
-    from studies import storage as st
-    from studies import study as sy
-    from studies.errors import StudyError
-
-    try:
-        design = sy.load(st.open_storage(st.resolve_url(where.storage, name, where.results), create=False),
-                         name).user_attrs["design"]
-    except (StudyError, KeyError, ValueError, OSError):
-        return None
-    return dataclasses.replace(sy.design_space(design), name=design.get("space_name", name))
+def initial_space(p: Protocol):
+    """The shipped initial ranges of the dataset (Table 2, column 1), epochs fixed when given."""
+    space = resolve_space("initial", p.dataset, p.model)
+    return space.with_fixed(epochs=check("epochs", p.epochs, space.model)) if p.epochs is not None else space
 
 
-@_names_stage(lambda args, kwargs: args[0].name)
-def analyze_stage(p: Protocol, stage: Stage) -> Stage:
-    """Write the stage's sensitivity report (``analysis/``) and keep its sensitivity table."""
-    from . import importance
-    from .report import write_report
-    from .table import recorded_outcomes
+# ----- fidelity, candidates, final ---------------------------------------------------------------
 
-    out = Path(p.results) / stage.study / "analysis"
-    outcomes = recorded_outcomes(stage.table)
-    scales = {name: dim.scale for name, dim in stage.space.dims.items()}
-    path = write_report(stage.table, out, outcomes=outcomes, scales=scales, **p.rules, seed=p.seed,
-                        importance_methods=importance.METHODS if p.importance else (),
-                        title=f"Sensitivity report: protocol stage {stage.name} ({stage.study})", study=stage.study)
-    stage.files["report"] = path
-    stage.sensitivity = pd.read_csv(out / "sensitivity.csv") if (out / "sensitivity.csv").is_file() else None
-    return stage
-
-
-@_names_stage(lambda args, kwargs: args[0].name)
-def refine_stage(p: Protocol, stage: Stage):
-    """The refined space of a stage (``refined.toml`` and ``refine_plan.csv`` beside its study)."""
-    from studies.space import write_space
-
-    from .refine import refine_plan, refined_space
-
-    entries, plan = refine_plan(stage.table, stage.space, p.outcome, **p.rules, seed=p.seed)
-    refined = refined_space(entries, stage.space, p.outcome, **p.rules)
-    folder = Path(p.results) / stage.study
-    stage.files["refined"] = write_space(refined, folder / "refined.toml")
-    plan.to_csv(folder / "refine_plan.csv", index=False)
-    stage.files["plan"] = folder / "refine_plan.csv"
-    return refined
-
-
-# ----- fidelity, candidates ----------------------------------------------------------------------
-
-@_names_stage(lambda args, kwargs: "fidelity")
+@names_stage(lambda args, kwargs: "fidelity")
 def fidelity_stage(p: Protocol, where: Where, initial: Stage) -> tuple[Stage, Fidelity] | None:
     """Re-run ``fidelity_n`` screening points at the final budget, each with its own seed (``fidelity.csv``);
     None when the screening ran at the final budget already or ``fidelity_n`` is 0."""
-    from studies import study as sy
-
     budget = p.budget()
     if not p.fidelity_n or not budget_differs(initial.space, budget):
         return None
@@ -330,12 +241,10 @@ def fidelity_stage(p: Protocol, where: Where, initial: Stage) -> tuple[Stage, Fi
     return stage, result
 
 
-@_names_stage(lambda args, kwargs: "candidates")
+@names_stage(lambda args, kwargs: "candidates")
 def candidates_stage(p: Protocol, where: Where, adjusted: Stage) -> tuple[Stage, pd.DataFrame, object]:
     """The robust best of the adjusted stage, the incumbent among the candidates.
     Files: candidates.csv, best.toml."""
-    from studies.space import write_space
-
     incumbent = C.incumbent_values(p.incumbent, p.dataset, p.model, p.budget())
     table, ranked, best_space = C.robust_best(where, p.study("candidates"), adjusted.table, adjusted.space,
                                               dataset=p.dataset, epochs=p.budget().get("epochs"),
@@ -348,16 +257,16 @@ def candidates_stage(p: Protocol, where: Where, adjusted: Stage) -> tuple[Stage,
     return stage, ranked, best_space
 
 
+@names_stage(lambda args, kwargs: "final")
+def final_stage(p: Protocol, best_space, slots, space_label: str) -> FinalResult:
+    """The last stage: the robust best over ``seeds`` seeds beside k-means (:func:`analysis.final.run_final`)."""
+    return run_final(best_space, p.dataset, seeds=p.seeds, first_seed=p.seed, epochs=p.budget().get("epochs"),
+                     k=p.k, slots=slots, storage=p.storage, results=p.results, data_dir=p.data_dir,
+                     study=p.study("final"), model=p.model, space_label=space_label,
+                     save_models=p.save_models, baselines=p.baselines, ablation=p.ablation)
+
+
 # ----- the chain ----------------------------------------------------------------------------------
-
-def initial_space(p: Protocol):
-    """The shipped initial ranges of the dataset (Table 2, column 1), epochs fixed when given."""
-    from dcsomrl.params import check
-    from studies.space import resolve_space
-
-    space = resolve_space("initial", p.dataset, p.model)
-    return space.with_fixed(epochs=check("epochs", p.epochs, space.model)) if p.epochs is not None else space
-
 
 @dataclass
 class ProtocolRun:
@@ -367,26 +276,13 @@ class ProtocolRun:
     initial: Stage
     adjusted: Stage
     candidates: Stage
-    ranked: pd.DataFrame
-    best: Any
-    final: Any                       # analysis.final.FinalResult
+    ranked: pd.DataFrame             # candidates.csv: the candidates, best mean first
+    best: Any                        # the robust best: a space of fixed values (best.toml)
+    final: FinalResult
+    curves: pd.DataFrame             # the final seeds' validation curves (studies.export.validation_table)
     fidelity: Stage | None = None
     fidelity_result: Fidelity | None = None
     paired: dict | None = None       # analysis.candidates.paired_difference
-
-    def __getitem__(self, key: str):  # run["final"] reads as the plain dict it replaces
-        return getattr(self, key)
-
-
-@_names_stage(lambda args, kwargs: "final")
-def final_stage(p: Protocol, best_space, slots, space_label: str):
-    """The last stage: the robust best over ``seeds`` seeds beside k-means (:func:`analysis.final.run_final`)."""
-    from .final import run_final
-
-    return run_final(best_space, p.dataset, seeds=p.seeds, first_seed=p.seed, epochs=p.budget().get("epochs"),
-                     k=p.k, slots=slots, storage=p.storage, results=p.results, data_dir=p.data_dir,
-                     study=p.study("final"), model=p.model, space_label=space_label,
-                     save_models=p.save_models, baselines=p.baselines, ablation=p.ablation)
 
 
 def run_protocol(p: Protocol, *, slots, say: Callable[[str], None] = print) -> ProtocolRun:
@@ -394,51 +290,70 @@ def run_protocol(p: Protocol, *, slots, say: Callable[[str], None] = print) -> P
     p.check()
     check_data(p)
     where = Where(p.storage, p.results, p.data_dir, tuple(slots), p.save_models)
-    budget = p.budget()
-    step = iter(range(1, len(STAGES) + 1))
+    initial, refined = _initial(p, where, say)
+    fidelity = _fidelity(p, where, initial, say)
+    adjusted = _adjusted(p, where, refined, say)
+    candidates, ranked, best_space, paired = _candidates(p, where, adjusted, say)
+    final, curves = _final(p, best_space, slots, str(candidates.files["best"]), say)
+    return ProtocolRun(p, initial, adjusted, candidates, ranked, best_space, final, curves,
+                       fidelity[0] if fidelity else None, fidelity[1] if fidelity else None, paired)
 
-    def announce(stage: str, text: str) -> None:
-        say(f"== protocol {p.name}, stage {next(step)}/{len(STAGES)}: {stage}: {text}")
 
-    announce("initial", f"LHS of {p.initial_n} points over the initial ranges")
+def announce(p: Protocol, say: Callable[[str], None], stage: str, text: str) -> None:
+    """'== protocol NAME, stage i/5: STAGE: TEXT', the line that opens each stage."""
+    say(f"== protocol {p.name}, stage {STAGES.index(stage) + 1}/{len(STAGES)}: {stage}: {text}")
+
+
+def _initial(p: Protocol, where: Where, say: Callable[[str], None]):
+    """Stage 1: the initial LHS, its report and its refined space; (the stage, the refined space)."""
+    announce(p, say, "initial", f"LHS of {p.initial_n} points over the initial ranges")
     space0 = initial_space(p)
     initial = Stage("initial", p.study("initial"), *lhs_stage(p, where, "initial", space0, p.initial_n, p.seed,
                                                                say=say))
-    refined = refine_stage(p, analyze_stage(p, initial))
+    return initial, refine_stage(p, analyze_stage(p, initial))
 
-    budget_text = ", ".join(f"{k} {v}" for k, v in budget.items())
-    announce("fidelity", f"{p.fidelity_n} screening points re-run at the final budget ({budget_text})")
+
+def _fidelity(p: Protocol, where: Where, initial: Stage, say: Callable[[str], None]):
+    """Stage 2: the fidelity re-runs and their verdict, or why they were skipped (None)."""
+    announce(p, say, "fidelity", f"{p.fidelity_n} screening points re-run at the final budget "
+                                 f"({budget_text(p.budget())})")
     fid = fidelity_stage(p, where, initial)
     if fid is None:
         say("   (skipped: the screening ran at the final budget)" if p.fidelity_n else "   (skipped: --fidelity-n 0)")
     else:
         say(f"   {fid[1].verdict()}")
+    return fid
 
-    announce("adjusted", f"LHS of {p.adjusted_n} points over the refined ranges at the budget ({budget_text})")
+
+def _adjusted(p: Protocol, where: Where, refined, say: Callable[[str], None]) -> Stage:
+    """Stage 3: the adjusted LHS over the refined ranges at the budget, and its report."""
+    budget = p.budget()
+    announce(p, say, "adjusted", f"LHS of {p.adjusted_n} points over the refined ranges at the budget "
+                                 f"({budget_text(budget)})")
     refined = refined.with_fixed(**budget)
     adjusted = Stage("adjusted", p.study("adjusted"),
                      *lhs_stage(p, where, "adjusted", refined, p.adjusted_n, p.seed + 1, budget.get("epochs"), say))
-    analyze_stage(p, adjusted)
+    return analyze_stage(p, adjusted)
 
-    announce("candidates", f"the {p.candidates} best adjusted trials"
+
+def _candidates(p: Protocol, where: Where, adjusted: Stage, say: Callable[[str], None]):
+    """Stage 4: the robust best; (the stage, the ranking, the winner, its paired difference to the incumbent)."""
+    announce(p, say, "candidates", f"the {p.candidates} best adjusted trials"
              + ("" if p.incumbent in (None, C.NO_INCUMBENT) else " and the incumbent (published values)")
              + f" over {p.candidate_seeds} seeds")
     candidates, ranked, best_space = candidates_stage(p, where, adjusted)
     paired = C.paired_difference(candidates.table, ranked, p.candidate_seeds, p.outcome)
     say(f"   {C.incumbent_verdict(ranked, paired, p.outcome)}")
+    return candidates, ranked, best_space, paired
 
-    announce("final", f"the robust best over {p.seeds} seeds, beside k-means"
+
+def _final(p: Protocol, best_space, slots, label: str, say: Callable[[str], None]):
+    """Stage 5: the final round; (its FinalResult, the validation curves of its seeds). StageFailed
+    when it did not finish."""
+    announce(p, say, "final", f"the robust best over {p.seeds} seeds, beside k-means"
              + (" and the AE alone (alpha = 0)" if p.ablation else ""))
-    final = final_stage(p, best_space, slots, str(candidates.files["best"]))
+    final = final_stage(p, best_space, slots, label)
     if final.md_path is None or final.exit_code != 0:
         raise StageFailed(f"protocol stage final (study {final.study}) stopped with exit code {final.exit_code}; "
                           f"see dcsomrl-study status --study {final.study}", final.exit_code or 1)
-    return ProtocolRun(p, initial, adjusted, candidates, ranked, best_space, final,
-                       fid[0] if fid else None, fid[1] if fid else None, paired)
-
-
-def default_name(dataset: str, model: str = "dcsomrl") -> str:
-    """``protocol-<dataset stem>[-<model>]``: the model named when it is not dcsomrl."""
-    from dcsomrl.data import dataset_stem
-
-    return f"protocol-{dataset_stem(dataset)}" + ("" if model == "dcsomrl" else f"-{model}")
+    return final, export.validation_table(export.open_study(final.study, p.storage, p.results))

@@ -1,4 +1,4 @@
-"""``protocol.md``: one report of a finished protocol (:func:`analysis.protocol.run_protocol`).
+"""``protocol.md``: one report of a finished protocol (:class:`analysis.protocol.ProtocolRun`).
 
 Sections, answer first: Table 1 as measured and what it says against the
 paper's SOMRL and k-means at equal k; Table 2's three columns (initial,
@@ -7,24 +7,49 @@ robust best's candidates; the figures (Fig. 6: the outcome against a_t in the
 initial and adjusted stages; Fig. 7: the final seeds' validation curves); how
 long each stage took, on which devices.
 
-Pure functions compute every table (tested); :func:`render_fig6` and
-:func:`render_fig7` draw them; :func:`write_protocol_report` writes the file.
+Three parts, as every report: pure functions compute each table from the
+:class:`~analysis.protocol.ProtocolRun` (:func:`stage_tables`, :func:`table2`,
+:func:`significant`, :func:`stage_times`, :func:`verdicts`, :func:`fig6_data`;
+tested); :func:`protocol_markdown` renders the page from them (pure: it opens
+no storage, reads no file); :func:`write_protocol_report` draws the figures
+(:func:`render_fig6`, :func:`render_fig7`) and writes the file.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from dcsomrl import models
+from studies.space import resolve_space
+
 from .candidates import incumbent_verdict
-from .final import PAPER, degenerate_notes, display_table
-from .formatting import value_text
+from .final_report import display_table
+from .final_table import degenerate_notes
+from .formatting import budget_text, value_text
 from .markdown import markdown_table
+from .paper import PAPER
 from .plots import _set_axis_scale, save_figure
+from .protocol import ProtocolRun
+from .verdicts import candidates_verdict, final_stage_verdict, lead_verdict, stage_verdict
+
+#: The figures' file names, beside protocol.md.
+FIG6, FIG7 = "fig6_a_t.png", "fig7_validation.png"
 
 
 # ----- tables ------------------------------------------------------------------------------------
+
+def stage_tables(run: ProtocolRun) -> dict[str, pd.DataFrame]:
+    """Each stage's trial table, in order: initial, fidelity (when it ran), adjusted, candidates, final."""
+    stages = {"initial": run.initial, "fidelity": run.fidelity, "adjusted": run.adjusted,
+              "candidates": run.candidates}
+    tables = {name: stage.table for name, stage in stages.items() if stage is not None}
+    tables["final"] = run.final.trials
+    return tables
+
 
 def dim_text(dim) -> str:
     """A space dimension as a Table 2 cell: a value, a range with its scale, or the choices."""
@@ -118,8 +143,7 @@ def fig6_data(stages: dict[str, pd.DataFrame], param: str = "a_t", outcome: str 
 
 
 def render_fig6(points: pd.DataFrame, path, param: str = "a_t", outcome: str = "nmi", scale: str = "linear"):
-    import matplotlib.pyplot as plt
-
+    """The outcome against ``param`` in each screening stage, one panel per stage (the paper's Fig. 6)."""
     stages = list(dict.fromkeys(points["stage"]))
     fig, axes = plt.subplots(1, max(len(stages), 1), figsize=(3.6 * max(len(stages), 1), 3.0), squeeze=False)
     for ax, stage in zip(axes[0], stages):
@@ -136,8 +160,6 @@ def render_fig6(points: pd.DataFrame, path, param: str = "a_t", outcome: str = "
 
 def render_fig7(curves: pd.DataFrame, path):
     """Validation NMI and Purity per step of every final seed (the paper's Fig. 7)."""
-    import matplotlib.pyplot as plt
-
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.4), layout="constrained")
     for number, curve in curves.groupby("number"):
         seed = curve["seed"].iloc[0] if "seed" in curve and pd.notna(curve["seed"].iloc[0]) else None
@@ -174,9 +196,6 @@ def fidelity_section(result) -> list[str]:
 def paper_spaces(dataset: str, model: str = "dcsomrl") -> dict:
     """The shipped spaces of Table 2 (initial, adjusted, best) for the dataset, None where absent (all of
     them for a model without dcsomrl's parameters: the paper's Table 2 is DC-SOMRL's)."""
-    from dcsomrl import models
-    from studies.space import resolve_space
-
     spaces = {}
     for column in ("initial", "adjusted", "best"):
         try:
@@ -186,77 +205,91 @@ def paper_spaces(dataset: str, model: str = "dcsomrl") -> dict:
     return spaces
 
 
-def write_protocol_report(run: dict, out_dir) -> Path:
-    """Write ``protocol.md`` and its figures into ``out_dir`` (``run``: from run_protocol)."""
-    from studies import export
+def protocol_markdown(run: ProtocolRun, paper: dict, out: Path) -> str:
+    """``protocol.md``'s text: the verdicts, Table 1, Table 2 (``paper``: :func:`paper_spaces`), what
+    each stage found, the robust best, the figures and the time per stage; links relative to ``out``."""
+    stages = stage_tables(run)
+    return "\n".join([*_opening(run, stages), *_table1(run, out), *_table2(run, paper), *_found(run, out),
+                      *fidelity_section(run.fidelity_result), *_robust_best(run), *_closing(stages)])
 
-    p, out = run["protocol"], Path(out_dir)
+
+def write_protocol_report(run: ProtocolRun, out_dir) -> Path:
+    """Write ``protocol.md`` and its figures into ``out_dir`` (``run``: from run_protocol)."""
+    p, out = run.protocol, Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    final = run["final"]
-    stages = {s: run[s].table for s in ("initial", "fidelity", "adjusted", "candidates") if run[s] is not None}
-    stages["final"] = final.trials
-    scale = run["initial"].space.dims["a_t"].scale if "a_t" in run["initial"].space.dims else "linear"
-    render_fig6(fig6_data({s: stages[s] for s in ("initial", "adjusted")}, "a_t", p.outcome), out / "fig6_a_t.png",
+    stages = stage_tables(run)
+    scale = run.initial.space.dims["a_t"].scale if "a_t" in run.initial.space.dims else "linear"
+    render_fig6(fig6_data({s: stages[s] for s in ("initial", "adjusted")}, "a_t", p.outcome), out / FIG6,
                 outcome=p.outcome, scale=scale)
-    study = export.open_study(final.study, p.storage, p.results)
-    render_fig7(export.validation_table(study), out / "fig7_validation.png")
-    budget = ", ".join(f"{k} {v}" for k, v in p.budget().items())
-    lines = [f"# Protocol `{p.name}` on {p.dataset}", "",
-             f"- **Against the published values:** {incumbent_verdict(run['ranked'], run['paired'], p.outcome)}",
-             f"- **Screening fidelity:** {fidelity_text(run['fidelity_result'])}", "",
-             f"Appendix A.1 as one command: initial LHS ({p.initial_n} points) → analysis → refine → "
-             f"fidelity ({p.fidelity_n} points at the final budget) → adjusted LHS ({p.adjusted_n}) → robust best "
-             f"({p.candidates} candidates and the incumbent × {p.candidate_seeds} seeds) → final ({p.seeds} seeds). "
-             f"Screening epochs: {p.epochs or 'varied by the initial space'}; the budget from the adjusted stage "
-             f"on: {budget}; outcome optimized: {p.outcome}; rule: {p.rules['control']} at level "
-             f"{p.rules['level']}.", "",
-             "## Table 1, measured", "", markdown_table(display_table(final.table)), "",
-             *(f"- {v}" for v in verdicts(final.table)),
-             *(f"- {n}" for n in degenerate_notes(final.table)),  # mean with and without degenerate runs
-             "- NMI and Purity grow with the number of clusters; compare them at equal k (the *k = nodes* "
-             "rows) or read AMI and ARI, which are adjusted for chance.", "",
-             f"Details: [{final.md_path.name}]({_rel(final.md_path, out)}).", "",
-             "## Table 2: initial, adjusted, best", "",
-             markdown_table(table2(paper_spaces(p.dataset, p.model), {"initial": run["initial"].space,
-                                                             "adjusted": run["adjusted"].space,
-                                                             "best": run["best"]})), "",
-             "## What each stage found", ""]
-    lines[2:2] = [*_verdict_lines(run, stages), ""]  # the verdicts open the report, right under its title
-    for name in ("initial", "adjusted"):
-        stage = run[name]
-        flagged = significant(stage.sensitivity)
-        lines += [f"**{name}** ({len(stage.table)} trials, [report]({_rel(stage.files['report'], out)})): "
-                  + ("; ".join(f"{r.parameter} {r.direction} for {r.outcome} (adjusted p {r.p_adj:.2g})"
-                               for r in flagged.itertuples()) or "no parameter passes the rule"), ""]
-    lines += ["![Fig. 6](fig6_a_t.png)", "", *fidelity_section(run["fidelity_result"]), "## The robust best", "",
-              f"The {p.candidates} best adjusted trials by {p.outcome} and the incumbent (the published values, "
-              f"row *incumbent*), each re-run over the same {p.candidate_seeds} new seeds; the best mean wins "
-              "(the single trial's value is biased upward by the selection).", "",
-              markdown_table(run["ranked"].round(4)), "",
-              incumbent_verdict(run["ranked"], run["paired"], p.outcome), "",
-              f"Chosen: {run['best'].description}.", "",
-              "## Validation curves of the final seeds (Fig. 7)", "", "![Fig. 7](fig7_validation.png)", "",
-              "## Time per stage", "",
-              "*wall_minutes*: while any of the stage's trials ran (hours between sessions not counted); "
-              "*trial_minutes*: the trials' own times summed (over all workers).", "",
-              markdown_table(stage_times(stages)), ""]
+    render_fig7(run.curves, out / FIG7)
     path = out / "protocol.md"
-    path.write_text("\n".join(lines))
+    path.write_text(protocol_markdown(run, paper_spaces(p.dataset, p.model), out))
     return path
 
 
-def _verdict_lines(run: dict, stages: dict[str, pd.DataFrame]) -> list[str]:
-    """The opening verdict (analysis.verdicts.lead_verdict) and one line per stage."""
-    from .verdicts import candidates_verdict, final_stage_verdict, lead_verdict, stage_verdict
+def _opening(run: ProtocolRun, stages: dict[str, pd.DataFrame]) -> list[str]:
+    """The title, the verdicts (analysis.verdicts), the incumbent and fidelity answers, what was run."""
+    p = run.protocol
+    return [f"# Protocol `{p.name}` on {p.dataset}", "",
+            lead_verdict(run.final.table), "",
+            *(f"- {stage_verdict(s.name, s.sensitivity, len(s.table))}" for s in (run.initial, run.adjusted)),
+            f"- {candidates_verdict(run.ranked, p.outcome)}",
+            f"- {final_stage_verdict(run.final.table, len(stages['final']))}", "",
+            f"- **Against the published values:** {incumbent_verdict(run.ranked, run.paired, p.outcome)}",
+            f"- **Screening fidelity:** {fidelity_text(run.fidelity_result)}", "",
+            f"Appendix A.1 as one command: initial LHS ({p.initial_n} points) → analysis → refine → "
+            f"fidelity ({p.fidelity_n} points at the final budget) → adjusted LHS ({p.adjusted_n}) → robust best "
+            f"({p.candidates} candidates and the incumbent × {p.candidate_seeds} seeds) → final ({p.seeds} seeds). "
+            f"Screening epochs: {p.epochs or 'varied by the initial space'}; the budget from the adjusted stage "
+            f"on: {budget_text(p.budget())}; outcome optimized: {p.outcome}; rule: {p.rules['control']} at level "
+            f"{p.rules['level']}.", ""]
 
-    p = run["protocol"]
-    return [lead_verdict(run["final"].table), "",
-            *(f"- {stage_verdict(s, run[s].sensitivity, len(stages[s]))}" for s in ("initial", "adjusted")),
-            f"- {candidates_verdict(run['ranked'], p.outcome)}",
-            f"- {final_stage_verdict(run['final'].table, len(stages['final']))}"]
+
+def _table1(run: ProtocolRun, out: Path) -> list[str]:
+    """``## Table 1, measured``: the final table, what it says, a link to final.md."""
+    final = run.final
+    return ["## Table 1, measured", "", markdown_table(display_table(final.table)), "",
+            *(f"- {v}" for v in verdicts(final.table)),
+            *(f"- {n}" for n in degenerate_notes(final.table)),  # mean with and without degenerate runs
+            "- NMI and Purity grow with the number of clusters; compare them at equal k (the *k = nodes* "
+            "rows) or read AMI and ARI, which are adjusted for chance.", "",
+            f"Details: [{final.md_path.name}]({os.path.relpath(final.md_path, out)}).", ""]
 
 
-def _rel(path: Path, base: Path) -> str:
-    import os
+def _table2(run: ProtocolRun, paper: dict) -> list[str]:
+    """``## Table 2``: the paper's initial, adjusted and best spaces beside this run's."""
+    ours = {"initial": run.initial.space, "adjusted": run.adjusted.space, "best": run.best}
+    return ["## Table 2: initial, adjusted, best", "", markdown_table(table2(paper, ours)), ""]
 
-    return os.path.relpath(path, base)
+
+def _found(run: ProtocolRun, out: Path) -> list[str]:
+    """``## What each stage found``: the flagged parameters of each screening stage, and Fig. 6."""
+    lines = ["## What each stage found", ""]
+    for stage in (run.initial, run.adjusted):
+        flagged = significant(stage.sensitivity)
+        lines += [f"**{stage.name}** ({len(stage.table)} trials, "
+                  f"[report]({os.path.relpath(stage.files['report'], out)})): "
+                  + ("; ".join(f"{r.parameter} {r.direction} for {r.outcome} (adjusted p {r.p_adj:.2g})"
+                               for r in flagged.itertuples()) or "no parameter passes the rule"), ""]
+    return [*lines, f"![Fig. 6]({FIG6})", ""]
+
+
+def _robust_best(run: ProtocolRun) -> list[str]:
+    """``## The robust best``: the candidates ranked, the incumbent's answer, the choice."""
+    p = run.protocol
+    return ["## The robust best", "",
+            f"The {p.candidates} best adjusted trials by {p.outcome} and the incumbent (the published values, "
+            f"row *incumbent*), each re-run over the same {p.candidate_seeds} new seeds; the best mean wins "
+            "(the single trial's value is biased upward by the selection).", "",
+            markdown_table(run.ranked.round(4)), "",
+            incumbent_verdict(run.ranked, run.paired, p.outcome), "",
+            f"Chosen: {run.best.description}.", ""]
+
+
+def _closing(stages: dict[str, pd.DataFrame]) -> list[str]:
+    """Fig. 7 and ``## Time per stage``."""
+    return ["## Validation curves of the final seeds (Fig. 7)", "", f"![Fig. 7]({FIG7})", "",
+            "## Time per stage", "",
+            "*wall_minutes*: while any of the stage's trials ran (hours between sessions not counted); "
+            "*trial_minutes*: the trials' own times summed (over all workers).", "",
+            markdown_table(stage_times(stages)), ""]

@@ -92,7 +92,7 @@ def a_folder(tmp: Path) -> None:
 
 def final_study(tmp: Path) -> None:
     """A study of fixed values over listed seeds (what final and the robust best make)."""
-    from analysis.final import fixed_values
+    from analysis.seeds import fixed_values
     from studies.space import resolve_space
 
     space = resolve_space("best", "digits")
@@ -330,7 +330,7 @@ def test_6_degenerate_reasons():
 
 
 def test_6_final_reports_the_mean_with_and_without_the_collapsed_seeds():
-    from analysis.final import degenerate_notes, final_table
+    from analysis.final_table import degenerate_notes, final_table
 
     nmi = [0.5, 0.52, 0.48, 0.5, 0.51, 0.49, 0.5, 0.5, 0.0, 0.0]
     trials = pd.DataFrame({"state": "COMPLETE", "seed": range(10), "number": range(10), "nmi": nmi,

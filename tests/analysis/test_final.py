@@ -9,6 +9,12 @@ import pytest
 import torch
 
 from analysis import final as F
+from analysis import final_table as T
+from analysis import kmeans as K
+from analysis import seeds as S
+from analysis.final_report import markdown
+from analysis.formatting import epochs_text, mean_std
+from analysis.paper import PAPER, paper_rows
 from analysis.errors import AnalysisError
 from dcsomrl_study.cli import main
 from studies.export import open_study
@@ -23,22 +29,22 @@ def test_summary_is_mean_and_sample_std_of_complete_runs():
     runs = pd.DataFrame({"state": ["COMPLETE", "COMPLETE", "FAIL", "COMPLETE"],
                          "purity": [0.5, 0.7, None, 0.9], "nmi": [1.0, 2.0, None, 3.0],
                          "n_nodes": [10, 20, None, 30]})
-    row = F.summarize(runs, "m", dataset="d")
-    assert row["runs"] == 3 and row["method"] == "m" and row["source"] == F.THIS_STUDY
+    row = T.summarize(runs, "m", dataset="d")
+    assert row["runs"] == 3 and row["method"] == "m" and row["source"] == T.THIS_STUDY
     assert row["purity_mean"] == pytest.approx(0.7) and row["purity_std"] == pytest.approx(0.2)  # ddof 1
     assert row["nmi_mean"] == pytest.approx(2.0) and row["nmi_std"] == pytest.approx(1.0)
     assert row["nodes_mean"] == pytest.approx(20.0) and row["nodes_std"] == pytest.approx(10.0)
-    one = F.summarize(runs.iloc[:1], "m")
+    one = T.summarize(runs.iloc[:1], "m")
     assert one["purity_mean"] == 0.5 and math.isnan(one["purity_std"])  # std of one run: undefined
-    assert F.mean_std(0.7, 0.2) == "0.700 ± 0.200"
-    assert F.mean_std(0.5, float("nan")) == "0.500" and F.mean_std(float("nan"), 0.1) == "–"
+    assert mean_std(0.7, 0.2) == "0.700 ± 0.200"
+    assert mean_std(0.5, float("nan")) == "0.500" and mean_std(float("nan"), 0.1) == "–"
 
 
 # ----- the seed design ---------------------------------------------------------------------------
 
 def test_seed_design_repeats_the_fixed_values_with_distinct_seeds():
     space = resolve_space("best", "digits")
-    design = F.seed_design(space, 5, first_seed=7)
+    design = S.seed_design(space, 5, first_seed=7)
     assert list(design.columns) == [*space.names, "seed"]
     assert design["seed"].tolist() == [7, 8, 9, 10, 11]
     values = {n: d.value for n, d in space.dims.items()}
@@ -46,9 +52,9 @@ def test_seed_design_repeats_the_fixed_values_with_distinct_seeds():
     from dcsomrl.params import ParameterError  # run-level values: one registry, one error type
 
     with pytest.raises(ParameterError, match="--seeds"):
-        F.seed_design(space, 0)
+        S.seed_design(space, 0)
     with pytest.raises(ParameterError, match="--seed "):
-        F.seed_design(space, 2, first_seed=-1)
+        S.seed_design(space, 2, first_seed=-1)
 
 
 def test_a_space_with_ranges_is_refused_naming_its_parameters(tmp_path, capsys):
@@ -56,7 +62,7 @@ def test_a_space_with_ranges_is_refused_naming_its_parameters(tmp_path, capsys):
     partly = load_space(_write(tmp_path / "partly.toml", space, a_t={"type": "float", "low": 0.9, "high": 0.99},
                                repel={"type": "categorical", "choices": ["symmetric", "paper"]}))
     with pytest.raises(AnalysisError) as err:
-        F.seed_design(partly, 3)
+        S.seed_design(partly, 3)
     message = str(err.value)
     assert "a_t, repel" in message and "lr" not in message and len(message.splitlines()) == 1
     # the command refuses before it creates anything
@@ -90,7 +96,7 @@ def test_explicit_seeds_are_enqueued_and_part_of_the_design(tmp_path):
     from studies.errors import StudyError
 
     space = resolve_space("best", "digits")
-    points = F.seed_design(space, 3, 5)
+    points = S.seed_design(space, 3, 5)
     design = sy.design_attrs(space, 3, 5, "digits", seeds=points["seed"].tolist())
     storage = st.open_storage(f"journal://{tmp_path}/j.log")
     study, created = sy.create_or_resume(storage, "f", design, points[space.names].to_dict("records"))
@@ -123,27 +129,27 @@ def _blobs(n_per=30, seed=0):
 
 def test_kmeans_baseline_on_a_tiny_dataset():
     data = _blobs()
-    three = F.kmeans_scores(data.x_train, data.x_test, data.y_test, k=3, seed=0)
+    three = K.kmeans_scores(data.x_train, data.x_test, data.y_test, k=3, seed=0)
     assert three == {"purity": 1.0, "nmi": pytest.approx(1.0), "ami": pytest.approx(1.0), "ari": pytest.approx(1.0),
                      "n_nodes": 3}
-    one = F.kmeans_scores(data.x_train, data.x_test, data.y_test, k=1, seed=0)
+    one = K.kmeans_scores(data.x_train, data.x_test, data.y_test, k=1, seed=0)
     share = np.bincount(data.y_test.numpy()).max() / len(data.y_test)
     assert one["purity"] == pytest.approx(share) and one["nmi"] == pytest.approx(0.0)
     assert one["ami"] == pytest.approx(0.0, abs=1e-12) and one["ari"] == pytest.approx(0.0)
-    runs = F.kmeans_raw(data, [3, 4], k=2)
+    runs = K.kmeans_raw(data, [3, 4], k=2)
     assert runs["seed"].tolist() == [3, 4] and (runs["n_nodes"] == 2).all()
     assert ((runs["purity"] > share) & (runs["purity"] < 1)).all()  # two clusters: one blob pair shares one
-    per_seed = F.kmeans_raw(data, [3, 4, 5], k={3: 3, 5: 1})  # k = each seed's node count; 4 has none
+    per_seed = K.kmeans_raw(data, [3, 4, 5], k={3: 3, 5: 1})  # k = each seed's node count; 4 has none
     assert per_seed["seed"].tolist() == [3, 5] and per_seed["n_nodes"].tolist() == [3, 1]
     assert per_seed["purity"].tolist()[0] == 1.0
     with pytest.raises(AnalysisError, match="--k"):
-        F.kmeans_scores(data.x_train, data.x_test, data.y_test, k=len(data.x_train) + 1)
+        K.kmeans_scores(data.x_train, data.x_test, data.y_test, k=len(data.x_train) + 1)
 
 
 def test_latent_kmeans_skips_trials_without_a_run_directory(tmp_path):
     trials = pd.DataFrame({"state": ["COMPLETE", "FAIL"], "number": [0, 1], "seed": [0, 1],
                            "run_dir": [str(tmp_path / "missing"), None]})
-    runs, notes = F.kmeans_latent(trials, _blobs(), k=2)
+    runs, notes = K.kmeans_latent(trials, _blobs(), k=2)
     assert runs.empty and len(notes) == 1 and "trial 0" in notes[0]  # the FAIL trial is not even looked at
 
 
@@ -153,15 +159,15 @@ def test_latent_kmeans_skips_trials_without_a_run_directory(tmp_path):
 def test_paper_rows_for_mnist_and_fashion_mnist(dataset, kmeans_purity):
     trials = pd.DataFrame({"state": ["COMPLETE"], "purity": [0.8], "nmi": [0.5], "n_nodes": [70]})
     runs = pd.DataFrame({"seed": [0], "purity": [0.7], "nmi": [0.4], "n_nodes": [64]})
-    table = F.final_table(trials, [("k-means (64), raw inputs", runs), ("k-means (64), latent codes", runs)],
+    table = T.final_table(trials, [("k-means (64), raw inputs", runs), ("k-means (64), latent codes", runs)],
                           dataset=dataset)
-    paper = table[table["source"] == F.PAPER]
+    paper = table[table["source"] == PAPER]
     assert paper["method"].tolist() == ["k-means (64)", "SOM-VAE (64)", "DE-SOM (64)", "SOMRL"]
     assert paper.iloc[0]["purity_mean"] == kmeans_purity
     assert math.isnan(paper.iloc[2]["purity_std"])  # DE-SOM: no std in the paper
-    ours = table[table["source"] == F.THIS_STUDY]
+    ours = table[table["source"] == T.THIS_STUDY]
     assert ours["method"].tolist() == ["DC-SOMRL", "k-means (64), raw inputs", "k-means (64), latent codes"]
-    md = F.markdown(table, title="t")
+    md = markdown(T.FinalTable(table, "t"))
     assert "| SOM-VAE (64) | paper, reference | 10 |" in md
     mnist_somrl = "| SOMRL | paper, reference | 10 | 0.884 ± 0.014 | 0.521 ± 0.007 | – | – | – |"
     assert (mnist_somrl in md) == (dataset != "fashion-mnist")
@@ -170,11 +176,11 @@ def test_paper_rows_for_mnist_and_fashion_mnist(dataset, kmeans_purity):
 def test_no_paper_rows_for_digits():
     trials = pd.DataFrame({"state": ["COMPLETE"], "purity": [0.8], "nmi": [0.5], "n_nodes": [70]})
     runs = pd.DataFrame({"seed": [0], "purity": [0.7], "nmi": [0.4], "n_nodes": [64]})
-    table = F.final_table(trials, [("k-means (16), raw inputs", runs), ("k-means (16), latent codes", runs)],
+    table = T.final_table(trials, [("k-means (16), raw inputs", runs), ("k-means (16), latent codes", runs)],
                           dataset="digits")
-    assert len(table) == 3 and (table["source"] == F.THIS_STUDY).all()
-    assert "paper, reference |" not in F.markdown(table, title="t")
-    assert F.paper_rows("data/mine.npz") == []
+    assert len(table) == 3 and (table["source"] == T.THIS_STUDY).all()
+    assert "paper, reference |" not in markdown(T.FinalTable(table, "t"))
+    assert paper_rows("data/mine.npz") == []
 
 
 # ----- end to end --------------------------------------------------------------------------------
@@ -259,22 +265,22 @@ def test_a_baseline_trains_its_shipped_best_values_or_its_defaults():
     from dcsomrl.params import defaults_for
 
     mnist = F.baseline_space("desom", "mnist", None)
-    assert mnist.name == "mnist-best" and F.fixed_values(mnist)["iterations"] == 10_000
+    assert mnist.name == "mnist-best" and S.fixed_values(mnist)["iterations"] == 10_000
     assert F.baseline_label("desom", mnist) == "DE-SOM (64)"  # as the paper's Table 1 names it
     assert F.baseline_label("somvae", F.baseline_space("somvae", "fashion-mnist", None)) == "SOM-VAE (64)"
     same = F.baseline_space("somvae", "mnist", 5)  # final --epochs: the baselines train as many
-    assert F.fixed_values(same)["epochs"] == 5
+    assert S.fixed_values(same)["epochs"] == 5
     mine = F.baseline_space("desom", "data/mine.npz", None)  # no shipped space: the model's defaults
-    assert mine.name == "desom-defaults" and F.fixed_values(mine) == defaults_for("digits", "desom")
+    assert mine.name == "desom-defaults" and S.fixed_values(mine) == defaults_for("digits", "desom")
     assert F.baseline_label("standin", F.baseline_space("standin", "digits", None)) == "standin"
 
 
 def test_training_epochs_of_each_run():
     runs = pd.DataFrame({"epochs": [5, 0, 0], "iterations": [10, 10_000, 600], "batch_size": [256, 256, 100]})
-    assert F.trained_epochs(runs, 60_000).tolist() == [5.0, pytest.approx(42.7), 1.0]
-    assert F.trained_epochs(pd.DataFrame({"purity": [0.5]}), 10).isna().all()
-    assert F.epochs_text(pd.Series([30, 30])) == "30" and F.epochs_text(pd.Series([3, 5])) == "3–5"
-    assert F.epochs_text(pd.Series([42.667])) == "42.7" and F.epochs_text(pd.Series([None])) == "–"
+    assert T.trained_epochs(runs, 60_000).tolist() == [5.0, pytest.approx(42.7), 1.0]
+    assert T.trained_epochs(pd.DataFrame({"purity": [0.5]}), 10).isna().all()
+    assert epochs_text(pd.Series([30, 30])) == "30" and epochs_text(pd.Series([3, 5])) == "3–5"
+    assert epochs_text(pd.Series([42.667])) == "42.7" and epochs_text(pd.Series([None])) == "–"
 
 
 def test_final_with_model_baselines_over_the_same_seeds(tmp_path, capsys):
