@@ -50,6 +50,8 @@ from typing import Any, Callable
 
 import pandas as pd
 
+from studies.errors import Exit
+
 from . import candidates as C
 from .budget import budget_differs
 from .errors import AnalysisError
@@ -432,7 +434,7 @@ def run_protocol(p: Protocol, *, slots, say: Callable[[str], None] = print) -> P
     final = final_stage(p, best_space, slots, str(candidates.files["best"]))
     if final.md_path is None or final.exit_code != 0:
         raise StageFailed(f"protocol stage final (study {final.study}) stopped with exit code {final.exit_code}; "
-                          f"see dcsomrl-study status --study {final.study}", final.exit_code or 1)
+                          f"see dcsomrl-study status --study {final.study}", final.exit_code or Exit.UNFINISHED)
     return ProtocolRun(p, initial, adjusted, candidates, ranked, best_space, final,
                        fid[0] if fid else None, fid[1] if fid else None, paired)
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from studies.errors import Exit
+
 from .errors import AnalysisError
 from .final import Where
 
@@ -14,7 +16,7 @@ from .final import Where
 class StageFailed(AnalysisError):
     """A stage that cannot go on; ``exit_code`` is its runner's (1 trials failed, 3 machine, 130 stopped)."""
 
-    def __init__(self, message: str, exit_code: int = 1):
+    def __init__(self, message: str, exit_code: int = Exit.UNFINISHED):
         super().__init__(message)
         self.exit_code = exit_code
 

@@ -1,7 +1,9 @@
 """Running a study on this machine: create or resume it, start one local worker per slot, show progress.
 
 :func:`run_study` is what ``lhs``, ``extend``, ``final`` and ``protocol`` share;
-the study names they default to are made and checked here.
+the study names they default to are made and checked here. The command line
+imports this module for the names (:func:`check_study_name`), so
+:func:`run_study` imports the runner (optuna) only when it runs.
 """
 from __future__ import annotations
 
