@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import optuna
+from optuna import distributions as od
 from optuna.trial import TrialState
 
 from dcsomrl import models
@@ -53,7 +54,7 @@ from studies import storage as st
 from studies import study as sy
 from studies import weights
 from studies.signals import Interrupted, held, released
-from studies.space import Space, suggest
+from studies.space import Space
 
 
 class EnvironmentProblem(Exception):
@@ -229,6 +230,16 @@ def run_one(study: optuna.Study, storage: optuna.storages.BaseStorage, trial_id:
         reason = one_line(err, with_type=not getattr(err, "reason", None))
         return _finish_failed(study, trial, reason, TrialState.FAIL, log)
     return _record(study, storage, trial, trial_id, metrics, log)
+
+
+def suggest(trial: optuna.Trial, name: str, dist: od.BaseDistribution) -> Any:
+    """Ask ``trial`` for parameter ``name`` over ``dist`` (:meth:`studies.space.Space.distributions`): an
+    enqueued value comes back and is recorded on the trial with that distribution."""
+    if isinstance(dist, od.CategoricalDistribution):
+        return trial.suggest_categorical(name, dist.choices)
+    if isinstance(dist, od.IntDistribution):
+        return trial.suggest_int(name, dist.low, dist.high, log=dist.log)
+    return trial.suggest_float(name, dist.low, dist.high, log=dist.log)
 
 
 def _record(study: optuna.Study, storage: optuna.storages.BaseStorage, trial: optuna.Trial, trial_id: int,
