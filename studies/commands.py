@@ -3,9 +3,9 @@
 :func:`add_commands` registers them (and ``worker``, whose parser and handler
 are :mod:`studies.worker`, the worker process's module). Each ``add_*`` parser
 sets ``func``, the handler below it, which takes the parsed arguments and
-returns the exit code (:class:`studies.errors.Exit`); each handler imports what
-it needs when it runs, so registering imports nothing heavy (no optuna,
-pandas or torch: ``dcsomrl-study --help`` stays fast). The options the
+returns the exit code (:class:`studies.errors.Exit`); a handler imports the
+heavy modules (optuna, pandas, torch) when it runs, so registering imports
+nothing heavy (``dcsomrl-study --help`` stays fast). The options the
 commands share are :mod:`studies.arguments`. Bad input raises
 :class:`studies.errors.StudiesError` (a ValueError; one-line message) or
 ``dcsomrl.params.ParameterError``, which ``studies.cli.run`` prints as one line.
@@ -19,9 +19,11 @@ device, imports); 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import collections
 import pathlib
 import sys
 
+from dcsomrl.params import check, check_run
 from studies import worker
 from studies.arguments import (add_data_dir, add_devices, add_model, add_results, add_save_models, add_storage,
                                positive_int, study_name)
@@ -29,6 +31,7 @@ from studies.cli import PROG
 from studies.errors import Exit, StudyError
 from studies.orchestrate import check_study_name, default_study_name, run_study
 from studies.progress import print_summary, running_lines
+from studies.space import is_space_file, resolve_space
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -75,8 +78,6 @@ def add_lhs(sub: argparse._SubParsersAction) -> None:
 def _lhs_target(args: argparse.Namespace):
     """lhs's checked (dataset, space, study name); nothing is read or created yet."""
     from dcsomrl.data import canonical_name
-    from dcsomrl.params import check, check_run
-    from studies.space import is_space_file, resolve_space
 
     check_run("n", args.n)
     check_run("seed", args.seed)
@@ -194,7 +195,6 @@ def default_replicate_seed(study) -> int:
 
 def extend_command(args: argparse.Namespace) -> int:
     """``dcsomrl-study extend``: add a replicate (resumable) and drain the study's queue like lhs."""
-    from dcsomrl.params import check_run
     from studies import export, launch
     from studies import storage as st
     from studies import study as sy
@@ -241,8 +241,6 @@ def status_command(args: argparse.Namespace) -> int:
 
     Reads the study's trials once and derives every section from them.
     """
-    import collections
-
     from studies import export
     from studies import storage as st
     from studies import study as sy

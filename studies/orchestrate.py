@@ -13,6 +13,7 @@ import sys
 
 from studies.errors import StudyError
 from studies.progress import ProgressReporter
+from studies.signals import sigterm_interrupts
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -46,7 +47,6 @@ def run_study(name: str, url: str, design: dict, points: list[dict], *, slots, o
     from studies import launch, weights
     from studies import storage as st
     from studies import study as sy
-    from studies.signals import sigterm_interrupts
 
     storage = st.open_storage(url)
     study, created = sy.create_or_resume(storage, name, design, points)

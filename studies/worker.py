@@ -25,6 +25,7 @@ import sys
 from studies.arguments import add_data_dir, add_results, add_save_models, add_storage, positive_int, study_name
 from studies.cli import PROG, OneLineParser, finish, run
 from studies.errors import Exit
+from studies.signals import Interrupted, sigterm_interrupts
 
 
 def add_worker(sub: argparse._SubParsersAction) -> None:
@@ -50,7 +51,6 @@ def worker_command(args: argparse.Namespace) -> int:
     """``dcsomrl-study worker``: drain the queue; 0 when done, 3 on a problem of the machine, 130 if stopped."""
     from studies import drain
     from studies import storage as st
-    from studies.signals import Interrupted, sigterm_interrupts
 
     st.quiet_optuna()
     url = st.resolve_url(args.storage, args.study, args.results)
