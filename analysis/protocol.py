@@ -62,6 +62,7 @@ from dcsomrl.data import dataset_stem, load_dataset
 from dcsomrl.params import BUDGET, ParameterError, check, check_run, defaults_for, registry
 from studies import export
 from studies import study as sy
+from studies.errors import Exit
 from studies.space import resolve_space, write_space
 from studies.where import Where
 
@@ -355,5 +356,5 @@ def _final(p: Protocol, best_space, slots, label: str, say: Callable[[str], None
     final = final_stage(p, best_space, slots, label)
     if final.md_path is None or final.exit_code != 0:
         raise StageFailed(f"protocol stage final (study {final.study}) stopped with exit code {final.exit_code}; "
-                          f"see dcsomrl-study status --study {final.study}", final.exit_code or 1)
+                          f"see dcsomrl-study status --study {final.study}", final.exit_code or Exit.UNFINISHED)
     return final, export.validation_table(export.open_study(final.study, p.storage, p.results))

@@ -29,7 +29,7 @@ from studies import export
 from studies import storage as st
 from studies import study as sy
 from studies.design import sample
-from studies.errors import StudyError
+from studies.errors import Exit, StudyError
 from studies.space import write_space
 from studies.where import Where
 
@@ -43,7 +43,7 @@ from .table import recorded_outcomes
 class StageFailed(AnalysisError):
     """A stage that cannot go on; ``exit_code`` is its runner's (1 trials failed, 3 machine, 130 stopped)."""
 
-    def __init__(self, message: str, exit_code: int = 1):
+    def __init__(self, message: str, exit_code: int = Exit.UNFINISHED):
         super().__init__(message)
         self.exit_code = exit_code
 

@@ -1,16 +1,17 @@
 """``dcsomrl-study``: the one command-line entry point, with a static registry of subcommands.
 
     train                                           this file (the model layer's one trial)
-    lhs, extend, worker, status, export, repair     studies/commands.py
+    lhs, extend, status, export, repair             studies/commands.py
+    worker                                          studies/worker.py (also ``python -m studies.worker``)
     analyze, refine, best, final, protocol          analysis/commands.py
     inspect                                         analysis/inspect/
 
 It sits above the three layers and imports each layer's commands statically
 (registering them imports nothing heavy: ``--help`` stays fast). Every
-subcommand returns an exit code; errors are handled by :func:`studies.cli.run`:
-bad input (a name, value, file or URL) is one line,
-``dcsomrl-study: error: ...``, with exit status 2; a failed trial exits 1.
-Set DCSOMRL_DEBUG=1 to see the traceback of an unexpected error.
+subcommand returns an exit code (:class:`studies.errors.Exit`); errors are
+handled by :func:`studies.cli.run`: bad input (a name, value, file or URL) is
+one line, ``dcsomrl-study: error: ...``, with exit status 2; a failed trial
+exits 1. Set DCSOMRL_DEBUG=1 to see the traceback of an unexpected error.
 """
 from __future__ import annotations
 
@@ -23,10 +24,11 @@ from pathlib import Path
 from analysis import commands as analysis_commands
 from analysis.inspect import command as inspect_command
 from studies import arguments as study_arguments
+from studies import commands as study_commands
 from studies.cli import PROG, OneLineParser, finish, run
 
 #: The subcommand registry: each entry registers its commands (``add_commands(subparsers)``).
-REGISTRY = (study_arguments.add_commands, analysis_commands.add_commands, inspect_command.add_commands)
+REGISTRY = (study_commands.add_commands, analysis_commands.add_commands, inspect_command.add_commands)
 
 
 def add_train(sub) -> None:

@@ -1,15 +1,16 @@
-"""The command line's shared machinery, and ``python -m studies.cli`` for the study runner alone.
+"""The command line's shared machinery: the parser classes and the error handling of both entry points.
 
 :func:`run` is every entry point's error handling: bad input (a name, value,
 file or URL) is printed as one line, ``dcsomrl-study: error: ...``, with exit
 status 2; an interrupt exits 130; anything else is one line with exit 3
-(DCSOMRL_DEBUG=1 shows the traceback). :class:`OneLineParser` makes a usage
-error one line; :class:`DefaultsHelpFormatter` shows every option's default.
+(DCSOMRL_DEBUG=1 shows the traceback); the statuses are
+:class:`studies.errors.Exit`. :class:`OneLineParser` makes a usage error one
+line; :class:`DefaultsHelpFormatter` shows every option's default.
 
-The full ``dcsomrl-study`` (train, analysis, inspect) is :mod:`dcsomrl_study.cli`,
-the layer above; this module knows only the study runner's commands (lhs,
-extend, worker, status, export), which is what a spawned worker,
-``python -m studies.cli worker``, needs.
+It is no entry point and knows no command. The two entry points use it:
+``dcsomrl-study`` (:mod:`dcsomrl_study.cli`, every command) and a worker
+process, ``python -m studies.worker`` (:mod:`studies.worker`, the worker
+command alone). The options the commands share are :mod:`studies.arguments`.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import re
 import sys
 
 from dcsomrl.util import one_line
+from studies.errors import Exit
 
 PROG = "dcsomrl-study"
 
@@ -32,7 +34,7 @@ class OneLineParser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(Exit.USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def empty_default(default) -> bool:
@@ -67,16 +69,6 @@ def finish(parser: argparse.ArgumentParser, sub: argparse._SubParsersAction) -> 
     return parser
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The study runner's commands alone (a spawned worker's parser)."""
-    from studies.arguments import add_commands
-
-    parser = OneLineParser(prog=PROG, description="The study runner of dcsomrl-study.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    add_commands(sub)
-    return finish(parser, sub)
-
-
 # Exception kinds that mean bad input (a name, value, file or URL), printed as
 # one line: ParameterError, DataError, SpaceError, AnalysisError, ... are all
 # ValueErrors; missing or unreadable files are OSErrors.
@@ -88,28 +80,21 @@ def run(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:  # bare dcsomrl-study: the list of commands
         parser.print_help()
-        return 0
+        return Exit.OK
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+        return Exit.INTERRUPTED
     except USER_ERRORS as exc:
         if os.environ.get("DCSOMRL_DEBUG"):
             raise
         print(f"{PROG}: error: {one_line(exc, limit=None)}", file=sys.stderr)
-        return 2
+        return Exit.USAGE
     except Exception as exc:  # never a traceback for the user; DCSOMRL_DEBUG=1 shows it
         if os.environ.get("DCSOMRL_DEBUG"):
             raise
         print(f"{PROG}: internal error: {one_line(exc, with_type=True, limit=None)} "
               f"(set DCSOMRL_DEBUG=1 for the traceback)", file=sys.stderr)
-        return 3
+        return Exit.INTERNAL
 
-
-def main(argv: list[str] | None = None) -> int:
-    return run(build_parser(), argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -5,9 +5,10 @@ Devices (SPEC 6, "parallel on GPUs"):
 - ``auto``: every visible GPU (``torch.cuda.device_count()``), else the CPU;
 - ``cpu``; or a list ``cuda:0,cuda:1,...`` (``cpu`` may be listed too).
 
-Each worker is a separate process (``python -m studies.cli worker``, the
-storage URL in env ``DCSOMRL_STORAGE``, never on its command line where the
-process list would show a password) pinned to one device: for ``cuda:N`` its
+Each worker is a separate process (``python -m studies.worker``, the worker
+process's one entry point, :mod:`studies.worker`; the storage URL in env
+``DCSOMRL_STORAGE``, never on its command line where the process list would
+show a password) pinned to one device: for ``cuda:N`` its
 environment gets ``CUDA_VISIBLE_DEVICES`` = that GPU (mapped through the
 parent's own ``CUDA_VISIBLE_DEVICES`` when set) before torch is imported, so
 the worker trains on its ``cuda:0``; CPU workers see no GPU. A ``cuda:N``
@@ -24,12 +25,11 @@ reports a problem of the machine (exit status 3) is not replaced. What to do
 at each poll is decided by :func:`poll_step`, a plain function of what the
 supervisor sees (:class:`PollState` -> :class:`Decision`); :func:`supervise`
 only does the process and storage work around it. Exit statuses are
-:class:`Exit`.
+:class:`studies.errors.Exit`.
 """
 from __future__ import annotations
 
 import datetime
-import enum
 import os
 import pathlib
 import signal
@@ -43,20 +43,12 @@ import optuna
 
 from studies import storage as st
 from studies import study as sy
-from studies.errors import StudyError
+from studies.errors import Exit, StudyError
 from studies.signals import Interrupted, held, pending, released
 
 _PROJECT_ROOT = pathlib.Path(__file__).resolve().parent.parent
-
-
-class Exit(enum.IntEnum):
-    """Exit statuses of the study runner: of ``lhs`` (:func:`supervise`) and of its worker processes."""
-
-    OK = 0  # done: the queue is drained
-    UNFINISHED = 1  # design points left waiting (workers kept failing), or none completed
-    USAGE = 2  # bad input: a usage error, a bad name, value, file or URL (studies.cli)
-    ENVIRONMENT = 3  # a problem of the machine (device, data, imports)
-    INTERRUPTED = 130  # stopped by SIGTERM / Ctrl-C; running trials went back to the queue
+#: The module a worker process runs (``python -m studies.worker``): the worker command alone.
+WORKER_MODULE = "studies.worker"
 
 
 # A worker's exit that no restart can fix: the machine (or the command line) is wrong, not the trial.
@@ -163,7 +155,7 @@ def spawn(slot: Slot, index: int, *, study: str, storage: str, out: str, data_di
           log_dir: pathlib.Path, save_models: str = "best") -> subprocess.Popen:
     """Start one worker process for ``slot``; its output goes to ``log_dir/worker-<index>.log``."""
     log_dir.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "studies.cli", "worker", "--study", study,
+    cmd = [sys.executable, "-m", WORKER_MODULE, "--study", study,
            "--device", slot.device, "--device-label", slot.label, "--threads", str(slot.threads),
            "--results", str(out), "--save-models", save_models]
     if data_dir:

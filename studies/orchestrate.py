@@ -1,7 +1,9 @@
 """Running a study on this machine: create or resume it, start one local worker per slot, show progress.
 
 :func:`run_study` is what ``lhs``, ``extend``, ``final`` and ``protocol`` share;
-the study names they default to are made and checked here.
+the study names they default to are made and checked here. The command line
+imports this module for the names (:func:`check_study_name`), so
+:func:`run_study` imports the runner (optuna) only when it runs.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import sys
 
 from studies.errors import StudyError
 from studies.progress import ProgressReporter
+from studies.signals import sigterm_interrupts
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -44,7 +47,6 @@ def run_study(name: str, url: str, design: dict, points: list[dict], *, slots, o
     from studies import launch, weights
     from studies import storage as st
     from studies import study as sy
-    from studies.signals import sigterm_interrupts
 
     storage = st.open_storage(url)
     study, created = sy.create_or_resume(storage, name, design, points)

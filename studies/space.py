@@ -27,9 +27,12 @@ see :func:`studies.design.map_unit`):
   (needs high < 1; for thresholds near 1 such as a_t, where 0.99 -> 0.999 is as
   big a step as 0.9 -> 0.99)
 
-Every bound, choice and fixed value is checked against the parameter's domain
-with :func:`dcsomrl.params.check`; every problem raises :class:`SpaceError`
-with a one-line message naming the file, the parameter and the problem.
+A space is read in one pass of two steps (:func:`parse_space`): :func:`read_space`
+reads the document's shape into :class:`Dimension` s (keys, types, kinds), then
+:func:`check_space` checks the whole space against its model's parameter registry
+once (each bound, choice and fixed value by its :class:`dcsomrl.params.Param`).
+Every problem raises :class:`SpaceError`, one line naming the file, the
+parameter and the problem.
 
 A space belongs to one model (``model = "desom"`` at the top of the file; no
 key means ``dcsomrl``), whose parameter registry (:func:`dcsomrl.params.registry`)
@@ -38,23 +41,23 @@ dataset and a model (:func:`resolve_space`): ``<dataset>-<name>.toml`` first,
 then ``<name>.toml``, in ``studies/spaces/`` for dcsomrl (and somrl, which shares
 its parameters) and in ``studies/spaces/<model>/`` for any other model.
 
-The space's Optuna distributions, recorded with each trial's parameters, come
-from here too (:meth:`Dimension.distribution`, :meth:`Space.distributions`,
-:func:`suggest`): int and float ranges as Int/FloatDistribution (``log`` scale
-as ``log=True``; ``log1m`` is recorded as a linear float), choices as a
-CategoricalDistribution, a fixed value as a one-point range (one choice for a
-categorical). Optuna is imported only when they are asked for.
+The space's Optuna distributions, recorded with each trial's parameters
+(:meth:`Dimension.distribution`, :meth:`Space.distributions`): int and float
+ranges as Int/FloatDistribution (``log`` scale as ``log=True``; ``log1m`` as a
+linear float), choices as a CategoricalDistribution, a fixed value as a
+one-point range (one choice). Optuna is imported only when they are asked for.
 """
 from __future__ import annotations
 
 import math
 import pathlib
+import sys
 import tomllib
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from dcsomrl import models
-from dcsomrl.params import ParameterError, check, registry
+from dcsomrl.params import Param, ParameterError, registry
 from dcsomrl.util import one_line
 from studies.errors import SpaceError
 
@@ -71,10 +74,11 @@ _KEYS = {"type", "low", "high", "scale", "value", "choices"}
 
 @dataclass(frozen=True)
 class Dimension:
-    """One parameter of a space: a range on a scale, a list of choices, or a fixed value."""
+    """One parameter of a space: a range on a scale, a list of choices, or a fixed value. Built as read
+    (:func:`read_dimension`: the table's values, None where it gives none), then :func:`check_dimension`."""
 
     name: str
-    type: str  # "float", "int" or "categorical"
+    type: str  # "float", "int" or "categorical" (None as read when the table names none)
     low: float | int | None = None
     high: float | int | None = None
     scale: str = "linear"
@@ -145,33 +149,27 @@ class Space:
 
     def with_fixed(self, **values: Any) -> "Space":
         """A copy with the given parameters fixed (added at the end when absent)."""
-        dims = dict(self.dims)
+        params, dims = registry(self.model), dict(self.dims)
         for name, value in values.items():
-            dims[name] = _parse_dim(name, {"value": value}, self.name, self.model)
+            dims[name] = check_dimension(Dimension(name, None, value=value, fixed=True), params,
+                                         f"{self.name}: parameter {name}", self.model)
         return replace(self, dims=dims)
 
 
-def suggest(trial: optuna.Trial, name: str, dist: optuna.distributions.BaseDistribution) -> Any:
-    """Ask ``trial`` for parameter ``name`` over ``dist``: an enqueued value comes back and is
-    recorded on the trial with that distribution."""
-    from optuna import distributions as od
-
-    if isinstance(dist, od.CategoricalDistribution):
-        return trial.suggest_categorical(name, dist.choices)
-    if isinstance(dist, od.IntDistribution):
-        return trial.suggest_int(name, dist.low, dist.high, log=dist.log)
-    return trial.suggest_float(name, dist.low, dist.high, log=dist.log)
-
-
-# --------------------------------------------------------------------------- reading
+# --------------------------------------------------------------------------- reading: its shape, then its model
 
 def parse_space(data: dict[str, Any], source: str = "<space>", model: str | None = None) -> Space:
-    """Validate a space document (the parsed TOML) and build a :class:`Space`.
+    """A space document (the parsed TOML) read (:func:`read_space`), then checked (:func:`check_space`).
 
     ``source`` names the file in error messages; the space's name is its stem.
     ``model``: the model the caller studies; a document naming another model's
     parameters is refused. None: the document's own ``model`` (default dcsomrl).
     """
+    return check_space(read_space(data, source, model), source)
+
+
+def read_space(data: dict[str, Any], source: str = "<space>", model: str | None = None) -> Space:
+    """The document's shape as an unchecked :class:`Space`: one :func:`read_dimension` per [params.<name>]."""
     unknown = set(data) - {"model", "description", "params"}
     if unknown:
         raise SpaceError(f"{source}: unknown top-level key(s) {', '.join(sorted(unknown))}; "
@@ -184,12 +182,8 @@ def parse_space(data: dict[str, Any], source: str = "<space>", model: str | None
     if not isinstance(description, str):
         raise SpaceError(f"{source}: 'description' must be a string")
     name = pathlib.Path(source).stem if source != "<space>" else "space"
-    dims = {}
-    for pname, table in params.items():
-        if not isinstance(table, dict):
-            raise SpaceError(f"{source}: parameter {pname}: expected a table, got {table!r}")
-        dims[pname] = _parse_dim(pname, table, source, model)
-    return Space(name, dims, description, model)
+    return Space(name, {pname: read_dimension(pname, table, source) for pname, table in params.items()},
+                 description, model)
 
 
 def _space_model(declared: Any, wanted: str | None, source: str) -> str:
@@ -207,8 +201,118 @@ def _space_model(declared: Any, wanted: str | None, source: str) -> str:
     return own or asked or "dcsomrl"
 
 
+def read_dimension(name: str, table: Any, source: str) -> Dimension:
+    """One [params.<name>] table as written, unchecked: its keys, its declared type, and its kind: a fixed
+    ``value``, or ``choices`` / ``low``, ``high``, ``scale`` (None where the table gives none)."""
+    where = f"{source}: parameter {name}"
+    if not isinstance(table, dict):
+        raise SpaceError(f"{where}: expected a table, got {table!r}")
+    unknown = set(table) - _KEYS
+    if unknown:
+        raise SpaceError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; "
+                         f"allowed: {', '.join(sorted(_KEYS))}")
+    declared = table.get("type")
+    if declared is not None and declared not in TYPES:
+        raise SpaceError(f"{where}: unknown type {declared!r}; expected one of {', '.join(TYPES)}")
+    if "value" in table:
+        extra = set(table) & {"low", "high", "scale", "choices"}
+        if extra:
+            raise SpaceError(f"{where}: a fixed 'value' excludes {', '.join(sorted(extra))}")
+        return Dimension(name, declared, value=table["value"], fixed=True)
+    return Dimension(name, declared, low=table.get("low"), high=table.get("high"), scale=table.get("scale"),
+                     choices=table.get("choices"))
+
+
+def check_space(space: Space, source: str) -> Space:
+    """The space with every dimension checked against its model's registry (:func:`check_dimension`):
+    the registry is looked up once, each value is checked by its parameter (:class:`dcsomrl.params.Param`)."""
+    params = registry(space.model)
+    return replace(space, dims={name: check_dimension(dim, params, f"{source}: parameter {name}", space.model)
+                                for name, dim in space.dims.items()})
+
+
+def check_dimension(dim: Dimension, params: dict[str, Param], where: str, model: str = "dcsomrl") -> Dimension:
+    """``dim`` checked against its parameter in ``params`` (the model's registry): the parameter's type, the
+    values in its domain and converted to its type, the defaults filled in. SpaceError names ``where``."""
+    if dim.name not in params:
+        of = "" if model == "dcsomrl" else f" of model {model!r}"
+        raise SpaceError(f"{where}: unknown parameter{of}; known: {', '.join(params)}")
+    param = params[dim.name]
+    if dim.type is not None and dim.type != param.type:
+        raise SpaceError(f"{where}: type {dim.type!r} does not match the parameter's type {param.type!r}")
+    dim = replace(dim, type=param.type)
+    if dim.fixed:
+        return replace(dim, value=_in_domain(param, dim.value, where, "value"))
+    if param.type == "categorical":
+        return _check_choices(dim, param, where)
+    return _check_range(dim, param, where)
+
+
+def _check_choices(dim: Dimension, param: Param, where: str) -> Dimension:
+    """A categorical dimension: a non-empty list of distinct choices, each in the domain, no range or scale."""
+    extra = sorted(key for key in ("low", "high") if getattr(dim, key) is not None)
+    if extra:
+        raise SpaceError(f"{where}: a categorical parameter takes 'choices', not {', '.join(extra)}")
+    choices = dim.choices
+    if not isinstance(choices, list) or not choices:
+        raise SpaceError(f"{where}: expected a non-empty list 'choices' (or a fixed 'value')")
+    if len(set(map(str, choices))) != len(choices):
+        raise SpaceError(f"{where}: repeated choices in {choices!r}")
+    scale = dim.scale or "linear"
+    if scale != "linear":
+        raise SpaceError(f"{where}: a categorical parameter has no scale (got {scale!r})")
+    return replace(dim, choices=tuple(_in_domain(param, c, where, "choice") for c in choices), scale=scale)
+
+
+def _check_range(dim: Dimension, param: Param, where: str) -> Dimension:
+    """An int or float dimension: ``low`` < ``high``, both in the domain, on a scale that suits them."""
+    if dim.choices is not None:
+        raise SpaceError(f"{where}: 'choices' is only for categorical parameters")
+    for key in ("low", "high"):
+        if getattr(dim, key) is None:
+            raise SpaceError(f"{where}: missing '{key}' (or give a fixed 'value')")
+    if param.type == "int":
+        for key in ("low", "high"):
+            bound = getattr(dim, key)
+            if isinstance(bound, bool) or not isinstance(bound, (int, float)) or (
+                    math.isfinite(bound) and float(bound) != int(bound)):
+                raise SpaceError(f"{where}: {key}={bound!r} is not an integer")
+    low = _in_domain(param, dim.low, where, "low")
+    high = _in_domain(param, dim.high, where, "high")
+    if not low < high:
+        raise SpaceError(f"{where}: low={low!r} must be < high={high!r} (or give a fixed 'value')")
+    return replace(dim, low=low, high=high, scale=_check_scale(dim.scale or "linear", param.type, low, high, where),
+                   choices=())
+
+
+def _check_scale(scale: Any, ptype: str, low: float, high: float, where: str) -> str:
+    """A range's scale: known, meant for the parameter's type, and defined over [low, high]."""
+    if scale not in SCALES:
+        raise SpaceError(f"{where}: unknown scale {scale!r}; expected one of {', '.join(SCALES)}")
+    if scale not in _SCALES_FOR[ptype]:
+        raise SpaceError(f"{where}: scale {scale!r} is not for {ptype} parameters; "
+                         f"use one of {', '.join(_SCALES_FOR[ptype])}")
+    if scale == "log" and low <= 0:
+        raise SpaceError(f"{where}: scale 'log' needs low > 0 (got low={low!r})")
+    if scale == "log1m" and high >= 1:
+        raise SpaceError(f"{where}: scale 'log1m' (uniform in log(1 - x)) needs high < 1 (got high={high!r})")
+    return scale
+
+
+def _in_domain(param: Param, value: Any, where: str, what: str) -> Any:
+    """``param.check(value)`` (:meth:`dcsomrl.params.Param.check`) with the file and the key in the message."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise SpaceError(f"{where}: {what}={value!r} is not finite")
+    if isinstance(value, str) and param.type != "categorical":
+        raise SpaceError(f"{where}: {what}={value!r} is text; write the number without quotes")
+    try:
+        return param.check(value)
+    except ParameterError as err:
+        raise SpaceError(f"{where}: {what}: {err}") from None
+
+
 def load_space(path: str | pathlib.Path, model: str | None = None) -> Space:
-    """Read and validate a space file (of ``model`` when given, see :func:`parse_space`)."""
+    """Read and check a space file (of ``model`` when given, as :func:`parse_space`)."""
     path = pathlib.Path(path)
     try:
         with open(path, "rb") as f:
@@ -221,21 +325,16 @@ def load_space(path: str | pathlib.Path, model: str | None = None) -> Space:
         raise SpaceError(f"{path}: cannot read the space file: {err.strerror or one_line(err)}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise SpaceError(f"{path}: not valid TOML: {one_line(err)}") from None
-    space = parse_space(data, str(path), model)
-    _require_types(data, str(path), space)
-    return space
-
-
-def _require_types(data: dict[str, Any], source: str, space: Space) -> None:
-    """A space *file* should name the type of every range and choice list (a fixed ``value`` needs none):
-    a dimension without ``type`` is read as the registry's type, and a one-line notice on stderr says so."""
-    import sys
-
-    untyped = [f"{name} as {space.dims[name].type}" for name, table in data["params"].items()
-               if "type" not in table and "value" not in table]
+    read = read_space(data, str(path), model)
+    space = check_space(read, str(path))
+    # a space *file* names the type of every range and choice list (a fixed value needs none): one without
+    # is read as the registry's type, and a one-line notice says so
+    untyped = [f"{name} as {space.dims[name].type}" for name, dim in read.dims.items()
+               if dim.type is None and not dim.fixed]
     if untyped:
-        print(f"dcsomrl-study: notice: {source}: no 'type' given for {', '.join(untyped)} (the parameters' own "
+        print(f"dcsomrl-study: notice: {path}: no 'type' given for {', '.join(untyped)} (the parameters' own "
               "types); write type = ... to silence this", file=sys.stderr, flush=True)
+    return space
 
 
 def spaces_dir(model: str = "dcsomrl") -> pathlib.Path:
@@ -280,83 +379,6 @@ def resolve_space(name_or_path: str | pathlib.Path, dataset: str | None = None,
         of = "" if model == "dcsomrl" else f" of model {model!r}"
         raise SpaceError(f"no space {text!r}{of}{where}; shipped: {known}; or give a .toml file")
     return load_space(text, model)
-
-
-def _parse_dim(name: str, table: dict[str, Any], source: str, model: str = "dcsomrl") -> Dimension:
-    where = f"{source}: parameter {name}"
-    params = registry(model)
-    if name not in params:
-        of = "" if model == "dcsomrl" else f" of model {model!r}"
-        raise SpaceError(f"{where}: unknown parameter{of}; known: {', '.join(params)}")
-    unknown = set(table) - _KEYS
-    if unknown:
-        raise SpaceError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; "
-                         f"allowed: {', '.join(sorted(_KEYS))}")
-    ptype = params[name].type
-    given = table.get("type", ptype)
-    if given not in TYPES:
-        raise SpaceError(f"{where}: unknown type {given!r}; expected one of {', '.join(TYPES)}")
-    if given != ptype:
-        raise SpaceError(f"{where}: type {given!r} does not match the parameter's type {ptype!r}")
-
-    if "value" in table:
-        extra = set(table) & {"low", "high", "scale", "choices"}
-        if extra:
-            raise SpaceError(f"{where}: a fixed 'value' excludes {', '.join(sorted(extra))}")
-        return Dimension(name, ptype, value=_in_domain(name, table["value"], where, "value", model), fixed=True)
-
-    if ptype == "categorical":
-        extra = set(table) & {"low", "high"}
-        if extra:
-            raise SpaceError(f"{where}: a categorical parameter takes 'choices', not {', '.join(sorted(extra))}")
-        choices = table.get("choices")
-        if not isinstance(choices, list) or not choices:
-            raise SpaceError(f"{where}: expected a non-empty list 'choices' (or a fixed 'value')")
-        if len(set(map(str, choices))) != len(choices):
-            raise SpaceError(f"{where}: repeated choices in {choices!r}")
-        scale = table.get("scale", "linear")
-        if scale != "linear":
-            raise SpaceError(f"{where}: a categorical parameter has no scale (got {scale!r})")
-        return Dimension(name, ptype, choices=tuple(_in_domain(name, c, where, "choice", model) for c in choices))
-
-    if "choices" in table:
-        raise SpaceError(f"{where}: 'choices' is only for categorical parameters")
-    for key in ("low", "high"):
-        if key not in table:
-            raise SpaceError(f"{where}: missing '{key}' (or give a fixed 'value')")
-    if ptype == "int":
-        for key in ("low", "high"):
-            bound = table[key]
-            if isinstance(bound, bool) or not isinstance(bound, (int, float)) or (
-                    math.isfinite(bound) and float(bound) != int(bound)):
-                raise SpaceError(f"{where}: {key}={bound!r} is not an integer")
-    low = _in_domain(name, table["low"], where, "low", model)
-    high = _in_domain(name, table["high"], where, "high", model)
-    if not low < high:
-        raise SpaceError(f"{where}: low={low!r} must be < high={high!r} (or give a fixed 'value')")
-    scale = table.get("scale", "linear")
-    if scale not in SCALES:
-        raise SpaceError(f"{where}: unknown scale {scale!r}; expected one of {', '.join(SCALES)}")
-    if scale not in _SCALES_FOR[ptype]:
-        raise SpaceError(f"{where}: scale {scale!r} is not for {ptype} parameters; "
-                         f"use one of {', '.join(_SCALES_FOR[ptype])}")
-    if scale == "log" and low <= 0:
-        raise SpaceError(f"{where}: scale 'log' needs low > 0 (got low={low!r})")
-    if scale == "log1m" and high >= 1:
-        raise SpaceError(f"{where}: scale 'log1m' (uniform in log(1 - x)) needs high < 1 (got high={high!r})")
-    return Dimension(name, ptype, low=low, high=high, scale=scale)
-
-
-def _in_domain(name: str, value: Any, where: str, what: str, model: str = "dcsomrl") -> Any:
-    """``dcsomrl.params.check`` with the file and the key in the message."""
-    if isinstance(value, float) and not math.isfinite(value):
-        raise SpaceError(f"{where}: {what}={value!r} is not finite")
-    if isinstance(value, str) and registry(model)[name].type != "categorical":
-        raise SpaceError(f"{where}: {what}={value!r} is text; write the number without quotes")
-    try:
-        return check(name, value, model)
-    except ParameterError as err:
-        raise SpaceError(f"{where}: {what}: {err}") from None
 
 
 # --------------------------------------------------------------------------- writing

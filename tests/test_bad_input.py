@@ -292,6 +292,7 @@ def test_9_an_inf_parameter_cell_is_dropped_with_a_note_not_an_internal_error(tm
 
 def test_10_a_long_error_is_printed_whole(monkeypatch, capsys):
     from dcsomrl.data import DataError
+    from dcsomrl_study.cli import build_parser
     from studies import cli
 
     why = "MNIST not found in /data/MNIST/raw (download disabled); " + "x" * 400 + " put these four files into /data"
@@ -299,9 +300,9 @@ def test_10_a_long_error_is_printed_whole(monkeypatch, capsys):
     def fail(args):
         raise DataError(why)
 
-    parser = cli.build_parser()
+    parser = build_parser()
     monkeypatch.setattr("studies.commands.status_command", fail)
-    parser = cli.build_parser()
+    parser = build_parser()
     assert cli.run(parser, ["status", "--study", "s"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == f"dcsomrl-study: error: {why}"

@@ -16,7 +16,7 @@ def study(tmp_path_factory):
     from studies.design import sample
     from studies.space import resolve_space
     from studies.storage import quiet_optuna
-    from studies.worker import run_worker
+    from studies.drain import run_worker
 
     quiet_optuna()
     results = tmp_path_factory.mktemp("results")

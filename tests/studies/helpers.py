@@ -20,7 +20,7 @@ def make_study(results, name: str, n: int = 3, model: str = STANDIN, drain: bool
 
     ``drain``: run a worker in this process until the queue is empty.
     """
-    from studies import worker as wk
+    from studies import drain as wk
 
     space = resolve_space("adjusted", "digits")
     design = sy.design_attrs(space, n, 0, "digits", model=model)

@@ -16,7 +16,7 @@ from optuna.trial import TrialState
 from studies import launch
 from studies import storage as st
 from studies import study as sy
-from studies import worker as wk
+from studies import drain as wk
 from dcsomrl_study.cli import main
 from studies.errors import StudyError
 from tests.studies.helpers import STANDIN, make_study
@@ -98,8 +98,23 @@ def test_spawned_workers_get_the_storage_url_in_their_environment_only(tmp_path,
     slot = launch.plan_slots("cpu", 1, cores=2)[0]
     launch.spawn(slot, 0, study="s", storage=url, out=str(tmp_path), data_dir=None, log_dir=tmp_path / "logs")
     assert not any("s3cret" in part for part in seen["cmd"])
-    assert seen["cmd"][1:4] == ["-m", "studies.cli", "worker"]  # the CLI's error handling
+    assert seen["cmd"][1:4] == ["-m", "studies.worker", "--study"]  # the worker's entry point: the CLI's error handling
     assert seen["env"][st.STORAGE_ENV] == url
+
+
+def test_the_supervisor_starts_the_worker_module_with_options_its_parser_reads(tmp_path, monkeypatch):
+    import importlib
+
+    seen = {}
+    monkeypatch.setattr(launch.subprocess, "Popen", lambda cmd, **kwargs: seen.update(cmd=cmd))
+    slot = launch.plan_slots("cpu", 1, cores=2)[0]
+    launch.spawn(slot, 3, study="s", storage="journal:///x", out=str(tmp_path), data_dir="data",
+                 log_dir=tmp_path / "logs", save_models="all")
+    module = importlib.import_module(seen["cmd"][2])  # python -m <module>: the worker process's entry point
+    args = module.build_parser().parse_args(["worker", *seen["cmd"][3:]])
+    assert args.func is module.worker_command and module.main is not None
+    assert (args.study, args.device, args.device_label, args.results, args.data_dir, args.save_models) == \
+        ("s", "cpu", "cpu", str(tmp_path), "data", "all")
 
 
 def test_python_m_studies_worker_goes_through_the_cli(tmp_path):
@@ -227,7 +242,7 @@ def test_count_points_counts_design_points_from_given_trials(tmp_path):
 # --------------------------------------------------------------------------- light registration, quiet optuna
 
 def test_registering_the_commands_imports_nothing_heavy():
-    code = ("import argparse, sys; from studies.arguments import add_commands; "
+    code = ("import argparse, sys; from studies.commands import add_commands; "
             "add_commands(argparse.ArgumentParser().add_subparsers()); "
             "print(sorted(m for m in ('optuna', 'pandas', 'numpy', 'torch') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)

@@ -3,11 +3,14 @@
 And its thin loop (:func:`studies.launch.supervise`) with stand-in processes and study counts, to show
 that it carries the decisions out. The same with real worker processes is in test_runner.py.
 """
+import ast
+from pathlib import Path
+
 import pytest
 
-from studies import launch
-from studies import worker as wk
-from studies.launch import Decision, Exit, PollState, poll_step
+from studies import launch, worker
+from studies.errors import Exit
+from studies.launch import Decision, PollState, poll_step
 
 
 def state(codes, *, left=4, waiting=3, slots=2, fatal=False, stop=False):
@@ -18,8 +21,24 @@ def state(codes, *, left=4, waiting=3, slots=2, fatal=False, stop=False):
 
 def test_exit_statuses_keep_their_numbers_and_the_worker_uses_them():
     assert [int(e) for e in Exit] == [0, 1, 2, 3, 130]
-    assert (wk.EXIT_OK, wk.EXIT_ENVIRONMENT, wk.EXIT_INTERRUPTED) == (Exit.OK, Exit.ENVIRONMENT, Exit.INTERRUPTED)
-    assert (wk.EXIT_OK, wk.EXIT_ENVIRONMENT, wk.EXIT_INTERRUPTED) == (0, 3, 130)
+    assert (Exit.OK, Exit.ENVIRONMENT, Exit.INTERRUPTED) == (0, 3, 130)
+    assert (Exit.FAILED, Exit.INTERNAL) == (Exit.UNFINISHED, Exit.ENVIRONMENT)  # two names, one status each
+    assert launch.Exit is Exit and worker.Exit is Exit  # the supervisor and its workers read one enum
+
+
+def test_exit_statuses_are_one_enum():
+    """No module but studies/errors.py defines exit statuses (an ``EXIT_*`` constant or an IntEnum)."""
+    root = Path(__file__).resolve().parents[2]
+    found = []
+    for path in sorted(p for pkg in ("dcsomrl", "studies", "analysis", "dcsomrl_study")
+                       for p in (root / pkg).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets = getattr(node, "targets", [getattr(node, "target", None)])
+            names = [n.id for t in targets if t is not None for n in ast.walk(t) if isinstance(n, ast.Name)]
+            if any(name.startswith("EXIT_") for name in names) or (
+                    isinstance(node, ast.ClassDef) and any(ast.unparse(b).endswith("IntEnum") for b in node.bases)):
+                found.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert [where.split(":")[0] for where in found] == ["studies/errors.py"], found
 
 
 # --------------------------------------------------------------------------- poll_step

@@ -275,7 +275,7 @@ def test_sigterm_puts_running_trials_back_and_the_rerun_finishes(tmp_path, monke
 @pytest.mark.parametrize("where", ["set-up", "reporting"])
 def test_an_interrupt_at_any_moment_of_a_held_trial_puts_it_back(tmp_path, monkeypatch, where):
     """A SIGTERM may land before the trial function runs or while its result is being stored (CI caught the first)."""
-    from studies import worker as wk
+    from studies import drain as wk
 
     _, url = make_study(tmp_path / "results", "held", n=2, drain=False)
 
@@ -300,7 +300,7 @@ def test_an_interrupt_at_any_moment_of_a_held_trial_puts_it_back(tmp_path, monke
 
 def test_a_sigterm_during_set_up_waits_and_the_trial_never_starts(tmp_path, monkeypatch):
     """A real signal while the worker talks to the storage is held until training would start."""
-    from studies import worker as wk
+    from studies import drain as wk
     from studies.signals import sigterm_interrupts
 
     _, url = make_study(tmp_path / "results", "held2", n=2, drain=False)

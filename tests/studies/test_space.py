@@ -6,7 +6,7 @@ import pytest
 from dcsomrl.params import PARAMS
 from studies.errors import SpaceError, StudiesError
 from studies.space import (SPACES_DIR, Space, dump_space, is_space_file, load_space, parse_space, resolve_space,
-                           shipped_spaces, suggest, write_space)
+                           shipped_spaces, write_space)
 
 # The paper's Table 2 as printed (appendix A.1): initial (min, max), adjusted (min, max or fixed),
 # best MNIST, best Fashion-MNIST.
@@ -175,6 +175,8 @@ def test_each_kind_of_dimension_maps_to_its_optuna_distribution():
 
 def test_suggest_returns_the_enqueued_point_and_records_its_distributions():
     import optuna
+
+    from studies.drain import suggest
 
     space = parse_space({"params": {
         "n_max": {"low": 20, "high": 300, "scale": "log"}, "lr": {"low": 0.001, "high": 0.3},
