@@ -73,7 +73,7 @@ from dcsomrl.params import check, defaults_for, registry
 from dcsomrl.util import as_numpy
 from studies import export, launch, weights
 from studies import study as sy
-from studies.errors import SpaceError
+from studies.errors import Exit, SpaceError
 from studies.orchestrate import check_study_name
 from studies.orchestrate import default_study_name as study_name
 from studies.space import is_space_file, parse_space, resolve_space
@@ -88,6 +88,9 @@ from .seeds import fixed_values, require_fixed, seed_design
 
 #: The ``--baselines`` name of the four k-means rows (any other name is a registered model).
 KMEANS = "kmeans"
+
+#: The runner's exit codes after which the finished trials are reported (all done, or some failed).
+REPORTABLE = (Exit.OK, Exit.UNFINISHED)
 #: The ablation rows' names (:func:`ablation_rows`).
 ABLATION = "AE alone (α = 0)"
 
@@ -188,7 +191,7 @@ def run_final(space, dataset: str, *, seeds: int, first_seed: int = 0, epochs: i
     run = FinalRun(space, dataset, name, model, title, tuple(seed_list), epochs, k,
                    Where(storage, results, data_dir, tuple(slots), save_models), space_label or space.name)
     handle, trials, rows, notes, code = train_all(run, data, wanted, ablation)
-    if code not in (0, 1):  # interrupted, or the machine cannot run trials: nothing to report yet
+    if code not in REPORTABLE:  # interrupted, or the machine cannot run trials: nothing to report yet
         return FinalResult(name, pd.DataFrame(columns=COLUMNS), pd.DataFrame(columns=RUN_COLUMNS), trials,
                            exit_code=code)
     result = report_final(run, data, trials, rows, notes, KMEANS in wanted, code)
@@ -214,8 +217,8 @@ def train_all(run: FinalRun, data, wanted: tuple[str, ...], ablation: bool):
                                                 f"{len(run.seeds)} seeds of space {run.space.name!r} on "
                                                 f"{run.dataset}", keep_all=True)
     others, notes, code = (model_baselines(run, [b for b in wanted if b != KMEANS], len(data.x_train))
-                           if code in (0, 1) else ([], [], code))
-    ablated, code = (ablation_rows(run, data) if ablation and code in (0, 1) and has_ablation(run.space, run.model)
+                           if code in REPORTABLE else ([], [], code))
+    ablated, code = (ablation_rows(run, data) if ablation and code in REPORTABLE and has_ablation(run.space, run.model)
                      else (([], []), code))
     counts = sy.count_points(fetched, len(run.seeds))
     notes = [*incomplete_notes(run.title, run.study, counts), *notes, *ablated[1]]
@@ -270,7 +273,7 @@ def ablation_rows(run: FinalRun, data) -> tuple[tuple[list[tuple[str, pd.DataFra
     name, count = f"{run.study}-ablation", len(run.seeds)
     handle, fetched, trials, code = train_seeds(run, run.space.with_fixed(alpha=0.0), name, run.model,
                                                 f"ablation {ABLATION}: {count} seeds on {run.dataset}", keep_all=True)
-    if code not in (0, 1):
+    if code not in REPORTABLE:
         return ([], []), code
     latent, notes = kmeans_latent(trials, data, run.k)
     latent_nodes, _ = kmeans_latent(trials, data, NODES)
@@ -337,7 +340,7 @@ def model_baselines(run: FinalRun, names: list[str], n_train: int) -> tuple[list
         label, name = baseline_label(model, space), f"{run.study}-{model}"
         _, fetched, trials, code = train_seeds(run, space, name, model,
                                                f"baseline {label}: {len(run.seeds)} seeds on {run.dataset}")
-        if code not in (0, 1):
+        if code not in REPORTABLE:
             return rows, notes, code
         rows.append((label, trials.assign(epochs=trained_epochs(trials, n_train))))
         notes.append(f"{label}: study `{name}`, space `{space.name}` ({space.description or 'fixed values'})")
