@@ -63,7 +63,7 @@ def load_test_set(name: str, model: str, data_dir, som, ae, slots) -> TestSet:
     from dcsomrl.trainer import encode
 
     data = load_dataset(name, data_dir, scale01=(model == "somrl"))
-    width = ae.input_dim if ae is not None else som.dim
+    width = ae.input_dim if ae is not None else som.config.dim
     if data.x_test.shape[1] != width:
         raise ValueError(f"the run's model takes {width} features but data set {name!r} has "
                          f"{data.x_test.shape[1]}; pass the data it was trained on")
@@ -111,7 +111,7 @@ def write_inspection(run_dir, out_dir=None, data_dir=None, *, tsne_samples: int 
     model = metrics["model"]
     state = som_arrays(som)  # the active nodes as rows, edges as row indices (as som_state.npz)
     page = Page(run, metrics, *state["centers"].shape, seed=seed)
-    fig_relevances(state, som.s, out, page)
+    fig_relevances(state, som.config.s, out, page)
 
     if model != "somrl" and ae is None:
         why = "the run saved no autoencoder.pt (--no-save-model)"
