@@ -31,8 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from dcsomrl.autoencoder import Autoencoder  # noqa: E402
-from dcsomrl.somrl import SOMRL  # noqa: E402
-from dcsomrl.trainer import make_optimizer, reconstruction_loss, run_trial, train_step  # noqa: E402
+from dcsomrl.run import run_trial  # noqa: E402
+from dcsomrl.somrl import SOMRL, SOMRLConfig  # noqa: E402
+from dcsomrl.trainer import DCSOMRL, make_optimizer, reconstruction_loss, train_step  # noqa: E402
 
 MNIST_BEST = dict(a_t=0.99425, lr=0.1426, rho=1.0, ld=0.36, beta=0.067, gamma=1.382, s=0.426)
 
@@ -53,7 +54,7 @@ def timed(fn, device) -> float:
 def filled_map(device, n_active=100, dim=22, n_max=200, seed=0, path=None) -> SOMRL:
     """A map with ``n_active`` nodes spread over [0, 1]^dim (``path``: SOMRL's; None: the device's)."""
     g = torch.Generator().manual_seed(seed)
-    som = SOMRL(dim=dim, n_max=n_max, path=path, **MNIST_BEST)
+    som = SOMRL(SOMRLConfig(dim=dim, n_max=n_max, **MNIST_BEST), path=path)
     som.centers[:n_active] = torch.rand(n_active, dim, generator=g)
     som.distances[:n_active] = 0.05 * torch.rand(n_active, dim, generator=g)
     som.relevances[:n_active] = 0.2 + 0.8 * torch.rand(n_active, dim, generator=g)
@@ -105,7 +106,7 @@ def mixed_batch(som: SOMRL, batch=256, seed=1) -> torch.Tensor:
     slots = som.slots
     near = som.centers[slots[torch.randint(len(slots), (batch // 2,), generator=g)]].cpu()
     near = (near + 0.005 * torch.randn(near.shape, generator=g, dtype=near.dtype)).clamp(0, 1)
-    far = torch.rand(batch - batch // 2, som.dim, generator=g, dtype=near.dtype)
+    far = torch.rand(batch - batch // 2, som.config.dim, generator=g, dtype=near.dtype)
     return torch.cat([near, far])
 
 
@@ -166,7 +167,7 @@ def bench_epoch(device, data_dir) -> float:
     from dcsomrl.data import load_dataset
 
     data = load_dataset("mnist", data_dir)
-    r = run_trial(data, dict(epochs=1, eval_every=10**6), seed=0, device=str(device))
+    r = run_trial(DCSOMRL, data, dict(epochs=1, eval_every=10**6), seed=0, device=str(device))
     return data.x_train.shape[0] / r["seconds"], r
 
 
@@ -179,7 +180,7 @@ def main() -> None:
     device = torch.device(args.device)
     print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
 
-    default = "masked" if SOMRL(dim=1, n_max=1, **MNIST_BEST).to(device).uses_masked_path() else "compact"
+    default = "masked" if SOMRL(SOMRLConfig(dim=1, n_max=1, **MNIST_BEST)).to(device).uses_masked_path() else "compact"
     for path in ("compact", "masked"):
         t_dc, t_ae, ratio = bench_step_ratio(device, path=path)
         used = " (this device's path)" if path == default else ""

@@ -36,8 +36,9 @@ sys.path.insert(0, str(ROOT))
 
 from dcsomrl import params as P  # noqa: E402
 from dcsomrl.autoencoder import Autoencoder  # noqa: E402
-from dcsomrl.trainer import (Health, evaluate, make_optimizer, make_som, reconstruction_loss,  # noqa: E402
-                             train_step)
+from dcsomrl.run import Health  # noqa: E402
+from dcsomrl.somrl import SOMRL, SOMRLConfig  # noqa: E402
+from dcsomrl.trainer import evaluate, make_optimizer, reconstruction_loss, train_step  # noqa: E402
 
 PAPER_STEPS = 30 * math.ceil(60000 / 256)   # 7050 steps of a paper-budget MNIST trial
 EVAL_EVERY = 50
@@ -75,7 +76,7 @@ def build(device: torch.device, seed: int = 0):
     hp = P.defaults_for("mnist")
     torch.manual_seed(seed)
     ae = Autoencoder(784, hp["dim"]).to(device)
-    return make_som(hp, hp["dim"]).to(device), ae, make_optimizer(ae, hp["ae_lr"], device), hp
+    return SOMRL(SOMRLConfig.from_params(hp)).to(device), ae, make_optimizer(ae, hp["ae_lr"], device), hp
 
 
 def batches(x: torch.Tensor, bs: int, seed: int):

@@ -136,25 +136,6 @@ def dataset_stem(name_or_path: str | os.PathLike) -> str:
     return name if name in KNOWN else Path(name).stem
 
 
-def validation_indices(y, per_class: int = 10, seed: int = 0) -> torch.LongTensor:
-    """A fixed validation set (SPEC 4; paper appendix A.2): ``per_class`` indices of each class of ``y``.
-
-    Drawn without replacement by ``numpy.random.default_rng(seed)``, class by
-    class in sorted label order; a class with fewer samples gives all of them.
-    Returns the indices into ``y`` in ascending order.
-    """
-    if isinstance(per_class, bool) or not isinstance(per_class, (int, np.integer)) or per_class < 1:
-        raise DataError(f"per_class={per_class!r} must be an integer >= 1")
-    labels = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
-    if labels.ndim != 1:
-        raise DataError(f"labels must be one-dimensional, got shape {tuple(labels.shape)}")
-    rng = np.random.default_rng(seed)
-    picked = [rng.choice(np.flatnonzero(labels == c), size=min(int(per_class), int(n)), replace=False)
-              for c, n in zip(*np.unique(labels, return_counts=True))]
-    chosen = np.sort(np.concatenate(picked)) if picked else np.empty(0, dtype=np.int64)
-    return torch.as_tensor(chosen, dtype=torch.long)
-
-
 # ----------------------------------------------------------------------------- digits
 
 def _load_digits(scale01: bool) -> Dataset:

@@ -9,29 +9,33 @@ path; a worker looks the name up here to find how to run one trial::
                           data_dir=None, out_dir="run/0", progress=False)
 
 A trial function returns a metrics dict with at least ``nmi``, ``purity``,
-``n_nodes`` and ``seconds`` (see :func:`dcsomrl.trainer.run_trial`) and raises
+``n_nodes`` and ``seconds`` (see :func:`dcsomrl.run.run_trial`) and raises
 an exception with a one-line ``reason`` (``TrialFailed``) for a diverged run.
+A model that trains is run by the one trial runner, :func:`dcsomrl.run.run_trial`,
+with the :class:`~dcsomrl.run.ModelParts` its module defines (:func:`runner`).
 
 Entries:
 
 =============  =============================================================
-``dcsomrl``    the autoencoder + SOMRL (:func:`dcsomrl.trainer.run_trial`)
-``somrl``      SOMRL alone on the inputs (the same trainer)
+``dcsomrl``    the autoencoder + SOMRL (``dcsomrl.trainer.DCSOMRL``)
+``somrl``      SOMRL alone on the inputs (``dcsomrl.trainer.SOMRL_ALONE``)
 ``desom``      DE-SOM, the DEC autoencoder + a fixed 8x8 Kohonen grid
-               (:func:`dcsomrl.desom.run_trial`; parameters ``params.DESOM_PARAMS``)
-``somvae``     SOM-VAE without the Markov term (:func:`dcsomrl.somvae.run_trial`;
+               (``dcsomrl.desom.DESOM``; parameters ``params.DESOM_PARAMS``)
+``somvae``     SOM-VAE without the Markov term (``dcsomrl.somvae.SOMVAE``;
                parameters ``params.SOMVAE_PARAMS``)
 ``standin``    a fast stand-in with no training, for testing the runner
                (:mod:`dcsomrl.standins`; behaviour set through the environment)
 ``standin-at`` a stand-in with a known answer: NMI rises with a_t alone
 =============  =============================================================
 
-Adding a model is one module with its trial function plus one entry in
-:data:`REGISTRY`. The heavy imports (torch) happen only when a trial or a
-preload runs, so a worker of a stand-in never imports torch.
+Adding a model is one module with its parts plus one entry in :data:`REGISTRY`
+(``trial=runner("dcsomrl.<module>", "<PARTS>")``). The heavy imports (torch)
+happen only when a trial or a preload runs, so a worker of a stand-in never
+imports torch.
 """
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -68,10 +72,17 @@ class Model:
         return self.label or self.name
 
 
-def _train(dataset, params, **kwargs) -> dict:
-    from dcsomrl.trainer import run_trial
+def runner(module: str, parts: str) -> Callable[..., dict]:
+    """The trial function of the model whose :class:`dcsomrl.run.ModelParts` are ``module.parts``:
+    :func:`dcsomrl.run.run_trial` on them (``model=``, the entry's name, is theirs). Both are
+    imported when a trial runs."""
 
-    return run_trial(dataset, params, **kwargs)
+    def trial(dataset, params, *, model: str | None = None, **kwargs) -> dict:
+        from dcsomrl.run import run_trial
+
+        return run_trial(getattr(importlib.import_module(module), parts), dataset, params, **kwargs)
+
+    return trial
 
 
 def _load(name: str, data_dir: str | None):
@@ -85,18 +96,6 @@ def _load01(name: str, data_dir: str | None):
     from dcsomrl.data import load_dataset
 
     return load_dataset(name, data_dir, scale01=True)
-
-
-def _desom(dataset, params, **kwargs) -> dict:
-    from dcsomrl.desom import run_trial
-
-    return run_trial(dataset, params, **kwargs)
-
-
-def _somvae(dataset, params, **kwargs) -> dict:
-    from dcsomrl.somvae import run_trial
-
-    return run_trial(dataset, params, **kwargs)
 
 
 def _torch_threads(n: int) -> None:
@@ -118,12 +117,16 @@ def _standin_at(dataset, params, **kwargs) -> dict:
 
 
 REGISTRY: dict[str, Model] = {m.name: m for m in (
-    Model("dcsomrl", "autoencoder + SOMRL map", _train, preload=_load, threads=_torch_threads, label="DC-SOMRL"),
-    Model("somrl", "SOMRL map alone on the inputs", _train, threads=_torch_threads, label="SOMRL"),
-    Model("desom", "DE-SOM: autoencoder + Kohonen grid trained by gradient (baseline)", _desom,
-          preload=_load01, threads=_torch_threads, params="desom", label="DE-SOM"),
-    Model("somvae", "SOM-VAE, static: encoder + quantizing grid + decoders (baseline)", _somvae,
-          preload=_load01, threads=_torch_threads, params="somvae", label="SOM-VAE"),
+    Model("dcsomrl", "autoencoder + SOMRL map", runner("dcsomrl.trainer", "DCSOMRL"), preload=_load,
+          threads=_torch_threads, label="DC-SOMRL"),
+    Model("somrl", "SOMRL map alone on the inputs", runner("dcsomrl.trainer", "SOMRL_ALONE"),
+          threads=_torch_threads, label="SOMRL"),
+    Model("desom", "DE-SOM: autoencoder + Kohonen grid trained by gradient (baseline)",
+          runner("dcsomrl.desom", "DESOM"), preload=_load01, threads=_torch_threads, params="desom",
+          label="DE-SOM"),
+    Model("somvae", "SOM-VAE, static: encoder + quantizing grid + decoders (baseline)",
+          runner("dcsomrl.somvae", "SOMVAE"), preload=_load01, threads=_torch_threads, params="somvae",
+          label="SOM-VAE"),
     Model("standin", "fast stand-in trial, no training (tests the runner)", _standin),
     Model("standin-at", "stand-in trial whose NMI rises with a_t alone (tests the analysis)", _standin_at),
 )}

@@ -45,11 +45,19 @@ per-dataset defaults in :data:`MODEL_DEFAULTS`. :func:`check`,
 :func:`validate`, :func:`parse_set` and :func:`defaults_for` take the model as
 ``model=`` (default ``"dcsomrl"``), so a name means what its model means by it
 (DE-SOM's ``gamma`` is the weight of its Kohonen loss, not a neighborhood decay).
+
+A model's config is a frozen dataclass built from its registry by
+:func:`config_base` (fields, types and defaults from here, every value checked
+on construction), so no model repeats a name's domain or default:
+``dcsomrl.somrl.SOMRLConfig``, ``dcsomrl.trainer.DCSOMRLConfig``,
+``dcsomrl.desom.DESOMConfig``, ``dcsomrl.somvae.SOMVAEConfig``.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -150,7 +158,7 @@ def budget_params(names) -> list[str]:
     return [n for n in names if n in BUDGET]
 
 
-#: Parameters of the SOMRL layer itself (the rest belong to the trainer).
+#: Parameters of the SOMRL layer itself, the fields of ``dcsomrl.somrl.SOMRLConfig`` (the rest belong to the trainer).
 SOMRL_PARAMS = ("dim", "n_max", "a_t", "lr", "rho", "ld", "beta", "gamma", "s", "repel")
 
 # The paper's Table 2 best values (MNIST, Fashion-MNIST); the rest of each
@@ -255,6 +263,37 @@ def check(name: str, value: Any, model: str = "dcsomrl") -> Any:
         of = "" if params is PARAMS else f" of model {model!r}"
         raise ParameterError(f"unknown parameter {name!r}{of}; known: {', '.join(params)}")
     return params[name].check(value)
+
+
+_PYTHON_TYPES = {"int": int, "float": float, "categorical": str}
+
+
+def config_base(model: str, names: Sequence[str] | None = None) -> type:
+    """A frozen dataclass of ``model``'s parameters ``names`` (all of them, in registry order, by
+    default) for a model's config to subclass: typed by their domains, defaulting to the model's
+    MNIST values (:data:`MODEL_DEFAULTS`: the paper's Table 2 best, or the public code's), each
+    value checked (:func:`check`) and converted to its type on construction.
+
+        >>> class SOMRLConfig(config_base("dcsomrl", SOMRL_PARAMS)): ...
+        >>> SOMRLConfig(a_t=0.99).n_max          # 200, MNIST's
+        >>> SOMRLConfig.from_params(hp)          # its fields' values out of a trial's parameters
+
+    A subclass adds its cross-parameter checks in ``__post_init__`` (calling ``super().__post_init__()``).
+    """
+    params, defaults = registry(model), MODEL_DEFAULTS[registry_name(model)]["mnist"]
+    names = tuple(names or params)
+
+    def __post_init__(self) -> None:
+        for name in names:
+            object.__setattr__(self, name, check(name, getattr(self, name), model))
+
+    def from_params(cls, values: Mapping[str, Any]):
+        """The config of ``values``' entries for its fields (other entries are not its own)."""
+        return cls(**{name: values[name] for name in names})
+
+    fields = [(n, _PYTHON_TYPES[params[n].type], dataclasses.field(default=defaults[n])) for n in names]
+    return dataclasses.make_dataclass(f"{registry_name(model)}_params", fields, frozen=True, namespace=dict(
+        __post_init__=__post_init__, from_params=classmethod(from_params), __module__=__name__))
 
 
 #: Run-level values of the commands (not model parameters): their one domain each.

@@ -21,16 +21,17 @@ The public code divides the SOM loss by 5 B m and puts a missing neighbour in as
 the zero vector, which adds the constant ||sg(z_e)||^2 (no gradient); here it
 adds nothing, so the gradients are the public code's and the value lacks that constant.
 
-Defaults (``dcsomrl.params.SOMVAE_PARAMS``) are the public TensorFlow code's
-(ratschlab/SOM-VAE, ``somvae_train.py`` config and ``somvae_model.py``): latent
-size 64, an 8x8 map, Adam at lr 5e-4 with staircase decay by 0.9, alpha 1.0
-(commitment), beta 0.9 (SOM), batch 32, 20 epochs of ``n // 32`` full batches,
-embeddings drawn from a normal of std 0.05 truncated at 2 std, inputs in
-[0, 1] (``load_dataset(scale01=True)``) and a sigmoid output. The transition
-terms (gamma 1.8, tau 1.4) are left out: the static model. The public decay
-is every ``decay_steps = 1000`` global steps, and its global step counts two
-optimizer calls per batch (the SOM-VAE and the transition step), so it decays
-every 500 batches: ``decay_steps`` here counts batches and defaults to 500.
+Defaults (``dcsomrl.params``, the registry :class:`SOMVAEConfig` is built
+from) are the public TensorFlow code's (ratschlab/SOM-VAE, ``somvae_train.py``
+config and ``somvae_model.py``): latent size 64, an 8x8 map, Adam at lr 5e-4
+with staircase decay by 0.9, alpha 1.0 (commitment), beta 0.9 (SOM), batch 32,
+20 epochs of ``n // 32`` full batches, embeddings drawn from a normal of std
+0.05 truncated at 2 std, inputs in [0, 1] (``load_dataset(scale01=True)``) and
+a sigmoid output. The transition terms (gamma 1.8, tau 1.4) are left out: the
+static model. The public decay is every ``decay_steps = 1000`` global steps,
+and its global step counts two optimizer calls per batch (the SOM-VAE and the
+transition step), so it decays every 500 batches: ``decay_steps`` here counts
+batches and defaults to 500.
 
 Encoder and decoder: the public code has a convolutional net for MNIST and an
 MLP for flat inputs (d-256-128-m, ReLU, a ReLU latent, decoder m-128-256-d with
@@ -39,40 +40,29 @@ a sigmoid output). Every dataset here is flat rows, so ``arch`` chooses an MLP:
 latent), the architecture every model of the runner shares, with the public
 sigmoid output; ``"mlp"`` is the public flat-input network.
 
-The run helpers (run directory, validation curve, metrics) are DE-SOM's, in
-:mod:`dcsomrl.desom`; the run directory has the same files.
+A trial is the one runner's (:func:`dcsomrl.run.run_trial` with :data:`SOMVAE`);
+the grid's scores, metrics and files are :class:`dcsomrl.grid.GridLearner`'s, as DE-SOM's.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
+from dcsomrl import params as P
 from dcsomrl.autoencoder import Autoencoder
 from dcsomrl.data import Dataset
-from dcsomrl.desom import assign, optimizer_step, run_baseline, train_loop
+from dcsomrl.grid import GridLearner, assign, optimizer_step
+from dcsomrl.run import ModelParts, train_loop
 
 MODEL = "somvae"
 MLP_HIDDEN = (256, 128)  # the public code's flat-input encoder
 
 
-@dataclass(frozen=True)
-class SOMVAEConfig:
-    """SOM-VAE's parameters (names and domains: ``dcsomrl.params.SOMVAE_PARAMS``)."""
-    map_rows: int = 8
-    map_cols: int = 8
-    dim: int = 64
-    lr: float = 5e-4
-    alpha: float = 1.0
-    beta: float = 0.9
-    decay_factor: float = 0.9
-    decay_steps: int = 500
-    batch_size: int = 32
-    epochs: int = 20
-    arch: str = "dec"
-    eval_every: int = 100
+class SOMVAEConfig(P.config_base("somvae")):
+    """SOM-VAE's parameters (names, domains and defaults, the public code's: ``dcsomrl.params.SOMVAE_PARAMS``),
+    frozen and checked on construction."""
 
 
 # ------------------------------------------------------------------ the math (pure functions)
@@ -159,8 +149,10 @@ def losses(net: SOMVAENet, x: torch.Tensor, cfg: SOMVAEConfig) -> dict[str, torc
 
 
 # ------------------------------------------------------------------ training
-def fit(data: Dataset, cfg: SOMVAEConfig, *, seed: int, device: torch.device, progress: bool | str = False):
-    """Train SOM-VAE on ``data.x_train``; returns (net, validation curve, batches trained)."""
+def fit(data: Dataset, cfg: SOMVAEConfig, *, seed: int, device: torch.device,
+        progress: bool | str = False) -> tuple[GridLearner, list[dict[str, Any]]]:
+    """Train SOM-VAE on ``data.x_train`` (:func:`dcsomrl.run.train_loop`, full batches only, as the
+    public code); returns (learner, validation curve)."""
     x = data.x_train.to(device)                                         # (n, d)
     gen = torch.Generator().manual_seed(seed)                           # batch order
     with torch.random.fork_rng(devices=[]):                             # weights from the seed only
@@ -176,18 +168,11 @@ def fit(data: Dataset, cfg: SOMVAEConfig, *, seed: int, device: torch.device, pr
         sched.step()                                                    # lr0 * factor^(floor(t / steps))
         return value
 
-    curve = train_loop(net, step, data, x, total=total, batch_size=cfg.batch_size,
-                       eval_every=cfg.eval_every, gen=gen, progress=progress, drop_last=True)
-    return net, curve, total
+    learner = GridLearner(net, step, total, cfg.batch_size)
+    curve = train_loop(learner, data, x, total=total, batch_size=cfg.batch_size, eval_every=cfg.eval_every,
+                       gen=gen, progress=progress, drop_last=True)
+    return learner, curve
 
 
-def run_trial(dataset: str | Dataset, params: dict[str, Any] | None = None, *, seed: int,
-              device: str = "cpu", model: str = MODEL, data_dir=None, out_dir=None,
-              save_model: bool = True, progress: bool | str = False) -> dict[str, Any]:
-    """Train and measure one SOM-VAE trial (signature and metrics of :func:`dcsomrl.trainer.run_trial`).
-
-    ``params``: any subset of ``dcsomrl.params.SOMVAE_PARAMS``; the rest are the
-    dataset's defaults. Raises TrialFailed (after writing metrics.json) on a non-finite loss.
-    """
-    return run_baseline(MODEL, lambda hp: SOMVAEConfig(**hp), fit, dataset, params, seed=seed, device=device,
-                        data_dir=data_dir, out_dir=out_dir, save_model=save_model, progress=progress)
+#: SOM-VAE's parts for the one trial runner (inputs scaled to [0, 1], as the public code scales them).
+SOMVAE = ModelParts(MODEL, SOMVAEConfig.from_params, fit)

@@ -19,7 +19,7 @@ the seed. Behaviour set through the environment (worker processes inherit it):
   ``RuntimeError`` (checked first);
 - ``FAKE_TRIAL_FAIL_ALPHA``: trials with ``alpha`` above it raise
   :class:`StandinDiverged` (an exception with a one-line ``reason``, like
-  ``dcsomrl.trainer.TrialFailed``).
+  ``dcsomrl.run.TrialFailed``).
 
 :func:`a_t_trial` (``standin-at``): NMI rises steeply with a_t (the paper's
 finding, linear on a_t's log1m scale over [0.95, 0.999]) and ignores every

@@ -55,36 +55,57 @@ def add_train(sub) -> None:
 
 
 def cmd_train(args) -> int:
+    """Train one trial of ``--model`` through its registry entry (the one trial runner for a model
+    that trains) and print its scores; a diverged trial exits 1."""
     from dcsomrl import models
-    from dcsomrl import params as P
-    from dcsomrl.data import dataset_stem
-    from dcsomrl.trainer import TrialFailed, run_trial
+    from dcsomrl.run import TrialFailed
 
     entry = models.get(args.model)  # "unknown model ..." naming the choices
-    overrides = P.parse_set(args.set, entry.params)
+    overrides = _train_overrides(args, entry.params)
+    out = _run_dir(args)
+    progress = "bar" if sys.stderr.isatty() or os.environ.get("DCSOMRL_PROGRESS") == "1" else "lines"
+    extra = {"save_model": False} if args.no_save_model else {}
+    try:
+        r = entry.trial(args.dataset, overrides, seed=args.seed, device=args.device, model=entry.name,
+                        data_dir=args.data_dir, out_dir=out, progress=progress, **extra)  # a log: a line per epoch
+    except TrialFailed as exc:
+        print(f"{PROG}: trial failed: {exc.reason} (see {out / 'metrics.json'})", file=sys.stderr)
+        return 1
+    _print_trial(r, out)
+    return 0
+
+
+def _train_overrides(args, registry: str) -> dict:
+    """``--set`` and the ``--epochs``/``--batch-size`` shortcuts as checked parameters of the model's
+    ``registry``; the seed checked too (all before anything is created)."""
+    from dcsomrl import params as P
+
+    overrides = P.parse_set(args.set, registry)
     for name, value in (("epochs", args.epochs), ("batch_size", args.batch_size)):
         if value is None:
             continue
         if name in overrides:  # one value per parameter: neither may silently win
             raise P.ParameterError(f"{name} given twice: --{name.replace('_', '-')} {value} and --set "
                                    f"{name}={overrides[name]}; give it once")
-        overrides[name] = P.check(name, value, entry.params)
+        overrides[name] = P.check(name, value, registry)
     P.check_run("seed", args.seed)
+    return overrides
+
+
+def _run_dir(args) -> Path:
+    """``--out``, else ``<results>/runs/<dataset>-<model>-s<seed>-<time>``; refused when it holds something."""
+    from dcsomrl.data import dataset_stem
+
     stem = dataset_stem(args.dataset)
     out = Path(args.out) if args.out else Path(args.results, "runs",
                                                 f"{stem}-{args.model}-s{args.seed}-{time.strftime('%Y%m%d-%H%M%S')}")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise FileExistsError(f"--out {out} exists and is not an empty folder; a run directory holds one run")
-    progress = "bar" if sys.stderr.isatty() or os.environ.get("DCSOMRL_PROGRESS") == "1" else "lines"
-    # dcsomrl and somrl: the trainer itself; every other model through its registry entry
-    trial = run_trial if entry.name in ("dcsomrl", "somrl") else entry.trial
-    extra = {"save_model": False} if args.no_save_model else {}
-    try:
-        r = trial(args.dataset, overrides, seed=args.seed, device=args.device, model=entry.name,
-                  data_dir=args.data_dir, out_dir=out, progress=progress, **extra)  # a log: a line per epoch
-    except TrialFailed as exc:
-        print(f"{PROG}: trial failed: {exc.reason} (see {out / 'metrics.json'})", file=sys.stderr)
-        return 1
+    return out
+
+
+def _print_trial(r: dict, out: Path) -> None:
+    """The trial's scores, its nodes (or a grid's prototypes used), a degenerate run's note, its directory."""
     print(f"dataset {r['dataset']}  model {r['model']}  seed {r['seed']}  device {r['device']}")
     if "map_size" in r:  # a fixed grid: the prototypes used of the grid's
         used = f"prototypes used {r['n_nodes']} of {r['map_size'][0]}x{r['map_size'][1]}"
@@ -94,7 +115,6 @@ def cmd_train(args) -> int:
     if r.get("degenerate"):  # dcsomrl.metrics.degenerate_reason: the scores measure no clustering
         print(f"note: a degenerate run ({r['degenerate']}): its scores do not measure a clustering")
     print(f"run directory: {out}")
-    return 0
 
 
 def version() -> str:

@@ -11,12 +11,12 @@ set once. Per trial it
    time; ``host``; ``device``; ``run_dir``),
 3. asks for the design point's parameters (enqueued values, recorded as the
    trial's Optuna params with their space's distributions),
-4. calls the trial function (default ``dcsomrl.trainer:run_trial``) with the
+4. calls the trial function (the study's model's, :mod:`dcsomrl.models`) with the
    point's ``seed`` and ``out_dir = <out>/<study>/trials/<number>/``, beating
    the RDB heartbeat meanwhile,
 5. stores ``nmi`` (the trial's value), ``purity``, ``ami``, ``ari``, ``n_nodes``, ``seconds`` and
    ``validation`` (the validation curve) and completes the trial; or, if the
-   trial raised (``dcsomrl.trainer.TrialFailed`` for a diverged run, or any
+   trial raised (``dcsomrl.run.TrialFailed`` for a diverged run, or any
    other exception), stores ``reason`` (one line) and fails it.
 
 A SIGTERM or Ctrl-C puts the running trial back in the queue (failed with
@@ -30,7 +30,7 @@ The trial function is the study's model's (``design["model"]``), looked up in
 the typed registry :mod:`dcsomrl.models`; the stand-in models there test the
 runner without training. It is called as ``fn(dataset, params, seed=, device=,
 model=, data_dir=, out_dir=, progress=False)`` and returns a dict with at least
-``nmi``, ``purity``, ``n_nodes`` and ``seconds`` (see ``dcsomrl.trainer.run_trial``).
+``nmi``, ``purity``, ``n_nodes`` and ``seconds`` (see ``dcsomrl.run.run_trial``).
 """
 from __future__ import annotations
 
@@ -77,15 +77,15 @@ def study_model(design: dict) -> models.Model:
 
 def check_device(device: str) -> str:
     """The device a worker trains on, checked before it takes any trial: ``cpu`` as it is
-    (no torch import), anything else through ``dcsomrl.trainer.resolve_device`` (``auto``
+    (no torch import), anything else through ``dcsomrl.devices.resolve_device`` (``auto``
     becomes ``cuda`` or ``cpu``). A device this machine lacks raises :class:`EnvironmentProblem`.
     """
     if device == "cpu":
         return device
     try:
-        from dcsomrl.trainer import resolve_device
+        from dcsomrl.devices import resolve_device
     except ImportError as err:
-        raise EnvironmentProblem(f"cannot import dcsomrl.trainer: {one_line(err, with_type=True)}") from None
+        raise EnvironmentProblem(f"cannot import dcsomrl.devices: {one_line(err, with_type=True)}") from None
     try:
         return str(resolve_device(device))
     except ValueError as err:

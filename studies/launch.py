@@ -41,6 +41,7 @@ from typing import Callable
 
 import optuna
 
+from dcsomrl.devices import parse_device
 from studies import storage as st
 from studies import study as sy
 from studies.errors import Exit, StudyError
@@ -79,23 +80,19 @@ def gpu_count() -> int:
 
 
 def parse_devices(devices: str, gpus: Callable[[], int] = gpu_count) -> list[str]:
-    """``auto``/``cpu``/``cuda:0,cuda:1`` -> device labels."""
+    """``auto``/``cpu``/``cuda:0,cuda:1`` -> device labels (each name read by ``dcsomrl.devices.parse_device``)."""
     text = devices.strip().lower()
     if text == "auto":
         n = gpus()
         return [f"cuda:{i}" for i in range(n)] or ["cpu"]
     labels = []
     for item in text.split(","):
-        item = item.strip()
-        if item == "cpu":
-            labels.append("cpu")
-        elif item.startswith("cuda:") and item[5:].isdigit():
-            labels.append(f"cuda:{int(item[5:])}")
-        elif item == "cuda":
-            labels.append("cuda:0")
-        else:
-            raise StudyError(f"unknown device {item!r} in --devices {devices!r}; "
-                             "expected auto, cpu, or a list like cuda:0,cuda:1")
+        try:
+            kind, index = parse_device(item)
+        except ValueError:
+            raise StudyError(f"unknown device {item.strip()!r} in --devices {devices!r}; "
+                             "expected auto, cpu, or a list like cuda:0,cuda:1") from None
+        labels.append("cpu" if kind == "cpu" else f"cuda:{index or 0}")
     if len(set(labels)) != len(labels):
         raise StudyError(f"--devices {devices!r} names a device twice; use --workers-per-device instead")
     return labels

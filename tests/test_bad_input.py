@@ -358,12 +358,13 @@ def test_6_the_sensitivity_analysis_keeps_degenerate_trials_and_says_how_many():
 
 
 def test_6_a_run_on_a_data_set_too_small_to_measure_is_flagged_in_metrics_json(tmp_path):
-    from dcsomrl.trainer import run_trial
+    from dcsomrl.run import run_trial
+    from dcsomrl.trainer import DCSOMRL
 
     path = tmp_path / "tiny.csv"
     rows = [f"{i % 3},{(i * 7) % 5},{i % 2},{i % 3}" for i in range(12)]
     path.write_text("a,b,c,label\n" + "\n".join(rows) + "\n")
-    metrics = run_trial(str(path), {"epochs": 1, "batch_size": 4, "dim": 2}, seed=0, model="dcsomrl",
+    metrics = run_trial(DCSOMRL, str(path), {"epochs": 1, "batch_size": 4, "dim": 2}, seed=0,
                         out_dir=tmp_path / "run")
     recorded = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert "test samples for 3 classes" in metrics["degenerate"] and recorded["degenerate"] == metrics["degenerate"]

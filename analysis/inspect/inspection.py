@@ -69,7 +69,7 @@ class TestSet:
 def load_test_set(name: str, model: str, data_dir, som, ae, slots) -> TestSet:
     """Reload the run's data set, encode its test set and cluster it with the map."""
     data = load_dataset(name, data_dir, scale01=(model == "somrl"))
-    width = ae.input_dim if ae is not None else som.dim
+    width = ae.input_dim if ae is not None else som.config.dim
     if data.x_test.shape[1] != width:
         raise ValueError(f"the run's model takes {width} features but data set {name!r} has "
                          f"{data.x_test.shape[1]}; pass the data it was trained on")
@@ -198,5 +198,5 @@ def load_inspection(run_dir, data_dir=None, *, tsne_samples: int = 2000, perplex
     model = metrics["model"]
     test = (None if model != "somrl" and ae is None
             else load_test_set(metrics["dataset"], model, data_dir, som, ae, state["slots"]))
-    return inspection(run, metrics, state, som.s, curve, test, decoder_of(ae) if ae is not None else None,
+    return inspection(run, metrics, state, som.config.s, curve, test, decoder_of(ae) if ae is not None else None,
                       tsne_samples=tsne_samples, perplexity=perplexity, seed=seed, n_draws=n_draws, sigma=sigma)

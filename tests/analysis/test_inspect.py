@@ -65,7 +65,7 @@ def test_relevance_histogram_shares_and_counts():
 
 
 def test_untouched_prototypes_and_the_ceiling_of_learned_relevances():
-    from dcsomrl.somrl import relevances_from_distances
+    from dcsomrl.terms import relevances_from_distances
     d = torch.rand(200, 10)
     d[:3] = 0.0                                      # three nodes never updated: flat distances
     w = relevances_from_distances(d, s=0.426).numpy()
@@ -229,9 +229,10 @@ def test_first_step_reaching():
 # ------------------------------------------------------------------ real runs
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory):
-    from dcsomrl.trainer import run_trial
+    from dcsomrl.run import run_trial
+    from dcsomrl.trainer import DCSOMRL
     out = tmp_path_factory.mktemp("digits_run")
-    metrics = run_trial("digits", dict(epochs=2), seed=0, out_dir=out)
+    metrics = run_trial(DCSOMRL, "digits", dict(epochs=2), seed=0, out_dir=out)
     return out, metrics
 
 
@@ -245,7 +246,7 @@ def test_drawn_edges_are_the_maps_topology(digits_run):
     assert np.array_equal(state["edges"], saved["edges"]) and np.array_equal(state["slots"], saved["slots"])
     assert np.array_equal(state["slots"][state["edges"]], som.topology().numpy())
     assert len(state["edges"]) > 0  # the test would prove nothing on an edgeless map
-    z = np.random.default_rng(0).uniform(size=(40, som.dim))
+    z = np.random.default_rng(0).uniform(size=(40, som.config.dim))
     emb = D.tsne_map(z, np.zeros(40, dtype=int), state["centers"], state["edges"], perplexity=5)
     assert np.array_equal(emb["edges"], state["edges"])  # what plot_tsne draws
 
@@ -282,8 +283,9 @@ def test_run_without_autoencoder_degrades_to_the_maps_own_figures(digits_run, tm
 
 @pytest.mark.slow
 def test_standalone_somrl_skips_the_decoder_figures(tmp_path):
-    from dcsomrl.trainer import run_trial
-    run_trial("digits", dict(epochs=1), seed=0, model="somrl", out_dir=tmp_path / "run")
+    from dcsomrl.run import run_trial
+    from dcsomrl.trainer import SOMRL_ALONE
+    run_trial(SOMRL_ALONE, "digits", dict(epochs=1), seed=0, out_dir=tmp_path / "run")
     page = write_inspection(tmp_path / "run", tsne_samples=100, n_draws=2)
     text = page.read_text()
     assert "Skipped: the standalone SOMRL" in text and not (page.parent / "perturbation.png").exists()
@@ -293,12 +295,13 @@ def test_standalone_somrl_skips_the_decoder_figures(tmp_path):
 
 @pytest.mark.slow
 def test_tabular_data_are_drawn_as_strips(tmp_path):
-    from dcsomrl.trainer import run_trial
+    from dcsomrl.run import run_trial
+    from dcsomrl.trainer import DCSOMRL
     rng = np.random.default_rng(0)
     y = np.repeat([0, 1, 2], 60)
     x = rng.normal(size=(3, 6))[y] + rng.normal(0, 0.2, (180, 6))
     np.savez(tmp_path / "blobs.npz", x=x, y=y)
-    run_trial(str(tmp_path / "blobs.npz"), dict(epochs=1, batch_size=32), seed=0, out_dir=tmp_path / "run")
+    run_trial(DCSOMRL, str(tmp_path / "blobs.npz"), dict(epochs=1, batch_size=32), seed=0, out_dir=tmp_path / "run")
     text = write_inspection(tmp_path / "run", tsne_samples=100, n_draws=2).read_text()
     assert "Tabular data" in text and text.count("![") == 7
 

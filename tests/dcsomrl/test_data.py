@@ -13,7 +13,7 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from dcsomrl.data import DataError, Dataset, default_data_dir, load_dataset, validation_indices
+from dcsomrl.data import DataError, Dataset, default_data_dir, load_dataset
 
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 RAW = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -352,28 +352,3 @@ def test_unknown_name_lists_known_ones():
     with pytest.raises(DataError) as err:
         load_dataset("cifar")
     assert all(n in _one_line(err) for n in ("digits", "mnist", "fashion-mnist"))
-
-
-# ----------------------------------------------------------------------------- validation_indices
-
-def test_validation_indices_per_class_seeded():
-    y = torch.arange(1000) % 7
-    idx = validation_indices(y, per_class=10, seed=3)
-    assert idx.dtype == torch.int64 and len(idx) == 70
-    assert y[idx].bincount().tolist() == [10] * 7
-    assert torch.equal(idx, idx.unique())  # distinct, ascending
-    assert torch.equal(idx, validation_indices(y.numpy(), per_class=10, seed=3))  # same seed, numpy input
-    assert not torch.equal(idx, validation_indices(y, per_class=10, seed=4))
-
-
-def test_validation_indices_small_class_gives_all_of_it():
-    y = np.array([0] * 50 + [1] * 3 + [5] * 20)
-    idx = validation_indices(y, per_class=10)
-    assert np.bincount(y[idx.numpy()]).tolist() == [10, 3, 0, 0, 0, 10]
-    assert set(np.flatnonzero(y == 1)) <= set(idx.tolist())
-
-
-@pytest.mark.parametrize("per_class", [0, -1, 2.5])
-def test_validation_indices_bad_per_class(per_class):
-    with pytest.raises(DataError):
-        validation_indices(torch.zeros(5, dtype=torch.long), per_class=per_class)

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from dcsomrl import desom, models
+from dcsomrl import desom, grid, models
 from dcsomrl import params as P
 from dcsomrl.data import Dataset, load_dataset
-from dcsomrl.trainer import TrialFailed
+from dcsomrl.run import TrialFailed, run_trial
 from dcsomrl_study.cli import main
 
 # cells of a 2x2 map, row-major: 0 = (0, 0), 1 = (0, 1), 2 = (1, 0), 3 = (1, 1)
@@ -28,7 +28,7 @@ def digits():
 def test_grid_distances_are_manhattan_on_a_2x2_map():
     assert desom.grid_distances(2, 2).tolist() == GRID_2X2
     # cells 1 and 2 are diagonal: 2, where the public code's row term |i - k| // cols gives 1
-    assert desom.grid_positions(2, 3).tolist() == [[0, 0], [0, 1], [0, 2], [1, 0], [1, 1], [1, 2]]
+    assert grid.grid_positions(2, 3).tolist() == [[0, 0], [0, 1], [0, 2], [1, 0], [1, 1], [1, 2]]
 
 
 def test_the_gaussian_kernel():
@@ -52,7 +52,7 @@ def test_the_kohonen_loss_on_a_2x2_map_by_hand():
     by_hand = ((0.01 + e1 * 0.81 + e1 * 1.01 + e4 * 1.81) + (e4 * 2 + e1 + e1 + 0.0)) / 2
     loss = desom.kohonen_loss(z, w, desom.grid_distances(2, 2), T=1.0)
     assert loss.item() == pytest.approx(by_hand, rel=1e-6)
-    assert desom.assign(z, w).tolist() == [0, 3]
+    assert grid.assign(z, w).tolist() == [0, 3]
     loss.backward()  # the kernel weights are constants: d/dz_0 = (2 / B) sum_k K_k (z_0 - w_k)
     k0 = torch.tensor([1.0, e1, e1, e4])
     assert torch.allclose(z.grad[0], (k0[:, None] * (z[0].detach() - w)).sum(0), atol=1e-6)
@@ -78,7 +78,7 @@ def test_the_parameters_are_the_public_codes_and_live_in_the_registry():
 def test_trains_on_digits_to_a_k_means_level_nmi(digits, tmp_path):
     # a short budget: 5 pretraining epochs, then 60 joint iterations on a cooler map
     # (k-means with k = 64 on the same split: NMI 0.70, Purity 0.95)
-    r = desom.run_trial(digits, dict(epochs=0, iterations=60, pretrain_epochs=5, T_max=2.0, eval_every=20),
+    r = run_trial(desom.DESOM, digits, dict(epochs=0, iterations=60, pretrain_epochs=5, T_max=2.0, eval_every=20),
                         seed=0, out_dir=tmp_path)
     assert r["status"] == "complete" and r["nmi"] > 0.5 and r["purity"] > 0.6
     assert r["map_size"] == [8, 8] and r["n_prototypes"] == 64 and 1 <= r["n_nodes"] <= 64
@@ -93,16 +93,16 @@ def test_trains_on_digits_to_a_k_means_level_nmi(digits, tmp_path):
 
 
 def test_same_seed_same_result_and_another_seed_differs(digits):
-    first = desom.run_trial(digits, TINY, seed=1)
-    again = desom.run_trial(digits, TINY, seed=1)
-    other = desom.run_trial(digits, TINY, seed=2)
+    first = run_trial(desom.DESOM, digits, TINY, seed=1)
+    again = run_trial(desom.DESOM, digits, TINY, seed=1)
+    other = run_trial(desom.DESOM, digits, TINY, seed=2)
     for key in ("nmi", "purity", "ami", "ari", "n_nodes", "validation"):
         assert again[key] == first[key], key
     assert [r["loss"] for r in other["validation"]] != [r["loss"] for r in first["validation"]]
 
 
 def test_epochs_set_the_budget_when_given(digits):
-    r = desom.run_trial(digits, dict(TINY, epochs=1, batch_size=512), seed=0)
+    r = run_trial(desom.DESOM, digits, dict(TINY, epochs=1, batch_size=512), seed=0)
     assert r["steps"] == 3 and r["train_epochs"] == pytest.approx(1.0, abs=0.1)  # ceil(1437 / 512)
 
 
@@ -110,7 +110,7 @@ def test_a_non_finite_loss_fails_the_trial(digits, tmp_path):
     bad = Dataset("digits", torch.full_like(digits.x_train, float("nan")), digits.y_train,
                   digits.x_test, digits.y_test)
     with pytest.raises(TrialFailed, match="diverged: loss is nan at step 0"):
-        desom.run_trial(bad, TINY, seed=0, out_dir=tmp_path)
+        run_trial(desom.DESOM, bad, TINY, seed=0, out_dir=tmp_path)
     assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "failed"
 
 

@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 import torch
 
-from dcsomrl.somrl import SOMRL, ordered_sum
+from dcsomrl.somrl import SOMRL, SOMRLConfig
+from dcsomrl.terms import ordered_sum
 from tests.conftest import REPO_ROOT
 from tests.dcsomrl.test_somrl_reference import crowded_stream, load_nodes, random_params, random_stream
 
@@ -37,8 +38,8 @@ def streams():
 def test_both_paths_take_the_same_decisions_bit_for_bit_in_float64():
     steps = 0
     for name, params, nodes, batches in streams():
-        compact = SOMRL(**params, path="compact").double()
-        masked = SOMRL(**params, path="masked").double()
+        compact = SOMRL(SOMRLConfig(**params), path="compact").double()
+        masked = SOMRL(SOMRLConfig(**params), path="masked").double()
         if nodes is not None:
             load_nodes(compact, nodes, s=params["s"])
         for n, X in enumerate(batches):
@@ -76,7 +77,7 @@ def test_autocast_does_not_reach_the_map(path):
     params = dict(dim=22, n_max=60, a_t=0.99, lr=0.2, rho=0.5, ld=0.2, beta=0.2, gamma=1.5, s=0.4)
     g = torch.Generator().manual_seed(1)
     batches = [torch.rand(64, 22, generator=g) * 0.2 + 0.4 for _ in range(6)]
-    plain, cast = SOMRL(**params, path=path), SOMRL(**params, path=path)
+    plain, cast = SOMRL(SOMRLConfig(**params), path=path), SOMRL(SOMRLConfig(**params), path=path)
     for x in batches:
         plain.update(x)
         with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -90,7 +91,7 @@ def test_autocast_does_not_reach_the_map(path):
 
 SETTINGS_SCRIPT = """
 import json, sys, torch
-from dcsomrl.somrl import SOMRL
+from dcsomrl.somrl import SOMRL, SOMRLConfig
 mode = sys.argv[1]
 if mode == "new":
     torch.backends.cuda.matmul.fp32_precision = "tf32"
@@ -99,7 +100,8 @@ elif mode == "legacy":
     torch.set_float32_matmul_precision("medium")
 torch.set_num_threads(1)
 g = torch.Generator().manual_seed(2)
-som = SOMRL(dim=22, n_max=80, a_t=0.99, lr=0.2, rho=0.5, ld=0.2, beta=0.2, gamma=1.5, s=0.4, path="compact")
+config = SOMRLConfig(dim=22, n_max=80, a_t=0.99, lr=0.2, rho=0.5, ld=0.2, beta=0.2, gamma=1.5, s=0.4)
+som = SOMRL(config, path="compact")
 for _ in range(8):
     som.update(torch.rand(128, 22, generator=g) * 0.3 + 0.35)
 x = torch.rand(200, 22, generator=g) * 0.3 + 0.35
@@ -123,20 +125,20 @@ def test_the_screen_works_under_both_precision_apis():
 
 def test_mixed_precision_apis_do_not_raise_in_the_screen(monkeypatch):
     """The legacy getter raises once both APIs were used: the screen then assumes reduced precision."""
-    from dcsomrl import somrl
+    from dcsomrl import terms
 
     def raising():
         raise RuntimeError("mix of the legacy and new APIs")
 
     monkeypatch.setattr(torch, "get_float32_matmul_precision", raising)
-    assert somrl._matmul_roundoff(torch.float32, "cuda") == 2.0 ** -8
-    assert somrl._matmul_roundoff(torch.float64, "cuda") == 2.0 ** -53
+    assert terms._matmul_roundoff(torch.float32, "cuda") == 2.0 ** -8
+    assert terms._matmul_roundoff(torch.float64, "cuda") == 2.0 ** -53
 
 
 def test_auto_path_is_compact_on_the_cpu_and_a_bad_path_is_refused():
-    som = SOMRL(**random_params(0))
+    som = SOMRL(SOMRLConfig(**random_params(0)))
     assert som.path is None and not som.uses_masked_path()
-    assert SOMRL(**random_params(0), path="masked").uses_masked_path()
+    assert SOMRL(SOMRLConfig(**random_params(0)), path="masked").uses_masked_path()
     with pytest.raises(ValueError) as err:
-        SOMRL(**random_params(0), path="gpu")
+        SOMRL(SOMRLConfig(**random_params(0)), path="gpu")
     assert "path" in str(err.value) and "\n" not in str(err.value)

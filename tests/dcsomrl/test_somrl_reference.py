@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from dcsomrl.params import ParameterError
-from dcsomrl.somrl import SOMRL
+from dcsomrl.somrl import SOMRL, SOMRLConfig
 from tests.dcsomrl.reference_somrl import BUFFERS, REPEL_FORMS, ReferenceSOMRL
 
 ATOL = 1e-10
@@ -37,7 +37,7 @@ def path(request, monkeypatch):
 def make_pair(**overrides):
     """A float64 layer and a reference built from the same constructor kwargs."""
     kwargs = dict(KWARGS, **overrides)
-    return SOMRL(**kwargs).double(), ReferenceSOMRL(**kwargs)
+    return SOMRL(SOMRLConfig(**kwargs)).double(), ReferenceSOMRL(**kwargs)
 
 
 def load_nodes(som, nodes, life=None, distances=None, s=KWARGS["s"]):
@@ -154,7 +154,7 @@ def random_stream(seed, dim, n_steps=12):
 @pytest.mark.parametrize("seed", range(N_SEEDS))
 def test_random_stream_matches_reference(seed):
     params = random_params(seed)
-    som, ref = SOMRL(**params).double(), ReferenceSOMRL(**params)
+    som, ref = SOMRL(SOMRLConfig(**params)).double(), ReferenceSOMRL(**params)
     batches, probe = random_stream(seed, params["dim"])
     for n, X in enumerate(batches):
         step(som, ref, X, where=f"seed {seed} step {n} params {params}", probe=probe)
@@ -179,7 +179,7 @@ def test_random_streams_exercise_every_branch():
 def test_independent_runs_agree(seed):
     """Run layer and reference side by side without re-syncing: no hidden state outside the buffers."""
     params = random_params(seed)
-    som, ref = SOMRL(**params).double(), ReferenceSOMRL(**params)
+    som, ref = SOMRL(SOMRLConfig(**params)).double(), ReferenceSOMRL(**params)
     batches, probe = random_stream(seed, params["dim"])
     for X in batches:
         ref.update(X)
@@ -258,7 +258,7 @@ def test_life_runs_out_after_exactly_one_over_ld_losses(ld):
 
 @pytest.mark.parametrize("ld", [0.1, 1 / 3, 0.2, 0.36, 0.05])
 def test_float32_life_runs_out_after_the_same_number_of_losses(ld):
-    som = SOMRL(**dict(KWARGS, dim=2, n_max=4, ld=ld))
+    som = SOMRL(SOMRLConfig(**dict(KWARGS, dim=2, n_max=4, ld=ld)))
     load_nodes(som, {0: [0.25, 0.25], 1: [0.75, 0.75]})
     X = torch.tensor([[0.25, 0.25], [0.25, 0.3]])
     losses = math.ceil(round(1 / ld, 9))
@@ -304,7 +304,7 @@ def test_winner_ties_go_to_lowest_slot():
 def test_duplicate_nodes_with_arbitrary_values_lowest_slot_wins(dtype):
     """Exact duplicates (non-dyadic values, relevances < 1) must tie exactly: the higher copy never wins."""
     rng = np.random.default_rng(1)
-    som = SOMRL(**dict(KWARGS, dim=7, n_max=64)).to(dtype)
+    som = SOMRL(SOMRLConfig(**dict(KWARGS, dim=7, n_max=64))).to(dtype)
     base = rng.uniform(0.2, 0.8, (32, 7))
     profiles = rng.uniform(0.0, 0.2, (32, 7))
     load_nodes(som, {k: base[k % 32] for k in range(64)}, distances={k: profiles[k % 32] for k in range(64)})
@@ -428,7 +428,7 @@ def test_tiny_gamma_neighbor_rates_vanish():
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_invariants_over_a_long_stream(dtype):
     params = dict(dim=4, n_max=10, a_t=0.97, lr=0.4, rho=0.6, ld=0.3, beta=0.5, gamma=2.0, s=0.4)
-    som = SOMRL(**params).to(dtype)
+    som = SOMRL(SOMRLConfig(**params)).to(dtype)
     rng = np.random.default_rng(5)
     blobs = rng.uniform(0.1, 0.9, (6, 4))
     probe = torch.as_tensor(np.clip(blobs[rng.integers(6, size=40)] + rng.normal(0, 0.1, (40, 4)), 0, 1),
@@ -455,7 +455,7 @@ def test_invariants_over_a_long_stream(dtype):
 # ------------------------------------------------------------------- loss
 def test_clustering_loss_value_and_gradient():
     params = random_params(2)
-    som, ref = SOMRL(**params).double(), ReferenceSOMRL(**params)
+    som, ref = SOMRL(SOMRLConfig(**params)).double(), ReferenceSOMRL(**params)
     batches, probe = random_stream(2, params["dim"])
     for X in batches[:6]:
         som.update(torch.as_tensor(X))
@@ -489,11 +489,11 @@ def test_loss_uses_winners_on_the_current_map():
 # ------------------------------------------------------ state and dtypes
 def test_state_dict_round_trip():
     params = random_params(6)
-    som = SOMRL(**params).double()
+    som = SOMRL(SOMRLConfig(**params)).double()
     batches, _ = random_stream(6, params["dim"])
     for X in batches[:6]:
         som.update(torch.as_tensor(X))
-    copy = SOMRL(**params).double()
+    copy = SOMRL(SOMRLConfig(**params)).double()
     copy.load_state_dict(som.state_dict())
     for name in BUFFERS:
         assert torch.equal(getattr(copy, name), getattr(som, name)), name
@@ -507,7 +507,7 @@ def test_state_dict_round_trip():
 
 def test_float32_matches_reference_loosely():
     params = random_params(9)
-    som, ref = SOMRL(**params), ReferenceSOMRL(**params)
+    som, ref = SOMRL(SOMRLConfig(**params)), ReferenceSOMRL(**params)
     assert som.centers.dtype == torch.float32
     batches, probe = random_stream(9, params["dim"])
     for n, X in enumerate(batches):
@@ -520,7 +520,7 @@ def test_float32_matches_reference_loosely():
 @pytest.mark.parametrize("seed", [0, 5, 13])
 def test_cuda_matches_reference(seed):
     params = random_params(seed)
-    som, ref = SOMRL(**params).double().cuda(), ReferenceSOMRL(**params)
+    som, ref = SOMRL(SOMRLConfig(**params)).double().cuda(), ReferenceSOMRL(**params)
     batches, probe = random_stream(seed, params["dim"])
     for n, X in enumerate(batches):
         step(som, ref, X, where=f"cuda seed {seed} step {n}", probe=probe)
@@ -557,17 +557,17 @@ def test_wrong_dimension_raises():
                                          ("repel", "inverse")])
 def test_constructor_domain_errors(name, value):
     with pytest.raises(ParameterError) as info:
-        SOMRL(**dict(KWARGS, **{name: value}))
+        SOMRL(SOMRLConfig(**dict(KWARGS, **{name: value})))
     assert name in str(info.value) and "\n" not in str(info.value)
 
 
 def test_validate_false_skips_only_the_check():
     """update/loss with validate=False give the same result as with the check."""
     import torch
-    from dcsomrl.somrl import SOMRL
+    from dcsomrl.somrl import SOMRL, SOMRLConfig
     g = torch.Generator().manual_seed(0)
-    a = SOMRL(dim=4, n_max=10, a_t=0.99, lr=0.1, rho=0.5, ld=0.2, beta=0.1, gamma=1.0, s=0.4)
-    b = SOMRL(**a.hyperparameters())
+    a = SOMRL(SOMRLConfig(dim=4, n_max=10, a_t=0.99, lr=0.1, rho=0.5, ld=0.2, beta=0.1, gamma=1.0, s=0.4))
+    b = SOMRL(a.config)
     for _ in range(5):
         x = torch.rand(16, 4, generator=g)
         a.update(x)
@@ -609,7 +609,7 @@ def crowded_stream(seed, n_steps=40):
 @pytest.mark.parametrize("seed", range(6))
 def test_crowded_collapsing_map_matches_reference(seed):
     params, nodes, batches = crowded_stream(seed)
-    som, ref = SOMRL(**params).double(), ReferenceSOMRL(**params)
+    som, ref = SOMRL(SOMRLConfig(**params)).double(), ReferenceSOMRL(**params)
     load_nodes(som, nodes, s=params["s"])
     for n, X in enumerate(batches):
         step(som, ref, X, where=f"crowded seed {seed} step {n}")
@@ -620,7 +620,7 @@ def test_crowded_streams_are_hard_for_a_matrix_product_activation():
     differ = 0
     for seed in range(6):
         params, nodes, batches = crowded_stream(seed)
-        som = SOMRL(**params).double()
+        som = SOMRL(SOMRLConfig(**params)).double()
         load_nodes(som, nodes, s=params["s"])
         for X in batches:
             x = torch.as_tensor(X)
@@ -635,7 +635,7 @@ def test_crowded_streams_are_hard_for_a_matrix_product_activation():
 def test_float64_activations_are_the_reference_to_the_bit(seed):
     """Same state, same sums in the same order: the layer's activations equal the reference's exactly."""
     params = random_params(seed)
-    som, ref = SOMRL(**params).double(), ReferenceSOMRL(**params)
+    som, ref = SOMRL(SOMRLConfig(**params)).double(), ReferenceSOMRL(**params)
     batches, probe = random_stream(seed, params["dim"])
     for X in batches:
         som.update(torch.as_tensor(X))
@@ -649,7 +649,7 @@ def test_duplicates_at_distant_slots_of_a_full_size_map_tie(dtype):
     """MNIST sizes (m = 22, n_max = 200): copies 100 slots apart get identical activations, the
     lower copy wins every sample, and an update moves both copies' twins the same way."""
     rng = np.random.default_rng(3)
-    som = SOMRL(**dict(KWARGS, dim=22, n_max=200, a_t=0.99)).to(dtype)
+    som = SOMRL(SOMRLConfig(**dict(KWARGS, dim=22, n_max=200, a_t=0.99))).to(dtype)
     base = rng.uniform(0.2, 0.8, (100, 22))
     profiles = rng.uniform(0.0, 0.2, (100, 22))
     load_nodes(som, {k: base[k % 100] for k in range(200)},
@@ -665,7 +665,7 @@ def test_duplicates_at_distant_slots_of_a_full_size_map_tie(dtype):
 
 def test_radial_repel_uses_the_node_distance_to_the_map_center():
     """radial: v * max(1 - 2||v||, 0) with one factor per node; zero once ||v|| >= 0.5."""
-    from dcsomrl.somrl import repel
+    from dcsomrl.terms import repel
     v = torch.tensor([[0.1, 0.2], [0.3, 0.4], [-0.03, 0.04]], dtype=torch.float64)
     out = repel(v, "radial")
     factors = torch.clamp(1 - 2 * v.norm(dim=1), min=0)      # 1 - 2*0.2236, 0 (norm 0.5), 0.9
@@ -679,7 +679,7 @@ def test_radial_repel_uses_the_node_distance_to_the_map_center():
 @pytest.mark.parametrize("spread", [0.3, 1e-3, 1e-8])
 def test_the_matrix_product_screen_brackets_the_exact_activation(dtype, spread):
     """|approx - exact| <= err for every entry, also where nodes crowd and x sits on a center."""
-    from dcsomrl.somrl import activation, activation_bounds, nodes_of
+    from dcsomrl.terms import activation, activation_bounds, nodes_of
     g = torch.Generator().manual_seed(int(spread * 1e9) % 1000)
     base = torch.rand(22, generator=g, dtype=torch.float64)
     c = (base + spread * torch.randn(150, 22, generator=g, dtype=torch.float64)).to(dtype)

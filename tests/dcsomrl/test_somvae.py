@@ -7,7 +7,7 @@ import torch
 from dcsomrl import models, somvae
 from dcsomrl import params as P
 from dcsomrl.data import Dataset, load_dataset
-from dcsomrl.trainer import TrialFailed
+from dcsomrl.run import TrialFailed, run_trial
 from dcsomrl_study.cli import main
 
 # a 2x2 map, row-major, embedding k at its grid cell: 0 = (0, 0), 1 = (0, 1) -> (1, 0), 2 -> (0, 1), 3 -> (1, 1)
@@ -78,7 +78,7 @@ def test_the_parameters_are_the_public_codes_and_live_in_the_registry():
 def test_trains_on_digits_to_a_k_means_level_nmi(digits, tmp_path):
     # a short budget: the public flat-input MLP, 8 epochs at a higher learning rate
     # (k-means with k = 64 on the same split: NMI 0.70, Purity 0.95)
-    r = somvae.run_trial(digits, dict(arch="mlp", epochs=8, lr=3e-3, eval_every=100), seed=0, out_dir=tmp_path)
+    r = run_trial(somvae.SOMVAE, digits, dict(arch="mlp", epochs=8, lr=3e-3, eval_every=100), seed=0, out_dir=tmp_path)
     assert r["status"] == "complete" and r["nmi"] > 0.5 and r["purity"] > 0.6
     assert r["steps"] == 8 * (1437 // 32) and r["map_size"] == [8, 8] and 1 <= r["n_nodes"] <= 64
     assert [row["step"] for row in r["validation"]] == [100, 200, 300, 352]
@@ -92,21 +92,21 @@ def test_the_learning_rate_decays_in_stairs(digits, monkeypatch):
     real = somvae.optimizer_step
     monkeypatch.setattr(somvae, "optimizer_step",
                         lambda opt, loss: seen.append(opt.param_groups[0]["lr"]) or real(opt, loss))
-    somvae.run_trial(digits, dict(TINY, lr=1.0, decay_steps=2, decay_factor=0.5), seed=0)
+    run_trial(somvae.SOMVAE, digits, dict(TINY, lr=1.0, decay_steps=2, decay_factor=0.5), seed=0)
     assert seen == pytest.approx([1.0, 1.0, 0.5, 0.5, 0.25])   # 1437 // 256 = 5 batches
 
 
 def test_same_seed_same_result_and_another_seed_differs(digits):
-    first = somvae.run_trial(digits, TINY, seed=1)
-    again = somvae.run_trial(digits, TINY, seed=1)
-    other = somvae.run_trial(digits, TINY, seed=2)
+    first = run_trial(somvae.SOMVAE, digits, TINY, seed=1)
+    again = run_trial(somvae.SOMVAE, digits, TINY, seed=1)
+    other = run_trial(somvae.SOMVAE, digits, TINY, seed=2)
     for key in ("nmi", "purity", "ami", "ari", "n_nodes", "validation"):
         assert again[key] == first[key], key
     assert [r["loss"] for r in other["validation"]] != [r["loss"] for r in first["validation"]]
 
 
 def test_the_dec_architecture_trains(digits):
-    r = somvae.run_trial(digits, dict(epochs=1, batch_size=512, eval_every=1), seed=0)
+    r = run_trial(somvae.SOMVAE, digits, dict(epochs=1, batch_size=512, eval_every=1), seed=0)
     assert r["status"] == "complete" and r["steps"] == 2 and len(r["validation"]) == 2
 
 
@@ -114,7 +114,7 @@ def test_a_non_finite_loss_fails_the_trial(digits, tmp_path):
     bad = Dataset("digits", torch.full_like(digits.x_train, float("inf")), digits.y_train,
                   digits.x_test, digits.y_test)
     with pytest.raises(TrialFailed, match="diverged: loss is .* at step 0"):
-        somvae.run_trial(bad, TINY, seed=0, out_dir=tmp_path)
+        run_trial(somvae.SOMVAE, bad, TINY, seed=0, out_dir=tmp_path)
     assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "failed"
 
 

@@ -15,8 +15,9 @@ import pytest
 import torch
 
 from dcsomrl.autoencoder import Autoencoder
-from dcsomrl.somrl import SOMRL
-from dcsomrl.trainer import Health, make_optimizer, train_step
+from dcsomrl.run import Health
+from dcsomrl.somrl import SOMRL, SOMRLConfig
+from dcsomrl.trainer import make_optimizer, train_step
 from tests.dcsomrl import test_somrl_reference as ref_tests
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -32,7 +33,7 @@ def setup(seed=0, n_active=100, device="cuda", capturable=False):
     ae = Autoencoder(784, 22).to(dev)
     opt = make_optimizer(ae, 1e-3, dev, capturable=capturable)
     g = torch.Generator().manual_seed(seed)
-    som = SOMRL(dim=22, n_max=200, **MNIST_BEST)
+    som = SOMRL(SOMRLConfig(dim=22, n_max=200, **MNIST_BEST))
     som.centers[:n_active] = torch.rand(n_active, 22, generator=g)
     som.relevances[:n_active] = 0.2 + 0.8 * torch.rand(n_active, 22, generator=g)
     som.life[:n_active] = 1.0
@@ -97,7 +98,7 @@ def test_tie_cases_on_the_gpu_match_the_reference(case, path):
     """The winner, rank and threshold ties of test_somrl_reference.py, on the GPU (float64)."""
     overrides, nodes, X, checks = TIE_CASES[case]
     kwargs = dict(ref_tests.KWARGS, **overrides)
-    som = SOMRL(**kwargs, path=path).double().cuda()
+    som = SOMRL(SOMRLConfig(**kwargs), path=path).double().cuda()
     ref = ref_tests.ReferenceSOMRL(**kwargs)
     ref_tests.load_nodes(som, nodes)
     trace = ref_tests.step(som, ref, np.array(X), where=f"{case} on cuda ({path})")
@@ -109,7 +110,7 @@ def test_tie_cases_on_the_gpu_match_the_reference(case, path):
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_duplicates_at_distant_slots_tie_on_the_gpu(dtype, path):
     rng = np.random.default_rng(1)
-    som = SOMRL(**dict(ref_tests.KWARGS, dim=22, n_max=200, a_t=0.99), path=path).to(dtype).cuda()
+    som = SOMRL(SOMRLConfig(**dict(ref_tests.KWARGS, dim=22, n_max=200, a_t=0.99)), path=path).to(dtype).cuda()
     base, profiles = rng.uniform(0.2, 0.8, (100, 22)), rng.uniform(0.0, 0.2, (100, 22))
     ref_tests.load_nodes(som, {k: base[k % 100] for k in range(200)},
                          distances={k: profiles[k % 100] for k in range(200)})

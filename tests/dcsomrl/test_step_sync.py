@@ -16,8 +16,9 @@ import pytest
 import torch
 
 from dcsomrl.autoencoder import Autoencoder
-from dcsomrl.somrl import SOMRL
-from dcsomrl.trainer import Health, StepResult, TrialFailed, train_step
+from dcsomrl.run import Health, StepResult, TrialFailed
+from dcsomrl.somrl import SOMRL, SOMRLConfig
+from dcsomrl.trainer import train_step
 from tests.dcsomrl.op_counter import OpCounter
 
 MNIST_BEST = dict(a_t=0.99425, lr=0.1426, rho=1.0, ld=0.36, beta=0.067, gamma=1.382, s=0.426)
@@ -27,7 +28,7 @@ STEPS, BATCH, N_MAX, DIM = 20, 256, 200, 22
 def filled_map(n_active: int, path: str, seed: int = 0) -> SOMRL:
     """A float32 map of capacity N_MAX with ``n_active`` nodes spread over [0, 1]^DIM."""
     g = torch.Generator().manual_seed(seed)
-    som = SOMRL(dim=DIM, n_max=N_MAX, path=path, **MNIST_BEST)
+    som = SOMRL(SOMRLConfig(dim=DIM, n_max=N_MAX, **MNIST_BEST), path=path)
     som.centers[:n_active] = torch.rand(n_active, DIM, generator=g)
     som.distances[:n_active] = 0.05 * torch.rand(n_active, DIM, generator=g)
     som.relevances[:n_active] = 0.2 + 0.8 * torch.rand(n_active, DIM, generator=g)
