@@ -14,12 +14,14 @@ and ``inspect.md``, which shows them with one line of reading each.
 
 Modules:
 
-=============  ======================================================================
-``data``       pure, seeded functions computing each figure's data
-``plots``      thin matplotlib Agg renderers
-``report``     ``write_inspection``: load the run, compute, draw, write (the writer)
-``command``    the ``inspect`` subcommand: its parser beside its handler
-=============  ======================================================================
+==============  =====================================================================
+``data``        pure, seeded functions computing each figure's data
+``plots``       thin matplotlib Agg renderers
+``inspection`` the page's data: ``load_inspection`` (checks, loads) and ``inspection`` (pure) -> ``Inspection``
+``page``        ``render_page``: an Inspection -> inspect.md's Markdown (pure)
+``report``      ``write_inspection``: load the run, compute, draw, write (the writer)
+``command``     the ``inspect`` subcommand: its parser beside its handler
+==============  =====================================================================
 
 Importing the package imports none of them (``dcsomrl-study --help`` stays fast).
 """
