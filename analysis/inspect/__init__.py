@@ -17,7 +17,7 @@ Modules:
 ==============  =====================================================================
 ``data``        pure, seeded functions computing each figure's data
 ``plots``       thin matplotlib Agg renderers
-``inspection`` the page's data: ``load_inspection`` (checks, loads) and ``inspection`` (pure) -> ``Inspection``
+``inspection``  the page's data: ``load_inspection`` (checks, loads) and ``inspection`` (pure) -> ``Inspection``
 ``page``        ``render_page``: an Inspection -> inspect.md's Markdown (pure)
 ``report``      ``write_inspection``: load the run, compute, draw, write (the writer)
 ``command``     the ``inspect`` subcommand: its parser beside its handler
