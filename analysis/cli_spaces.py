@@ -72,10 +72,6 @@ def _space_options(p: argparse.ArgumentParser, stem: str, func) -> None:
     p.set_defaults(func=func)
 
 
-def _write_space(space, path: Path) -> Path:
-    return write_space(space, path)
-
-
 def _toml_out(args: argparse.Namespace, name: str) -> Path:
     """The TOML file refine or best writes (``--out``, else the default, the command's own file), checked
     before any work: an existing ``--out`` file needs ``--force``, a folder is refused."""
@@ -96,7 +92,7 @@ def refine_command(args: argparse.Namespace) -> int:
     refined = refined_space(entries, space, args.outcome, **rules)
     for r in plan.itertuples():
         print(f"{r.parameter:>12}  {r.action:<6} {r.old} -> {r.new}  ({r.reason})")
-    path = _write_space(refined, out)
+    path = write_space(refined, out)
     print(f"wrote {path}")
     return 0
 
@@ -109,7 +105,7 @@ def best_command(args: argparse.Namespace) -> int:
     table = load_table(args)
     space = load_space(args, table)
     fixed = best(table, space, args.outcome) if args.candidates is None else _robust_best(args, table, space)
-    path = _write_space(fixed, out)
+    path = write_space(fixed, out)
     print(f"{fixed.description}")
     print(f"wrote {path}")
     return 0
@@ -117,17 +113,16 @@ def best_command(args: argparse.Namespace) -> int:
 
 def _robust_best(args: argparse.Namespace, table, space):
     """``best --candidates K``: the re-runs through the runner (analysis.protocol.robust_best), ranking printed."""
+    from dcsomrl import models
+    from dcsomrl.params import BUDGET, check_run
     from studies import launch
-
-    from .markdown import markdown_table
-    from .candidates import incumbent_values, robust_best
     from studies.where import Where
+
+    from .candidates import incumbent_values, robust_best  # the analysis: not at --help
+    from .markdown import markdown_table
 
     if args.table:
         raise AnalysisError("--candidates needs --study (the re-runs train on the study's dataset)")
-    from dcsomrl import models
-    from dcsomrl.params import BUDGET, check_run
-
     check_run("candidates", args.candidates)
     check_run("candidate-seeds", args.candidate_seeds)
     design = table.attrs["design"]
