@@ -112,7 +112,7 @@ def best_command(args: argparse.Namespace) -> int:
 
 
 def _robust_best(args: argparse.Namespace, table, space):
-    """``best --candidates K``: the re-runs through the runner (analysis.protocol.robust_best), ranking printed."""
+    """``best --candidates K``: the re-runs through the runner (analysis.candidates.robust_best), ranking printed."""
     from dcsomrl import models
     from dcsomrl.params import BUDGET, check_run
     from studies import launch
