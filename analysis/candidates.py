@@ -13,7 +13,8 @@ seeds; :func:`incumbent_verdict` says by how much it beat them (or did not).
 
 Pure functions: :func:`candidate_values`, :func:`incumbent_values`,
 :func:`covering`, :func:`candidate_design`, :func:`rank_candidates`,
-:func:`paired_difference`, :func:`incumbent_verdict`, :func:`robust_best_space`;
+:func:`ranked_text`, :func:`paired_difference`, :func:`incumbent_verdict`,
+:func:`robust_best_space`;
 :func:`robust_best` runs the re-runs through the study runner.
 """
 from __future__ import annotations
@@ -29,6 +30,7 @@ from studies.errors import SpaceError
 from studies.space import resolve_space
 
 from .errors import AnalysisError
+from .formatting import value_text
 from .refine import best
 from .seeds import fixed_values
 from .stages import run_points
@@ -130,6 +132,20 @@ def rank_candidates(table: pd.DataFrame, candidates: list[tuple[int | None, dict
                      f"{outcome}_std": v.std(ddof=1) if len(v) > 1 else np.nan, **values})
     ranked = pd.DataFrame(rows).sort_values(f"{outcome}_mean", ascending=False, kind="stable", na_position="last")
     return ranked.reset_index(drop=True)
+
+
+def ranked_text(ranked: pd.DataFrame) -> pd.DataFrame:
+    """The ranking as table cells: the trial number as an integer ('–' for the incumbent), the outcome's
+    mean and std to 4 decimals, the values to 6 significant digits (a_t 0.999884 must not read 1.000)."""
+    measured = {"candidate", "source", "trial", "runs"} | {c for c in ranked if c.endswith(("_mean", "_std"))}
+    cells = ranked.astype(object).copy()
+    cells["trial"] = [("–" if pd.isna(t) else str(int(t))) for t in ranked["trial"]]
+    for column in ranked.columns:
+        if column.endswith(("_mean", "_std")):
+            cells[column] = ["–" if pd.isna(v) else f"{v:.4f}" for v in ranked[column]]
+        elif column not in measured:
+            cells[column] = [value_text(v) for v in ranked[column]]
+    return cells
 
 
 def paired_difference(table: pd.DataFrame, ranked: pd.DataFrame, repeats: int, outcome: str) -> dict | None:

@@ -118,7 +118,7 @@ def _robust_best(args: argparse.Namespace, table, space):
     from studies import launch
     from studies.where import Where
 
-    from .candidates import incumbent_values, robust_best  # the analysis: not at --help
+    from .candidates import incumbent_values, ranked_text, robust_best  # the analysis: not at --help
     from .markdown import markdown_table
 
     if args.table:
@@ -135,5 +135,5 @@ def _robust_best(args: argparse.Namespace, table, space):
                                    epochs=design.get("epochs"), outcome=args.outcome, candidates=args.candidates,
                                    repeats=args.candidate_seeds, design_seed=int(design["seed"]) + 2,
                                    model=model, incumbent=incumbent)
-    print(markdown_table(ranked.round(4)))
+    print(markdown_table(ranked_text(ranked)))
     return fixed

@@ -26,7 +26,7 @@ import pandas as pd
 from dcsomrl import models
 from studies.space import resolve_space
 
-from .candidates import incumbent_verdict
+from .candidates import incumbent_verdict, ranked_text
 from .final_report import display_table
 from .final_table import degenerate_notes
 from .formatting import budget_text, value_text
@@ -281,7 +281,7 @@ def _robust_best(run: ProtocolRun) -> list[str]:
             f"The {p.candidates} best adjusted trials by {p.outcome} and the incumbent (the published values, "
             f"row *incumbent*), each re-run over the same {p.candidate_seeds} new seeds; the best mean wins "
             "(the single trial's value is biased upward by the selection).", "",
-            markdown_table(run.ranked.round(4)), "",
+            markdown_table(ranked_text(run.ranked)), "",
             incumbent_verdict(run.ranked, run.paired, p.outcome), "",
             f"Chosen: {run.best.description}.", ""]
 

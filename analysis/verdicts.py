@@ -16,6 +16,8 @@ import math
 
 import pandas as pd
 
+from .formatting import mean_std
+
 #: Display names of the outcomes in the verdicts.
 NAMES = {"nmi": "NMI", "purity": "Purity", "ami": "AMI", "ari": "ARI"}
 THIS_STUDY = "this study"
@@ -30,8 +32,8 @@ def _num(row: pd.Series, key: str) -> float:
 
 
 def _score(row: pd.Series, outcome: str) -> str:
-    mean, std = _num(row, f"{outcome}_mean"), _num(row, f"{outcome}_std")
-    return f"{mean:.3f}" + ("" if math.isnan(std) else f" ± {std:.3f}")
+    """'0.580 ± 0.004' (:func:`analysis.formatting.mean_std`: '–' without a mean)."""
+    return mean_std(_num(row, f"{outcome}_mean"), _num(row, f"{outcome}_std"))
 
 
 def rival(table: pd.DataFrame, outcome: str = "nmi") -> tuple[pd.Series | None, bool]:
@@ -136,6 +138,5 @@ def final_stage_verdict(table: pd.DataFrame, n_trials: int) -> str:
     scores = ", ".join(f"{NAMES[o]} {_score(ours, o)}" for o in ("nmi", "purity")
                        if not math.isnan(_num(ours, f"{o}_mean")))
     nodes = _num(ours, "nodes_mean")
-    size = "" if math.isnan(nodes) else (f", {nodes:.1f}" + ("" if math.isnan(_num(ours, "nodes_std"))
-                                                             else f" ± {_num(ours, 'nodes_std'):.1f}") + " nodes")
+    size = "" if math.isnan(nodes) else f", {mean_std(nodes, _num(ours, 'nodes_std'), digits=1)} nodes"
     return f"**final** ({n_trials} trials): {ours['method']} {scores}{size}{runs_text(_num(ours, 'runs'))}."

@@ -147,6 +147,17 @@ def test_candidates_share_the_same_seeds_and_rank_by_their_mean():
         C.robust_best_space(none, space, "nmi")
 
 
+def test_the_ranking_reads_trials_as_integers_and_values_to_six_digits():
+    ranked = pd.DataFrame({"candidate": [0, 1], "source": ["trial 3", C.INCUMBENT], "trial": [3.0, np.nan],
+                           "runs": [3, 3], "nmi_mean": [0.58012, 0.55], "nmi_std": [0.0031, np.nan],
+                           "a_t": [0.999884, 0.99], "n_max": [82, 100], "repel": ["radial", "radial"]})
+    cells = C.ranked_text(ranked)
+    assert cells["trial"].tolist() == ["3", "–"] and cells["nmi_mean"].tolist() == ["0.5801", "0.5500"]
+    assert cells["nmi_std"].tolist() == ["0.0031", "–"] and cells["a_t"].tolist() == ["0.999884", "0.99"]
+    assert cells["n_max"].tolist() == ["82", "100"] and cells["runs"].tolist() == [3, 3]
+    assert ranked["a_t"].iloc[0] == 0.999884  # the ranking itself is left as it was
+
+
 # ----- the report's tables -----------------------------------------------------------------------
 
 def test_table2_and_the_verdicts():
