@@ -228,15 +228,15 @@ def write_protocol_report(run: ProtocolRun, out_dir) -> Path:
 
 
 def _opening(run: ProtocolRun, stages: dict[str, pd.DataFrame]) -> list[str]:
-    """The title, the verdicts (analysis.verdicts), the incumbent and fidelity answers, what was run."""
+    """The title, the lead verdict, the incumbent and fidelity answers, each stage's verdict, what was run."""
     p = run.protocol
     return [f"# Protocol `{p.name}` on {p.dataset}", "",
             lead_verdict(run.final.table), "",
+            f"- **Against the published values:** {incumbent_verdict(run.ranked, run.paired, p.outcome)}",
+            f"- **Screening fidelity:** {fidelity_text(run.fidelity_result)}", "",
             *(f"- {stage_verdict(s.name, s.sensitivity, len(s.table))}" for s in (run.initial, run.adjusted)),
             f"- {candidates_verdict(run.ranked, p.outcome)}",
             f"- {final_stage_verdict(run.final.table, len(stages['final']))}", "",
-            f"- **Against the published values:** {incumbent_verdict(run.ranked, run.paired, p.outcome)}",
-            f"- **Screening fidelity:** {fidelity_text(run.fidelity_result)}", "",
             f"Appendix A.1 as one command: initial LHS ({p.initial_n} points) → analysis → refine → "
             f"fidelity ({p.fidelity_n} points at the final budget) → adjusted LHS ({p.adjusted_n}) → robust best "
             f"({p.candidates} candidates and the incumbent × {p.candidate_seeds} seeds) → final ({p.seeds} seeds). "

@@ -69,11 +69,11 @@ def test_the_page_from_a_hand_made_run(tmp_path):
     lines = R.protocol_markdown(run, R.paper_spaces("digits"), out).split("\n")
     assert lines[:3] == ["# Protocol `p` on digits", "",
                          "DC-SOMRL reaches NMI 0.625 ± 0.177 over 2 runs; no other method was measured beside it."]
-    assert lines[4:8] == ["- **initial** (3 trials): NMI: a_t raises.", "- **adjusted** (2 trials): not analysed.",
+    assert lines[7:11] == ["- **initial** (3 trials): NMI: a_t raises.", "- **adjusted** (2 trials): not analysed.",
                           "- **candidates**: trial 1 wins, NMI 0.625 ± 0.125 over 2 seeds.",
                           "- **final** (2 trials): DC-SOMRL NMI 0.625 ± 0.177, Purity 0.875 ± 0.177, 16.0 ± 0.0 nodes "
                           "over 2 runs."]
-    assert lines[9:11] == ["- **Against the published values:** No incumbent was re-run (no published values for "
+    assert lines[4:6] == ["- **Against the published values:** No incumbent was re-run (no published values for "
                            "this data set, or --incumbent none).",
                            "- **Screening fidelity:** not measured (the screening ran at the final budget, or "
                            "--fidelity-n 0)."]
