@@ -12,7 +12,7 @@ set that contains it, so it is never worse than the published values on these
 seeds; :func:`incumbent_verdict` says by how much it beat them (or did not).
 
 Pure functions: :func:`candidate_values`, :func:`incumbent_values`,
-:func:`covering`, :func:`candidate_design`, :func:`rank_candidates`,
+:func:`covering`, :func:`candidate_design`, :func:`candidate_runs`, :func:`rank_candidates`,
 :func:`ranked_text`, :func:`paired_difference`, :func:`incumbent_verdict`,
 :func:`robust_best_space`;
 :func:`robust_best` runs the re-runs through the study runner.
@@ -116,16 +116,20 @@ def candidate_design(space, candidates: list[tuple[int | None, dict]], repeats: 
     return design, points
 
 
+def candidate_runs(table: pd.DataFrame, candidate: int, repeats: int) -> pd.DataFrame:
+    """The COMPLETE re-runs of candidate number ``candidate``: design rows ``candidate * repeats`` to
+    ``(candidate + 1) * repeats - 1`` (:func:`candidate_design` lays the candidates out so)."""
+    done, _ = complete_only(table)
+    return done.loc[pd.to_numeric(done["design_index"], errors="coerce") // repeats == candidate]
+
+
 def rank_candidates(table: pd.DataFrame, candidates: list[tuple[int | None, dict]], repeats: int,
                     outcome: str) -> pd.DataFrame:
     """One row per candidate: its source ("trial N" or "incumbent"), trial, runs, mean and std of
     ``outcome`` over its re-runs, best mean first (a candidate with no COMPLETE re-run ranks last)."""
-    done, _ = complete_only(table)
-    by = pd.to_numeric(done["design_index"], errors="coerce") // repeats
-    y = pd.to_numeric(done[outcome], errors="coerce")
     rows = []
     for c, (number, values) in enumerate(candidates):
-        v = y[by == c].dropna()
+        v = pd.to_numeric(candidate_runs(table, c, repeats)[outcome], errors="coerce").dropna()
         rows.append({"candidate": c, "source": INCUMBENT if number is None else f"trial {number}",
                      "trial": np.nan if number is None else number, "runs": len(v),
                      f"{outcome}_mean": v.mean() if len(v) else np.nan,

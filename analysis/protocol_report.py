@@ -1,7 +1,8 @@
 """``protocol.md``: one report of a finished protocol (:class:`analysis.protocol.ProtocolRun`).
 
-Sections, answer first: Table 1 as measured and what it says against the
-paper's SOMRL and k-means at equal k; Table 2's three columns (initial,
+Sections, answer first: Table 1 as measured (with the answer and the
+incumbent over the candidates stage's common seeds) and what it says against
+the paper's SOMRL and k-means at equal k; Table 2's three columns (initial,
 adjusted, best) beside the paper's; each stage's sensitivity answer; the
 robust best's candidates; the figures (Fig. 6: the outcome against a_t in the
 initial and adjusted stages; Fig. 7: the final seeds' validation curves); how
@@ -9,7 +10,8 @@ long each stage took, on which devices.
 
 Three parts, as every report: pure functions compute each table from the
 :class:`~analysis.protocol.ProtocolRun` (:func:`stage_tables`, :func:`table2`,
-:func:`significant`, :func:`stage_times`, :func:`verdicts`, :func:`fig6_data`;
+:func:`common_seed_rows`, :func:`significant`, :func:`stage_times`, :func:`verdicts`,
+:func:`fig6_data`;
 tested); :func:`protocol_markdown` renders the page from them (pure: it opens
 no storage, reads no file); :func:`write_protocol_report` draws the figures
 (:func:`render_fig6`, :func:`render_fig7`) and writes the file.
@@ -26,9 +28,9 @@ import pandas as pd
 from dcsomrl import models
 from studies.space import resolve_space
 
-from .candidates import incumbent_verdict, ranked_text
+from .candidates import INCUMBENT, candidate_runs, incumbent_verdict, ranked_text
 from .final_report import display_table
-from .final_table import degenerate_notes
+from .final_table import degenerate_notes, summarize
 from .formatting import budget_text, value_text
 from .markdown import markdown_table
 from .paper import PAPER
@@ -49,6 +51,20 @@ def stage_tables(run: ProtocolRun) -> dict[str, pd.DataFrame]:
     tables = {name: stage.table for name, stage in stages.items() if stage is not None}
     tables["final"] = run.final.trials
     return tables
+
+
+def common_seed_rows(run: ProtocolRun) -> pd.DataFrame:
+    """Table 1's rows from the candidates stage: the answer and the incumbent (the published values) over
+    their common seeds, so the page sets the two side by side on every outcome; none without an incumbent."""
+    ranked, repeats = run.ranked, run.protocol.candidate_seeds
+    if INCUMBENT not in set(ranked["source"]):
+        return pd.DataFrame()
+    model, source = run.final.table["method"].iloc[0], f"candidates stage, {repeats} common seeds"
+    answer, incumbent = ranked.iloc[0], ranked.loc[ranked["source"] == INCUMBENT].iloc[0]
+    rows = [(answer, f"{model}, the answer ({answer['source']})")] if answer["source"] != INCUMBENT else []
+    rows.append((incumbent, f"{model}, published values (incumbent)"))
+    return pd.DataFrame([summarize(candidate_runs(run.candidates.table, int(row["candidate"]), repeats), label,
+                                   source=source, dataset=run.protocol.dataset) for row, label in rows])
 
 
 def dim_text(dim) -> str:
@@ -246,9 +262,11 @@ def _opening(run: ProtocolRun, stages: dict[str, pd.DataFrame]) -> list[str]:
 
 
 def _table1(run: ProtocolRun, out: Path) -> list[str]:
-    """``## Table 1, measured``: the final table, what it says, a link to final.md."""
+    """``## Table 1, measured``: the final table with the answer and the incumbent over the candidates'
+    common seeds (:func:`common_seed_rows`) under its first row, what it says, a link to final.md."""
     final = run.final
-    return ["## Table 1, measured", "", markdown_table(display_table(final.table)), "",
+    table = pd.concat([final.table.iloc[:1], common_seed_rows(run), final.table.iloc[1:]], ignore_index=True)
+    return ["## Table 1, measured", "", markdown_table(display_table(table)), "",
             *(f"- {v}" for v in verdicts(final.table)),
             *(f"- {n}" for n in degenerate_notes(final.table)),  # mean with and without degenerate runs
             "- NMI and Purity grow with the number of clusters; compare them at equal k (the *k = nodes* "

@@ -97,6 +97,28 @@ def test_the_page_from_a_hand_made_run(tmp_path):
                           "| final | 2 | 2 | 2.000 | 2.000 | h:cpu |", ""]
 
 
+def test_table1_sets_the_answer_beside_the_incumbent_over_their_common_seeds(tmp_path):
+    run = _run(tmp_path)
+    assert R.common_seed_rows(run).empty  # no incumbent was re-run
+    ranked = pd.DataFrame({"candidate": [1, 0], "source": ["trial 4", "incumbent"], "trial": [4, None],
+                           "runs": [2, 2], "nmi_mean": [0.7, 0.55], "nmi_std": [0.1, 0.05]})
+    # design rows 0-1: candidate 0 (the incumbent), rows 2-3: candidate 1; row 4 failed
+    table = _trials([0.9] * 5, [0.5, 0.6, 0.6, 0.8, 0.9]).assign(design_index=range(5))
+    table.loc[4, "state"] = "FAIL"
+    run = dataclasses.replace(run, ranked=ranked, candidates=dataclasses.replace(run.candidates, table=table))
+    rows = R.common_seed_rows(run)
+    assert rows["method"].tolist() == ["DC-SOMRL, the answer (trial 4)", "DC-SOMRL, published values (incumbent)"]
+    assert rows["runs"].tolist() == [2, 2] and rows["nmi_mean"].tolist() == pytest.approx([0.7, 0.55])
+    assert rows["purity_mean"].tolist() == pytest.approx([0.95, 0.8]) and set(rows["source"]) == {
+        "candidates stage, 2 common seeds"}
+    lines = R.protocol_markdown(run, R.paper_spaces("digits"), tmp_path / "p").split("\n")
+    start = lines.index("## Table 1, measured") + 2
+    assert [line.split(" | ")[0] for line in lines[start + 2:start + 5]] == [
+        "| DC-SOMRL", "| DC-SOMRL, the answer (trial 4)", "| DC-SOMRL, published values (incumbent)"]
+    won = dataclasses.replace(run, ranked=ranked.iloc[::-1].reset_index(drop=True))  # the incumbent wins
+    assert R.common_seed_rows(won)["method"].tolist() == ["DC-SOMRL, published values (incumbent)"]
+
+
 def test_the_writer_draws_the_figures_and_writes_the_page(tmp_path):
     run = _run(tmp_path / "results")
     out = tmp_path / "results" / "p"
