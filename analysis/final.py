@@ -83,7 +83,7 @@ from studies.where import Where
 from .errors import AnalysisError
 from .final_report import write_final
 from .final_table import COLUMNS, RUN_COLUMNS, tabulate, trained_epochs
-from .kmeans import NODES, kmeans_latent, kmeans_rows, save_notes
+from .kmeans import NODES, cached_rows, kmeans_latent, kmeans_rows, save_notes
 from .seeds import fixed_values, require_fixed, seed_design
 
 #: The ``--baselines`` name of the four k-means rows (any other name is a registered model).
@@ -275,10 +275,12 @@ def ablation_rows(run: FinalRun, data) -> tuple[tuple[list[tuple[str, pd.DataFra
                                                 f"ablation {ABLATION}: {count} seeds on {run.dataset}", keep_all=True)
     if code not in REPORTABLE:
         return ([], []), code
-    latent, notes = kmeans_latent(trials, data, run.k)
-    latent_nodes, _ = kmeans_latent(trials, data, NODES)
-    rows = [(ABLATION, trials), (f"k-means ({run.k}), AE-alone codes", latent),
-            ("k-means (k = nodes), AE-alone codes", latent_nodes)]
+    methods = [f"k-means ({run.k}), AE-alone codes", "k-means (k = nodes), AE-alone codes"]
+    clustered, notes = cached_rows(Path(run.where.results) / run.study, trials, ABLATION, methods), []
+    if clustered is None:  # not read back from a finished run's final_runs.csv: fit on the kept encoders
+        (latent, notes), (latent_nodes, _) = kmeans_latent(trials, data, run.k), kmeans_latent(trials, data, NODES)
+        clustered = list(zip(methods, (latent, latent_nodes)))
+    rows = [(ABLATION, trials), *clustered]
     notes = [f"{ABLATION}: study `{name}`, the same values with alpha = 0 (no clustering loss; the map still "
              "trains on the codes)", *incomplete_notes(ABLATION, name, sy.count_points(fetched, count)),
              *(f"{ABLATION}: {note}" for note in notes)]

@@ -136,23 +136,27 @@ def baseline_methods(k: int) -> list[str]:
             "k-means (k = nodes), latent codes"]
 
 
-def cached_baselines(folder: Path, trials: pd.DataFrame, k: int, model: str = "DC-SOMRL"):
-    """(rows, notes) of :func:`baselines` from an earlier ``final_runs.csv`` and ``baseline_notes.json`` in
-    ``folder`` when they were written for the same COMPLETE trials (a resumed, finished study: k-means
-    is not fitted again), else None."""
-    path, notes = folder / "final_runs.csv", folder / "baseline_notes.json"
-    if not (path.is_file() and notes.is_file()):
+def cached_rows(folder: Path, trials: pd.DataFrame, model: str, methods: list[str]):
+    """The (method, runs) pairs of ``methods`` from an earlier ``final_runs.csv`` in ``folder`` when it was
+    written for the same COMPLETE ``trials`` (the runs labelled ``model`` there), else None: a finished
+    study's k-means is read back, not fitted again on encoders pruned since (``--save-models``)."""
+    path = folder / "final_runs.csv"
+    if not path.is_file():
         return None
     old = pd.read_csv(path)
     done, _ = complete_only(trials)
     ours = old.loc[old["method"] == model, "number"].dropna().astype(int)
-    if sorted(ours) != sorted(done["number"].astype(int)) or "ami" not in old:
+    if sorted(ours) != sorted(done["number"].astype(int)) or "ami" not in old or not set(methods) <= set(old["method"]):
         return None
-    methods = baseline_methods(k)
-    if not set(methods) <= set(old["method"]):
-        return None
-    rows = [(m, old.loc[old["method"] == m].drop(columns="method").reset_index(drop=True)) for m in methods]
-    return rows, json.loads(notes.read_text())
+    return [(m, old.loc[old["method"] == m].drop(columns="method").reset_index(drop=True)) for m in methods]
+
+
+def cached_baselines(folder: Path, trials: pd.DataFrame, k: int, model: str = "DC-SOMRL"):
+    """(rows, notes) of :func:`baselines` from an earlier ``final_runs.csv`` and ``baseline_notes.json`` in
+    ``folder`` when they were written for the same COMPLETE trials (:func:`cached_rows`), else None."""
+    notes = folder / "baseline_notes.json"
+    rows = cached_rows(folder, trials, model, baseline_methods(k)) if notes.is_file() else None
+    return None if rows is None else (rows, json.loads(notes.read_text()))
 
 
 def save_notes(folder: Path, notes: list[str]) -> Path:

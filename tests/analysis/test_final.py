@@ -196,6 +196,12 @@ def test_final_on_digits_end_to_end(tmp_path, capsys):
     ablation = table[table["method"].str.contains("AE alone|AE-alone")]  # what the clustering loss adds
     assert ablation["method"].tolist() == ["AE alone (α = 0)", "k-means (16), AE-alone codes",
                                            "k-means (k = nodes), AE-alone codes"] and (ablation["runs"] == 2).all()
+    # resumed when finished: the AE-alone k-means is read back, not fitted again on the encoders pruned since
+    assert main(["final", "--space", "best", "--dataset", "digits", "--seeds", "2", "--seed", "3",
+                 "--epochs", "1", "--k", "16", "--devices", "cpu", "--study", "fin", "--results", str(out)]) == 0
+    again = pd.read_csv(out / "fin" / "final.csv")
+    assert again[again["method"].str.contains("AE-alone")]["runs"].tolist() == [2, 2]
+    assert "holds no autoencoder" not in (out / "fin" / "final.md").read_text()
     alphas = {t.params["alpha"] for t in open_study("fin-ablation", None, str(out)).get_trials(deepcopy=False)}
     assert alphas == {0.0} and "study `fin-ablation`" in (out / "fin" / "final.md").read_text()
     table = table.drop(ablation.index).reset_index(drop=True)
