@@ -141,13 +141,12 @@ def rank_candidates(table: pd.DataFrame, candidates: list[tuple[int | None, dict
 def ranked_text(ranked: pd.DataFrame) -> pd.DataFrame:
     """The ranking as table cells: the trial number as an integer ('–' for the incumbent), the outcome's
     mean and std to 4 decimals, the values to 6 significant digits (a_t 0.999884 must not read 1.000)."""
-    measured = {"candidate", "source", "trial", "runs"} | {c for c in ranked if c.endswith(("_mean", "_std"))}
     cells = ranked.astype(object).copy()
     cells["trial"] = [("–" if pd.isna(t) else str(int(t))) for t in ranked["trial"]]
     for column in ranked.columns:
         if column.endswith(("_mean", "_std")):
             cells[column] = ["–" if pd.isna(v) else f"{v:.4f}" for v in ranked[column]]
-        elif column not in measured:
+        elif column not in ("candidate", "source", "trial", "runs"):
             cells[column] = [value_text(v) for v in ranked[column]]
     return cells
 
@@ -160,13 +159,11 @@ def paired_difference(table: pd.DataFrame, ranked: pd.DataFrame, repeats: int, o
     others = ranked[(ranked["source"] != INCUMBENT) & (ranked["runs"] > 0)]
     if others.empty:
         return None
-    done, _ = complete_only(table)
-    index = pd.to_numeric(done["design_index"], errors="coerce")
-    y = pd.to_numeric(done[outcome], errors="coerce")
-
     def by_seed(candidate: int) -> pd.Series:
-        rows = index // repeats == candidate
-        return pd.Series(y[rows].to_numpy(float), index=(index[rows] % repeats).astype(int).to_numpy())
+        runs = candidate_runs(table, candidate, repeats)
+        seed = pd.to_numeric(runs["design_index"], errors="coerce") % repeats
+        return pd.Series(pd.to_numeric(runs[outcome], errors="coerce").to_numpy(float),
+                         index=seed.astype(int).to_numpy())
 
     top = others.iloc[0]
     inc = ranked.loc[ranked["source"] == INCUMBENT, "candidate"].iloc[0]
