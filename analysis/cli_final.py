@@ -65,7 +65,7 @@ def final_command(args: argparse.Namespace) -> int:
                            seeds=args.seeds, first_seed=args.seed, epochs=args.epochs, k=args.k,
                            storage=args.storage, results=args.results, data_dir=args.data_dir, study=args.study,
                            model=args.model, save_models=args.save_models, baselines=args.baselines,
-                           ablation=args.ablation == "ae")
+                           ablation=args.ablation == "ae", ablation_seeds=args.ablation_seeds)
     if result.md_path is None:
         return result.exit_code
     print(markdown_table(display_table(result.table)))

@@ -65,6 +65,9 @@ def add_ablation(p: argparse.ArgumentParser) -> None:
                    help="ae: also train the same values with alpha = 0 over the same seeds (the row 'AE alone "
                         "(α = 0)', with k-means on its codes: what the clustering loss adds); none: skip it "
                         "(default ae)")
+    p.add_argument("--ablation-seeds", type=int, default=None,
+                   help="train the AE alone over the first N final seeds only (when time is short; the row "
+                        "says its runs; default: every final seed)")
 
 
 def add_incumbent(p: argparse.ArgumentParser) -> None:

@@ -92,7 +92,8 @@ def protocol_command(args: argparse.Namespace) -> int:
                  args.epochs, args.final_epochs, args.candidates, args.candidate_seeds, args.outcome, args.k, rules,
                  args.data_dir, args.model, not args.no_importance, args.save_models,
                  F.check_baselines(args.baselines), batch_size=args.batch_size, incumbent=args.incumbent,
-                 fidelity_n=args.fidelity_n, ablation=args.ablation == "ae").check()
+                 fidelity_n=args.fidelity_n, ablation=args.ablation == "ae",
+                 ablation_seeds=args.ablation_seeds).check()
     slots = launch.plan_slots(args.devices, args.workers_per_device)
     try:
         run = run_protocol(p, slots=slots, say=lambda line: print(line, flush=True))

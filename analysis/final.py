@@ -21,7 +21,8 @@ AE alone (α = 0)            ``ablation=True``: the same setting with alpha = 0 
                             clustering loss; the map still trains on the codes) over
                             the same seeds, as the study ``<study>-ablation``: its
                             map's scores, and k-means (k and k = nodes) on its codes.
-                            What the clustering loss adds, the paper's central claim
+                            What the clustering loss adds, the paper's central claim;
+                            ``ablation_seeds=N``: over the first N seeds only
 paper rows                  Table 1 of the paper as printed (k-means, SOM-VAE,
                             DE-SOM, SOMRL; MNIST and Fashion-MNIST only), marked
                             "paper, reference": their setup, not re-run here
@@ -135,6 +136,7 @@ class FinalRun:
     k: int                         # clusters of the k-means rows (besides k = nodes)
     where: Where
     label: str                     # how --space was given (final.md's context line)
+    ablation_seeds: int | None = None  # the AE alone's seeds: the first N of ``seeds`` (None: all)
 
 
 @dataclass
@@ -169,10 +171,12 @@ def final_study(space: str, dataset: str, *, devices: str = "auto", workers_per_
 def run_final(space, dataset: str, *, seeds: int, first_seed: int = 0, epochs: int | None = None, k: int = 64,
               slots, storage: str | None, results: str, data_dir: str | None = None, study: str | None = None,
               model: str = "dcsomrl", space_label: str | None = None, save_models: str = "best",
-              baselines: Iterable[str] = (KMEANS,), ablation: bool = False) -> FinalResult:
+              baselines: Iterable[str] = (KMEANS,), ablation: bool = False,
+              ablation_seeds: int | None = None) -> FinalResult:
     """Train the fixed values of ``space`` once per seed through the study runner (resumable), then
     each model baseline over the same seeds (study ``<study>-<model>``), then the k-means rows, and
-    write final.csv, final_runs.csv and final.md.
+    write final.csv, final_runs.csv and final.md. ``ablation_seeds``: the AE alone trains the first
+    N seeds only (when time is short; default all).
 
     Returns a :class:`FinalResult` (with no table when the runner was
     interrupted or the machine cannot run trials: exit code not 0 or 1). Every
@@ -183,13 +187,15 @@ def run_final(space, dataset: str, *, seeds: int, first_seed: int = 0, epochs: i
     name = check_study_name(study or default_study_name(dataset, space, seeds, first_seed, epochs, label=space_label,
                                                         model=model))
     wanted, title = check_baselines(baselines), models.get(model).title
+    check_ablation_seeds(ablation_seeds, seeds, ablation)
     if epochs is not None:
         space = space.with_fixed(epochs=check("epochs", epochs, space.model))
     seed_list = seed_design(space, seeds, first_seed)["seed"].tolist()
     data = load_dataset(dataset, data_dir)  # a DataError stops us before the study exists
     check_k(k, len(data.x_train), dataset)
     run = FinalRun(space, dataset, name, model, title, tuple(seed_list), epochs, k,
-                   Where(storage, results, data_dir, tuple(slots), save_models), space_label or space.name)
+                   Where(storage, results, data_dir, tuple(slots), save_models), space_label or space.name,
+                   ablation_seeds)
     handle, trials, rows, notes, code = train_all(run, data, wanted, ablation)
     if code not in REPORTABLE:  # interrupted, or the machine cannot run trials: nothing to report yet
         return FinalResult(name, pd.DataFrame(columns=COLUMNS), pd.DataFrame(columns=RUN_COLUMNS), trials,
@@ -203,6 +209,17 @@ def check_k(k: int, rows: int, dataset: str) -> None:
     """AnalysisError unless ``k`` (the k-means rows' clusters) is an integer in [1, the training rows]."""
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= rows:
         raise AnalysisError(f"--k must be an integer in [1, {rows}] (the training rows of {dataset}), got {k!r}")
+
+
+def check_ablation_seeds(count: int | None, seeds: int, ablation: bool = True) -> None:
+    """AnalysisError unless ``count`` (``--ablation-seeds``) is None or an integer in [1, ``seeds``], and
+    given only with the ablation on."""
+    if count is None:
+        return
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= seeds:
+        raise AnalysisError(f"--ablation-seeds must be an integer in [1, {seeds}] (the final seeds), got {count!r}")
+    if not ablation:
+        raise AnalysisError("--ablation-seeds needs the ablation: drop it or --ablation none")
 
 
 def train_all(run: FinalRun, data, wanted: tuple[str, ...], ablation: bool):
@@ -270,6 +287,7 @@ def ablation_rows(run: FinalRun, data) -> tuple[tuple[list[tuple[str, pd.DataFra
     and with k = each map's node count on the AE-alone codes; every encoder is kept until k-means has
     read it, then ``run.where.save_models`` decides.
     """
+    run = replace(run, seeds=run.seeds[:run.ablation_seeds])  # the first N seeds (all when None)
     name, count = f"{run.study}-ablation", len(run.seeds)
     handle, fetched, trials, code = train_seeds(run, run.space.with_fixed(alpha=0.0), name, run.model,
                                                 f"ablation {ABLATION}: {count} seeds on {run.dataset}", keep_all=True)
@@ -282,7 +300,8 @@ def ablation_rows(run: FinalRun, data) -> tuple[tuple[list[tuple[str, pd.DataFra
         clustered = list(zip(methods, (latent, latent_nodes)))
     rows = [(ABLATION, trials), *clustered]
     notes = [f"{ABLATION}: study `{name}`, the same values with alpha = 0 (no clustering loss; the map still "
-             "trains on the codes)", *incomplete_notes(ABLATION, name, sy.count_points(fetched, count)),
+             f"trains on the codes), over seed{'s' if count > 1 else ''} {run.seeds[0]}"
+             + (f"..{run.seeds[-1]}" if count > 1 else ""), *incomplete_notes(ABLATION, name, sy.count_points(fetched, count)),
              *(f"{ABLATION}: {note}" for note in notes)]
     weights.prune(handle, run.where.save_models)
     return (rows, notes), code

@@ -70,7 +70,7 @@ from . import candidates as C
 from .budget import budget_differs
 from .errors import AnalysisError
 from .fidelity import Fidelity, fidelity_points, fidelity_result
-from .final import FinalResult, check_baselines, run_final
+from .final import FinalResult, check_ablation_seeds, check_baselines, run_final
 from .formatting import budget_text
 from .stages import Stage, StageFailed, analyze_stage, lhs_stage, names_stage, refine_stage, run_points
 from .table import MIN_TRIALS, RECORDED_OUTCOMES
@@ -110,6 +110,7 @@ class Protocol:
     incumbent: str | None = C.DEFAULT_INCUMBENT  # the published values re-run as a candidate ("none": skip)
     fidelity_n: int = 8             # screening points re-run at the final budget
     ablation: bool = True           # the final stage's "AE alone (alpha = 0)" rows
+    ablation_seeds: int | None = None  # ... over the first N final seeds (None: all)
 
     def study(self, stage: str) -> str:
         return f"{self.name}-{stage}"
@@ -144,6 +145,7 @@ def _check_counts(p: Protocol) -> None:
         check_run(name, value)
     if p.fidelity_n != 0:
         check_run("fidelity-n", p.fidelity_n)
+    check_ablation_seeds(p.ablation_seeds, p.seeds, p.ablation)
 
 
 def _check_stage_sizes(p: Protocol) -> None:
@@ -264,7 +266,8 @@ def final_stage(p: Protocol, best_space, slots, space_label: str) -> FinalResult
     return run_final(best_space, p.dataset, seeds=p.seeds, first_seed=p.seed, epochs=p.budget().get("epochs"),
                      k=p.k, slots=slots, storage=p.storage, results=p.results, data_dir=p.data_dir,
                      study=p.study("final"), model=p.model, space_label=space_label,
-                     save_models=p.save_models, baselines=p.baselines, ablation=p.ablation)
+                     save_models=p.save_models, baselines=p.baselines, ablation=p.ablation,
+                     ablation_seeds=p.ablation_seeds)
 
 
 # ----- the chain ----------------------------------------------------------------------------------
@@ -352,7 +355,8 @@ def _final(p: Protocol, best_space, slots, label: str, say: Callable[[str], None
     """Stage 5: the final round; (its FinalResult, the validation curves of its seeds). StageFailed
     when it did not finish."""
     announce(p, say, "final", f"the robust best over {p.seeds} seeds, beside k-means"
-             + (" and the AE alone (alpha = 0)" if p.ablation else ""))
+             + (" and the AE alone (alpha = 0)" if p.ablation else "")
+             + (f" over the first {p.ablation_seeds} seeds" if p.ablation and p.ablation_seeds else ""))
     final = final_stage(p, best_space, slots, label)
     if final.md_path is None or final.exit_code != 0:
         raise StageFailed(f"protocol stage final (study {final.study}) stopped with exit code {final.exit_code}; "

@@ -328,6 +328,30 @@ def test_an_unknown_baseline_stops_final_before_any_study(tmp_path, capsys):
     assert not any(tmp_path.iterdir())
 
 
+def test_the_ablation_over_fewer_seeds_says_its_runs(tmp_path, capsys):
+    """--ablation-seeds 1 of --seeds 2: the AE alone trains the first seed only; its rows say 1 run, the
+    studied model's 2, and the note names the seeds."""
+    out = tmp_path / "results"
+    assert main(["final", "--space", "best", "--dataset", "digits", "--seeds", "2", "--seed", "5", "--epochs", "1",
+                 "--k", "8", "--devices", "cpu", "--study", "few", "--results", str(out),
+                 "--ablation-seeds", "1"]) == 0
+    table = pd.read_csv(out / "few" / "final.csv").set_index("method")
+    assert table.loc["DC-SOMRL", "runs"] == 2
+    assert table.loc[["AE alone (α = 0)", "k-means (8), AE-alone codes"], "runs"].tolist() == [1, 1]
+    runs = pd.read_csv(out / "few" / "final_runs.csv")
+    assert runs.loc[runs["method"] == "AE alone (α = 0)", "seed"].tolist() == [5]
+    assert "codes), over seed 5" in (out / "few" / "final.md").read_text()
+
+
+@pytest.mark.parametrize("extra, message", [(["--ablation-seeds", "3"], "--ablation-seeds must be an integer in [1, 2]"),
+                                            (["--ablation-seeds", "1", "--ablation", "none"], "needs the ablation")])
+def test_bad_ablation_seeds_stop_final_before_any_study(tmp_path, capsys, extra, message):
+    code = main(["final", "--space", "best", "--dataset", "digits", "--seeds", "2", "--results", str(tmp_path), *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not any(tmp_path.iterdir())
+
+
 def test_a_baseline_with_failed_seeds_is_reported_with_a_note(tmp_path, capsys, monkeypatch):
     """The studied model completes every seed, the baseline none (every standin trial diverges): the
     baseline's row says 0 runs and the notes say which study fell short and by how many seeds."""

@@ -107,7 +107,8 @@ def test_the_protocol_with_a_stand_in_trial_names_the_a_t_effect(tmp_path, capsy
 def test_bad_options_are_one_line_errors(tmp_path, capsys):
     for option, value in (("--initial-n", "0"), ("--candidates", "0"), ("--seed", "-1"), ("--outcome", "loss"),
                           ("--baselines", "kmeans,foo"), ("--batch-size", "0"), ("--final-epochs", "0"),
-                          ("--fidelity-n", "-1"), ("--incumbent", "no-such-space.toml")):
+                          ("--fidelity-n", "-1"), ("--incumbent", "no-such-space.toml"),
+                          ("--ablation-seeds", "0"), ("--ablation-seeds", "11")):
         code = main(["protocol", "--dataset", "digits", option, value, "--results", str(tmp_path)])
         err = capsys.readouterr().err.strip()
         assert code == 2 and len(err.splitlines()) == 1 and option in err
