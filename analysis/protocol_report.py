@@ -243,13 +243,20 @@ def write_protocol_report(run: ProtocolRun, out_dir) -> Path:
     return path
 
 
+def answer_line(label: str, verdict: str) -> str:
+    """One bulleted answer under the lead verdict: the verdict's own head (up to its first ': ') in bold,
+    else ``label`` ("The study beat the published values: ..." is not prefixed by what it answers)."""
+    head, colon, body = verdict.partition(": ")
+    return f"- **{head}:** {body}" if colon else f"- **{label}:** {verdict}"
+
+
 def _opening(run: ProtocolRun, stages: dict[str, pd.DataFrame]) -> list[str]:
     """The title, the lead verdict, the incumbent and fidelity answers, each stage's verdict, what was run."""
     p = run.protocol
     return [f"# Protocol `{p.name}` on {p.dataset}", "",
             lead_verdict(run.final.table), "",
-            f"- **Against the published values:** {incumbent_verdict(run.ranked, run.paired, p.outcome)}",
-            f"- **Screening fidelity:** {fidelity_text(run.fidelity_result)}", "",
+            answer_line("Against the published values", incumbent_verdict(run.ranked, run.paired, p.outcome)),
+            answer_line("Screening fidelity", fidelity_text(run.fidelity_result)), "",
             *(f"- {stage_verdict(s.name, s.sensitivity, len(s.table))}" for s in (run.initial, run.adjusted)),
             f"- {candidates_verdict(run.ranked, p.outcome)}",
             f"- {final_stage_verdict(run.final.table, len(stages['final']))}", "",

@@ -63,6 +63,13 @@ def test_stage_tables_in_order_without_the_fidelity_stage_that_did_not_run(tmp_p
         run["final"]  # a typed record, not a dict read by string keys
 
 
+def test_an_answer_line_bolds_the_verdicts_own_head_else_the_label():
+    assert R.answer_line("Against the published values", "The study beat the published values: NMI +0.030.") == \
+        "- **The study beat the published values:** NMI +0.030."
+    assert R.answer_line("Screening fidelity", "not measured (--fidelity-n 0).") == \
+        "- **Screening fidelity:** not measured (--fidelity-n 0)."
+
+
 def test_the_page_from_a_hand_made_run(tmp_path):
     run = _run(tmp_path / "results")
     out = tmp_path / "results" / "p"
