@@ -84,6 +84,7 @@ from studies.where import Where
 from .errors import AnalysisError
 from .final_report import write_final
 from .final_table import COLUMNS, RUN_COLUMNS, tabulate, trained_epochs
+from .formatting import seeds_text
 from .kmeans import NODES, cached_rows, kmeans_latent, kmeans_rows, save_notes
 from .seeds import fixed_values, require_fixed, seed_design
 
@@ -219,7 +220,7 @@ def check_ablation_seeds(count: int | None, seeds: int, ablation: bool = True) -
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= seeds:
         raise AnalysisError(f"--ablation-seeds must be an integer in [1, {seeds}] (the final seeds), got {count!r}")
     if not ablation:
-        raise AnalysisError("--ablation-seeds needs the ablation: drop it or --ablation none")
+        raise AnalysisError("--ablation-seeds needs the ablation, which --ablation none skips: give one of the two")
 
 
 def train_all(run: FinalRun, data, wanted: tuple[str, ...], ablation: bool):
@@ -250,8 +251,8 @@ def report_final(run: FinalRun, data, trials: pd.DataFrame, rows: list[tuple[str
     folder = Path(run.where.results) / run.study
     clustered, clustered_notes = kmeans_rows(kmeans, folder, trials, data, list(run.seeds), run.k, run.title)
     context = (f"Study `{run.study}`: the fixed values of `--space {run.label}` on `{run.dataset}` over "
-               f"{len(run.seeds)} seeds ({run.seeds[0]}..{run.seeds[-1]})"
-               + (f", epochs = {run.epochs}" if run.epochs else "") + "; each run's seed is recorded on its trial.")
+               + seeds_text(run.seeds) + (f", epochs = {run.epochs}" if run.epochs else "")
+               + "; each run's seed is recorded on its trial.")
     final = tabulate(trials, [*rows, *clustered], dataset=run.dataset, title=f"Final runs on {run.dataset}",
                      model=run.title, n_classes=len(np.unique(as_numpy(data.y_train))), n_test=len(data.y_test),
                      context=[context], values=fixed_values(run.space), notes=[*notes, *clustered_notes])
@@ -300,8 +301,8 @@ def ablation_rows(run: FinalRun, data) -> tuple[tuple[list[tuple[str, pd.DataFra
         clustered = list(zip(methods, (latent, latent_nodes)))
     rows = [(ABLATION, trials), *clustered]
     notes = [f"{ABLATION}: study `{name}`, the same values with alpha = 0 (no clustering loss; the map still "
-             f"trains on the codes), over seed{'s' if count > 1 else ''} {run.seeds[0]}"
-             + (f"..{run.seeds[-1]}" if count > 1 else ""), *incomplete_notes(ABLATION, name, sy.count_points(fetched, count)),
+             f"trains on the codes), over {seeds_text(run.seeds)}",
+             *incomplete_notes(ABLATION, name, sy.count_points(fetched, count)),
              *(f"{ABLATION}: {note}" for note in notes)]
     weights.prune(handle, run.where.save_models)
     return (rows, notes), code

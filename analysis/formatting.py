@@ -10,6 +10,7 @@
 * :func:`mean_std`: a mean over runs with its standard deviation, '0.791 ± 0.005'.
 * :func:`epochs_text`: the training epochs of a method's runs, '30', '42.7', '3–5'.
 * :func:`budget_text`: the protocol's budget, 'batch_size 256, epochs 30'.
+* :func:`seeds_text`: the seeds of a set of runs, '10 seeds (0..9)', '1 seed (5)'.
 """
 from __future__ import annotations
 
@@ -70,3 +71,11 @@ def epochs_text(epochs: pd.Series) -> str:
 def budget_text(budget: dict[str, Any]) -> str:
     """The budget's values as text: 'batch_size 256, epochs 30' (``analysis.protocol.Protocol.budget``)."""
     return ", ".join(f"{k} {v}" for k, v in budget.items())
+
+
+def seeds_text(seeds) -> str:
+    """The seeds of a set of runs, in order: '10 seeds (0..9)'; one seed: '1 seed (5)'."""
+    seeds = list(seeds)
+    if len(seeds) == 1:
+        return f"1 seed ({seeds[0]})"
+    return f"{len(seeds)} seeds ({seeds[0]}..{seeds[-1]})"

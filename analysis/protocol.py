@@ -356,7 +356,7 @@ def _final(p: Protocol, best_space, slots, label: str, say: Callable[[str], None
     when it did not finish."""
     announce(p, say, "final", f"the robust best over {p.seeds} seeds, beside k-means"
              + (" and the AE alone (alpha = 0)" if p.ablation else "")
-             + (f" over the first {p.ablation_seeds} seeds" if p.ablation and p.ablation_seeds else ""))
+             + (f" over the first {p.ablation_seeds} seeds" if p.ablation_seeds else ""))  # checked: needs ablation
     final = final_stage(p, best_space, slots, label)
     if final.md_path is None or final.exit_code != 0:
         raise StageFailed(f"protocol stage final (study {final.study}) stopped with exit code {final.exit_code}; "

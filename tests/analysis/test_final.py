@@ -340,7 +340,7 @@ def test_the_ablation_over_fewer_seeds_says_its_runs(tmp_path, capsys):
     assert table.loc[["AE alone (α = 0)", "k-means (8), AE-alone codes"], "runs"].tolist() == [1, 1]
     runs = pd.read_csv(out / "few" / "final_runs.csv")
     assert runs.loc[runs["method"] == "AE alone (α = 0)", "seed"].tolist() == [5]
-    assert "codes), over seed 5" in (out / "few" / "final.md").read_text()
+    assert "codes), over 1 seed (5)" in (out / "few" / "final.md").read_text()
 
 
 @pytest.mark.parametrize("extra, message", [(["--ablation-seeds", "3"], "--ablation-seeds must be an integer in [1, 2]"),

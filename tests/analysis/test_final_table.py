@@ -14,7 +14,7 @@ from analysis import kmeans as K
 from analysis.final_report import display_table, markdown, write_final
 from analysis.final_table import (COLUMNS, RUN_COLUMNS, THIS_STUDY, FinalTable, degenerate_notes, run_table,
                                   summarize, tabulate)
-from analysis.formatting import budget_text, epochs_text, mean_std
+from analysis.formatting import budget_text, epochs_text, mean_std, seeds_text
 from analysis.paper import PAPER, paper_key, paper_rows
 
 NAN = float("nan")
@@ -167,3 +167,4 @@ def test_the_number_formats():
     assert mean_std(0.5, None) == "0.500" and mean_std(None, 0.1) == "–"
     assert epochs_text(pd.Series([3, None, 5])) == "3–5" and epochs_text(pd.Series([], dtype=float)) == "–"
     assert budget_text({"batch_size": 256, "epochs": 30}) == "batch_size 256, epochs 30" and budget_text({}) == ""
+    assert seeds_text(range(10)) == "10 seeds (0..9)" and seeds_text((5,)) == "1 seed (5)"
