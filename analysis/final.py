@@ -81,7 +81,7 @@ from studies.space import is_space_file, parse_space, resolve_space
 from studies.storage import quiet_optuna
 from studies.where import Where
 
-from .errors import AnalysisError
+from .errors import AnalysisError, check_count
 from .final_report import write_final
 from .final_table import COLUMNS, RUN_COLUMNS, tabulate, trained_epochs
 from .formatting import seeds_text
@@ -208,8 +208,7 @@ def run_final(space, dataset: str, *, seeds: int, first_seed: int = 0, epochs: i
 
 def check_k(k: int, rows: int, dataset: str) -> None:
     """AnalysisError unless ``k`` (the k-means rows' clusters) is an integer in [1, the training rows]."""
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= rows:
-        raise AnalysisError(f"--k must be an integer in [1, {rows}] (the training rows of {dataset}), got {k!r}")
+    check_count("--k", k, rows, f"the training rows of {dataset}")
 
 
 def check_ablation_seeds(count: int | None, seeds: int, ablation: bool = True) -> None:
@@ -217,8 +216,7 @@ def check_ablation_seeds(count: int | None, seeds: int, ablation: bool = True) -
     given only with the ablation on."""
     if count is None:
         return
-    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= seeds:
-        raise AnalysisError(f"--ablation-seeds must be an integer in [1, {seeds}] (the final seeds), got {count!r}")
+    check_count("--ablation-seeds", count, seeds, "the final seeds")
     if not ablation:
         raise AnalysisError("--ablation-seeds needs the ablation, which --ablation none skips: give one of the two")
 

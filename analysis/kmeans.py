@@ -35,7 +35,7 @@ from dcsomrl import metrics
 from dcsomrl.trainer import encode, load_run
 from dcsomrl.util import as_numpy, one_line
 
-from .errors import AnalysisError
+from .errors import check_count
 from .table import complete_only
 
 #: k-means++ starts per run: one, as scikit-learn's ``n_init="auto"`` does for k-means++;
@@ -53,9 +53,8 @@ def kmeans_scores(x_train, x_test, y_test, k: int = 64, seed: int = 0, n_init: i
     Each test row's cluster is its nearest centroid (``KMeans.predict``).
     """
     x_train = as_numpy(x_train).astype(np.float32, copy=False)
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= len(x_train):
-        raise AnalysisError(f"--k must be an integer in [1, {len(x_train)}] (the training rows), got {k!r}")
-    model = KMeans(n_clusters=int(k), n_init=n_init, random_state=int(seed)).fit(x_train)
+    k = check_count("--k", k, len(x_train), "the training rows")
+    model = KMeans(n_clusters=k, n_init=n_init, random_state=int(seed)).fit(x_train)
     pred = model.predict(as_numpy(x_test).astype(np.float32, copy=False))
     y = as_numpy(y_test)
     return {**metrics.scores(y, pred), "n_nodes": int(k)}

@@ -15,7 +15,7 @@ from analysis import seeds as S
 from analysis.final_report import markdown
 from analysis.formatting import epochs_text, mean_std
 from analysis.paper import PAPER, paper_rows
-from analysis.errors import AnalysisError
+from analysis.errors import AnalysisError, check_count
 from dcsomrl_study.cli import main
 from studies.export import open_study
 from studies.space import load_space, resolve_space
@@ -144,6 +144,17 @@ def test_kmeans_baseline_on_a_tiny_dataset():
     assert per_seed["purity"].tolist()[0] == 1.0
     with pytest.raises(AnalysisError, match="--k"):
         K.kmeans_scores(data.x_train, data.x_test, data.y_test, k=len(data.x_train) + 1)
+
+
+@pytest.mark.parametrize("value", [0, 9, True, 2.0, "3", None])
+def test_a_count_outside_its_range_is_one_line_naming_the_option(value):
+    with pytest.raises(AnalysisError) as caught:
+        check_count("--k", value, 8, "the training rows")
+    assert str(caught.value) == f"--k must be an integer in [1, 8] (the training rows), got {value!r}"
+
+
+def test_a_count_in_range_comes_back_as_an_int():
+    assert check_count("--k", np.int64(8), 8, "rows") == 8 and type(check_count("--k", 1, 8, "rows")) is int
 
 
 def test_latent_kmeans_skips_trials_without_a_run_directory(tmp_path):
