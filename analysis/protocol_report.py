@@ -115,6 +115,12 @@ def busy_seconds(starts: pd.Series, ends: pd.Series) -> float:
     return total + (hi - lo).total_seconds()
 
 
+def complete_trials(table: pd.DataFrame) -> int:
+    """The stage's COMPLETE trials: what its analysis and its verdict stand on (a trial lost with its
+    worker and retried is counted once, by its retry)."""
+    return int((table["state"] == "COMPLETE").sum())
+
+
 def stage_times(stages: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """One row per stage: study trials, complete, wall time (while any of its trials ran,
     :func:`busy_seconds`), trial time (the trials' seconds summed), devices."""
@@ -122,7 +128,7 @@ def stage_times(stages: dict[str, pd.DataFrame]) -> pd.DataFrame:
     for stage, table in stages.items():
         wall = busy_seconds(table["datetime_start"], table["datetime_complete"])
         devices = sorted({f"{h}:{d}" for h, d in zip(table["host"], table["device"]) if pd.notna(d)})
-        rows.append({"stage": stage, "trials": len(table), "complete": int((table["state"] == "COMPLETE").sum()),
+        rows.append({"stage": stage, "trials": len(table), "complete": complete_trials(table),
                      "wall_minutes": round(wall / 60, 1), "trial_minutes": round(table["seconds"].sum() / 60, 1),
                      "devices": ", ".join(devices)})
     return pd.DataFrame(rows)
@@ -257,9 +263,9 @@ def _opening(run: ProtocolRun, stages: dict[str, pd.DataFrame]) -> list[str]:
             lead_verdict(run.final.table), "",
             answer_line("Against the published values", incumbent_verdict(run.ranked, run.paired, p.outcome)),
             answer_line("Screening fidelity", fidelity_text(run.fidelity_result)), "",
-            *(f"- {stage_verdict(s.name, s.sensitivity, len(s.table))}" for s in (run.initial, run.adjusted)),
+            *(f"- {stage_verdict(s.name, s.sensitivity, complete_trials(s.table))}" for s in (run.initial, run.adjusted)),
             f"- {candidates_verdict(run.ranked, p.outcome)}",
-            f"- {final_stage_verdict(run.final.table, len(stages['final']))}", "",
+            f"- {final_stage_verdict(run.final.table, complete_trials(stages['final']))}", "",
             f"Appendix A.1 as one command: initial LHS ({p.initial_n} points) → analysis → refine → "
             f"fidelity ({p.fidelity_n} points at the final budget) → adjusted LHS ({p.adjusted_n}) → robust best "
             f"({p.candidates} candidates and the incumbent × {p.candidate_seeds} seeds) → final ({p.seeds} seeds). "
@@ -292,7 +298,7 @@ def _found(run: ProtocolRun, out: Path) -> list[str]:
     lines = ["## What each stage found", ""]
     for stage in (run.initial, run.adjusted):
         flagged = significant(stage.sensitivity)
-        lines += [f"**{stage.name}** ({len(stage.table)} trials, "
+        lines += [f"**{stage.name}** ({complete_trials(stage.table)} trials, "
                   f"[report]({os.path.relpath(stage.files['report'], out)})): "
                   + ("; ".join(f"{r.parameter} {r.direction} for {r.outcome} (adjusted p {r.p_adj:.2g})"
                                for r in flagged.itertuples()) or "no parameter passes the rule"), ""]

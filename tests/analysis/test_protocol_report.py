@@ -104,6 +104,19 @@ def test_the_page_from_a_hand_made_run(tmp_path):
                           "| final | 2 | 2 | 2.000 | 2.000 | h:cpu |", ""]
 
 
+def test_a_trial_lost_with_its_worker_is_not_counted_in_the_stage_lines(tmp_path):
+    """The adjusted stage holds a FAIL trial (its worker was lost, its retry completed): the verdict lines
+    count the 2 COMPLETE trials the analysis stands on; the times table shows both counts."""
+    run = _run(tmp_path / "results")
+    lost = _trials([0.98], [0.0]).assign(state="FAIL", number=2, nmi=float("nan"), seconds=float("nan"))
+    run = dataclasses.replace(run, adjusted=dataclasses.replace(run.adjusted, table=pd.concat(
+        [run.adjusted.table, lost], ignore_index=True)))
+    lines = R.protocol_markdown(run, R.paper_spaces("digits"), tmp_path / "results" / "p").split("\n")
+    assert "- **adjusted** (2 trials): not analysed." in lines
+    assert any(line.startswith("**adjusted** (2 trials, [report]") for line in lines)
+    assert R.stage_times(R.stage_tables(run)).set_index("stage").loc["adjusted", ["trials", "complete"]].tolist() == [3, 2]
+
+
 def test_table1_sets_the_answer_beside_the_incumbent_over_their_common_seeds(tmp_path):
     run = _run(tmp_path)
     assert R.common_seed_rows(run).empty  # no incumbent was re-run
