@@ -123,10 +123,16 @@ def complete_trials(table: pd.DataFrame) -> int:
 
 def stage_times(stages: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """One row per stage: study trials, complete, wall time (while any of its trials ran,
-    :func:`busy_seconds`), trial time (the trials' seconds summed), devices."""
+    :func:`busy_seconds`), trial time (the trials' seconds summed), devices.
+
+    A trial that did not measure its own time (lost with its worker, interrupted) is left out of the
+    wall time: its end is when the runner noticed, which can be the next session, and its interval
+    would charge the hours between the sessions.
+    """
     rows = []
     for stage, table in stages.items():
-        wall = busy_seconds(table["datetime_start"], table["datetime_complete"])
+        ran = table[table["seconds"].notna()]
+        wall = busy_seconds(ran["datetime_start"], ran["datetime_complete"])
         devices = sorted({f"{h}:{d}" for h, d in zip(table["host"], table["device"]) if pd.notna(d)})
         rows.append({"stage": stage, "trials": len(table), "complete": complete_trials(table),
                      "wall_minutes": round(wall / 60, 1), "trial_minutes": round(table["seconds"].sum() / 60, 1),
@@ -321,6 +327,7 @@ def _closing(stages: dict[str, pd.DataFrame]) -> list[str]:
     """Fig. 7 and ``## Time per stage``."""
     return ["## Validation curves of the final seeds (Fig. 7)", "", f"![Fig. 7]({FIG7})", "",
             "## Time per stage", "",
-            "*wall_minutes*: while any of the stage's trials ran (hours between sessions not counted); "
+            "*wall_minutes*: while any of the stage's trials ran (hours between sessions not counted, nor "
+            "trials lost or interrupted); "
             "*trial_minutes*: the trials' own times summed (over all workers).", "",
             markdown_table(stage_times(stages)), ""]

@@ -190,6 +190,18 @@ def test_stage_times_measure_wall_and_trial_time():
     assert row["devices"] == "h:cpu, h:cuda:0"
 
 
+def test_stage_wall_time_leaves_out_a_trial_lost_with_its_worker():
+    """The lost trial started before a session ended and was closed when the next session found it,
+    10 hours later: its interval would charge those hours; its retry's minutes count."""
+    t, m = pd.Timestamp("2026-01-01 10:00:00"), pd.Timedelta(minutes=1)
+    table = pd.DataFrame({"state": ["COMPLETE", "FAIL", "COMPLETE"], "seconds": [60.0, np.nan, 120.0],
+                          "reason": [None, "worker died: pid 7 on host h", None], "host": "h", "device": "cpu",
+                          "datetime_start": [t, t + m, t + 600 * m],
+                          "datetime_complete": [t + m, t + 600 * m, t + 602 * m]})
+    row = R.stage_times({"final": table}).iloc[0]
+    assert (row["trials"], row["complete"], row["wall_minutes"], row["trial_minutes"]) == (3, 2, 3.0, 3.0)
+
+
 def test_stage_wall_time_skips_the_hours_between_sessions():
     t = pd.Timestamp("2026-01-01 10:00:00")
     m = pd.Timedelta(minutes=1)

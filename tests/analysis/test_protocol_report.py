@@ -96,7 +96,8 @@ def test_the_page_from_a_hand_made_run(tmp_path):
            "[0.99, 0.9999] (log1m) | 0.99 |" in lines  # the paper's Table 2 columns beside this run's
     assert "Chosen: robust best: trial 1's values." in lines and "## Does the screening budget tell the truth?" \
         not in lines
-    assert lines[-9:] == ["*wall_minutes*: while any of the stage's trials ran (hours between sessions not counted); "
+    assert lines[-9:] == ["*wall_minutes*: while any of the stage's trials ran (hours between sessions not counted, nor "
+                          "trials lost or interrupted); "
                           "*trial_minutes*: the trials' own times summed (over all workers).", "",
                           "| stage | trials | complete | wall_minutes | trial_minutes | devices |",
                           "| --- | --- | --- | --- | --- | --- |", "| initial | 3 | 3 | 3.000 | 3.000 | h:cpu |",
