@@ -51,6 +51,7 @@ common seeds make the candidates' comparison paired.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -298,7 +299,9 @@ def run_protocol(p: Protocol, *, slots, say: Callable[[str], None] = print) -> P
     fidelity = _fidelity(p, where, initial, say)
     adjusted = _adjusted(p, where, refined, say)
     candidates, ranked, best_space, paired = _candidates(p, where, adjusted, say)
-    final, curves = _final(p, best_space, slots, str(candidates.files["best"]), say)
+    # final.md names the space by its path from the final study's folder: it stays true when copied
+    final, curves = _final(p, best_space, slots,
+                           os.path.relpath(candidates.files["best"], Path(p.results) / p.study("final")), say)
     return ProtocolRun(p, initial, adjusted, candidates, ranked, best_space, final, curves,
                        fidelity[0] if fidelity else None, fidelity[1] if fidelity else None, paired)
 

@@ -55,6 +55,8 @@ def test_digits_protocol_runs_every_stage_to_the_end_and_resumes(tmp_path, capsy
     assert final["method"].tolist()[0] == "DC-SOMRL" and "k-means (k = nodes), raw inputs" in final["method"].tolist()
     assert {"AE alone (α = 0)", "k-means (k = nodes), AE-alone codes"} <= set(final["method"])
     assert final.loc[0, "runs"] == 2 and final[["ami_mean", "ari_mean"]].iloc[1:].notna().all().all()
+    assert "the fixed values of `--space ../protocol-digits-candidates/best.toml`" in \
+        (out / "protocol-digits-final" / "final.md").read_text()  # a path that holds wherever out is copied
     report = (out / "protocol-digits" / "protocol.md").read_text()
     lead = report.splitlines()[2]  # the verdict, right under the title
     assert lead.startswith("At equal k, ") and " on NMI: " in lead and "pooled standard deviations" in lead \
