@@ -193,7 +193,7 @@ def run_final(space, dataset: str, *, seeds: int, first_seed: int = 0, epochs: i
         space = space.with_fixed(epochs=check("epochs", epochs, space.model))
     seed_list = seed_design(space, seeds, first_seed)["seed"].tolist()
     data = load_dataset(dataset, data_dir)  # a DataError stops us before the study exists
-    check_k(k, len(data.x_train), dataset)
+    check_count("--k", k, len(data.x_train), f"the training rows of {dataset}")  # the k-means rows' clusters
     run = FinalRun(space, dataset, name, model, title, tuple(seed_list), epochs, k,
                    Where(storage, results, data_dir, tuple(slots), save_models), space_label or space.name,
                    ablation_seeds)
@@ -204,11 +204,6 @@ def run_final(space, dataset: str, *, seeds: int, first_seed: int = 0, epochs: i
     result = report_final(run, data, trials, rows, notes, KMEANS in wanted, code)
     weights.prune(handle, save_models)
     return result
-
-
-def check_k(k: int, rows: int, dataset: str) -> None:
-    """AnalysisError unless ``k`` (the k-means rows' clusters) is an integer in [1, the training rows]."""
-    check_count("--k", k, rows, f"the training rows of {dataset}")
 
 
 def check_ablation_seeds(count: int | None, seeds: int, ablation: bool = True) -> None:

@@ -36,6 +36,7 @@ from .markdown import markdown_table
 from .paper import PAPER
 from .plots import _set_axis_scale, save_figure
 from .protocol import ProtocolRun
+from .table import complete_only
 from .verdicts import candidates_verdict, final_stage_verdict, lead_verdict, stage_verdict
 
 #: The figures' file names, beside protocol.md.
@@ -118,7 +119,7 @@ def busy_seconds(starts: pd.Series, ends: pd.Series) -> float:
 def complete_trials(table: pd.DataFrame) -> int:
     """The stage's COMPLETE trials: what its analysis and its verdict stand on (a trial lost with its
     worker and retried is counted once, by its retry)."""
-    return int((table["state"] == "COMPLETE").sum())
+    return len(complete_only(table)[0])
 
 
 def stage_times(stages: dict[str, pd.DataFrame]) -> pd.DataFrame:
